@@ -1,0 +1,1 @@
+"""The rule packs shipped with sleuth (data only: rule files, lists, fixtures)."""
