@@ -1,0 +1,137 @@
+"""Load rule packs: find files, parse, check, compile.
+
+The last stage of the front end. A pack is a folder of `*.ttp` files
+(searched recursively, in sorted order so loading is deterministic) or an
+explicit list of files; imports may reach files outside it. `check_paths`
+stops after the semantic checks (for `sleuth check`); `load_pack` also
+compiles to the engine's `PackSpec` and raises one `PackError` holding every
+error diagnostic, sorted by location.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterable, Sequence
+
+from . import ast
+from .check import Checker, CheckedPack
+from .diagnostic import ERROR, Diagnostic
+from .errors import PackError
+from .parse import parse_recovering
+from .span import Span
+
+
+def find_rule_files(path: str | os.PathLike) -> list[str]:
+    """The `.ttp` files of a pack folder (recursive, sorted), or the file itself."""
+    path = os.fspath(path)
+    if os.path.isdir(path):
+        out = []
+        for root, dirs, files in os.walk(path):
+            dirs[:] = sorted(d for d in dirs if not d.startswith("."))
+            out.extend(os.path.join(root, f) for f in sorted(files) if f.endswith(".ttp"))
+        return sorted(out)
+    return [path]
+
+
+def _display(path: str) -> str:
+    rel = os.path.relpath(path)
+    return rel if not rel.startswith("..") else path
+
+
+def _read(path: str) -> tuple[str | None, Diagnostic | None]:
+    try:
+        with open(path, "rb") as fh:
+            data = fh.read()
+    except OSError as exc:
+        return None, Diagnostic("unreadable-file", ERROR, f"cannot read rule file: {exc.strerror or exc}",
+                                Span(path, 1, 1, 1, 1, 0, 0))
+    try:
+        return data.decode("utf-8"), None
+    except UnicodeDecodeError as exc:
+        line = data[: exc.start].count(b"\n") + 1
+        col = exc.start - (data.rfind(b"\n", 0, exc.start) + 1) + 1
+        return None, Diagnostic("bad-encoding", ERROR, "rule files are UTF-8; this byte is not",
+                                Span(path, line, col, line, col + 1, exc.start, exc.start + 1))
+
+
+def check_sources(sources: dict[str, str]) -> CheckedPack:
+    """Parse and check in-memory rule files (path → text)."""
+    modules: dict[str, ast.Module] = {}
+    diags: list[Diagnostic] = []
+    for path, text in sources.items():
+        module, errs = parse_recovering(text, path)
+        modules[path] = module
+        diags.extend(errs)
+    all_sources = dict(sources)
+
+    def parse_file(target: str):
+        text, err = _read(target)
+        if text is None:
+            return None, [err] if err else []
+        all_sources[target] = text
+        return parse_recovering(text, target)
+
+    checker = Checker(modules, all_sources, parse_file=parse_file)
+    checked = checker.run()
+    return CheckedPack(checked.rules, checked.tests, tuple(diags) + checked.diagnostics, all_sources,
+                       checked.modules)
+
+
+def check_paths(paths: Sequence[str | os.PathLike] | str | os.PathLike) -> CheckedPack:
+    """Parse and check rule files and pack folders; never raises on bad rules."""
+    if isinstance(paths, (str, os.PathLike)):
+        paths = [paths]
+    files: list[str] = []
+    for p in paths:
+        files.extend(find_rule_files(p))
+    sources: dict[str, str] = {}
+    diags: list[Diagnostic] = []
+    for f in files:
+        disp = os.path.normpath(_display(f))
+        text, err = _read(f)
+        if text is None:
+            diags.append(Diagnostic(err.code, err.severity, err.message,
+                                    Span(disp, err.span.line, err.span.col, err.span.end_line,
+                                         err.span.end_col, err.span.start, err.span.end)))
+            continue
+        sources[disp] = text
+    checked = check_sources(sources)
+    return CheckedPack(checked.rules, checked.tests, tuple(diags) + checked.diagnostics, checked.sources,
+                       checked.modules)
+
+
+def load_pack(paths: Sequence[str | os.PathLike] | str | os.PathLike | None = None, *,
+              sources: dict[str, str] | None = None, name: str | None = None):
+    """Load, check and compile a rule pack.
+
+    `paths` are pack folders or rule files (default: the shipped
+    `rulepacks/api`); `sources` gives rule text directly (path → text).
+    Raises `PackError` with every error diagnostic when anything is wrong.
+    Returns a `sleuth.engine.PackSpec` ready for `Engine(pack)`.
+    """
+    from .lower import compile_pack
+
+    if sources is not None:
+        checked = check_sources(sources)
+        label = name or ",".join(sorted(sources))
+    else:
+        if paths is None:
+            paths = [builtin_pack_path()]
+        if isinstance(paths, (str, os.PathLike)):
+            paths = [paths]
+        checked = check_paths(paths)
+        label = name or ",".join(os.fspath(p) for p in paths)
+    if checked.errors:
+        raise PackError(list(checked.diagnostics), checked.sources)
+    return compile_pack(checked, name=label)
+
+
+def builtin_pack_path(name: str = "api") -> str:
+    """Where the shipped rule pack `name` is installed."""
+    from importlib import resources
+
+    return os.fspath(resources.files("sleuth.rulepacks").joinpath(name))
+
+
+def iter_errors(checked: CheckedPack) -> Iterable[Diagnostic]:
+    return (d for d in checked.diagnostics if d.is_error)

@@ -1,0 +1,564 @@
+"""Parse rule text into the AST (`dsl/ast.py`).
+
+Stage 1 of the front end: `grammar.lark` → Lark LALR parse tree → `ast.Module`.
+The Lark parser is built once per process (about 60 ms) and reused. The
+transformer only builds nodes and raises nothing (Lark would wrap it in
+`VisitError`); all validation lives in `check.py`.
+
+Syntax errors are collected, not stopped at: after an error the parser
+blanks the broken top-level declaration (keeping line structure, so every
+position stays right) and parses the rest again, up to `MAX_SYNTAX_ERRORS`
+times. Each error is labelled from the example table in `syntax_errors.py`.
+"""
+
+from __future__ import annotations
+
+import functools
+import re
+import threading
+from importlib import resources
+
+from lark import Lark, Token, Transformer, Tree, v_args
+from lark.exceptions import UnexpectedCharacters, UnexpectedEOF, UnexpectedInput, UnexpectedToken
+
+from . import ast
+from .diagnostic import ERROR, Diagnostic
+from .errors import RuleSyntaxError
+from .span import Span
+
+MAX_SYNTAX_ERRORS = 10
+
+# Terminals that carry data; every other token is a keyword or punctuation.
+DATA_TERMINALS = frozenset({
+    "NAME", "SEGMENT", "DURATION", "CIDR", "FLOAT", "INT", "LONG_STRING", "STRING",
+    "REGEX", "CMP_OP", "PLUS", "MINUS", "STAR", "SLASH", "PERCENT", "WINDOW_KIND",
+})
+
+DURATION_UNITS = {"ms": 0.001, "s": 1.0, "m": 60.0, "h": 3600.0, "d": 86400.0, "w": 604800.0}
+_DURATION_RE = re.compile(r"([0-9]+(?:\.[0-9]+)?)(ms|s|m|h|d|w)$")
+_ESCAPES = {"n": "\n", "t": "\t", "r": "\r", "0": "\0", '"': '"', "\\": "\\", "/": "/"}
+TOP_KEYWORDS = ("rule", "macro", "list", "import", "test")
+
+
+_comments = threading.local()
+
+
+def _collect_comment(tok: Token) -> Token:
+    sink = getattr(_comments, "sink", None)
+    if sink is not None:
+        sink.append((tok.line, tok.column, str(tok)))
+    return tok
+
+
+@functools.lru_cache(maxsize=1)
+def parser() -> Lark:
+    """The process-wide LALR parser of the rule language."""
+    grammar = resources.files("sleuth.dsl").joinpath("grammar.lark").read_text(encoding="utf-8")
+    return Lark(grammar, parser="lalr", lexer="contextual", propagate_positions=True,
+                keep_all_tokens=True, maybe_placeholders=False,
+                lexer_callbacks={"COMMENT": _collect_comment})
+
+
+def comments(text: str) -> list[tuple[int, int, str]]:
+    """(line, col, text) of every comment, as the real lexer sees them."""
+    sink: list = []
+    _comments.sink = sink
+    try:
+        parser().parse(text)
+    except UnexpectedInput:
+        pass
+    finally:
+        _comments.sink = None
+    return sorted(set(sink))
+
+
+def decode_string(raw: str) -> str:
+    """Decode a STRING/LONG_STRING token's text (quotes included)."""
+    body = raw[3:-3] if raw.startswith('"""') else raw[1:-1]
+    if "\\" not in body:
+        return body
+    out = []
+    i = 0
+    while i < len(body):
+        ch = body[i]
+        if ch == "\\" and i + 1 < len(body):
+            nxt = body[i + 1]
+            if nxt in _ESCAPES:
+                out.append(_ESCAPES[nxt])
+                i += 2
+                continue
+            if nxt == "u" and re.fullmatch(r"[0-9a-fA-F]{4}", body[i + 2 : i + 6] or ""):
+                out.append(chr(int(body[i + 2 : i + 6], 16)))
+                i += 6
+                continue
+            # Unknown escapes are kept literally (check.py warns about them).
+            out.append(ch + nxt)
+            i += 2
+            continue
+        out.append(ch)
+        i += 1
+    return "".join(out)
+
+
+def duration_seconds(text: str) -> float:
+    """Seconds of a DURATION token (`1.5h` → 5400.0)."""
+    m = _DURATION_RE.match(text)
+    assert m is not None, text
+    return float(m.group(1)) * DURATION_UNITS[m.group(2)]
+
+
+def _data(children: list) -> list:
+    return [c for c in children if not (isinstance(c, Token) and c.type not in DATA_TERMINALS)]
+
+
+class _Builder(Transformer):
+    """Parse tree → AST nodes. Builds only; never raises."""
+
+    def __init__(self, file: str):
+        super().__init__()
+        self.file = file
+
+    # -- positions
+    def _span(self, meta) -> Span:
+        if getattr(meta, "empty", True):
+            return Span(self.file, 1, 1, 1, 1, 0, 0)
+        return Span(self.file, meta.line, meta.column, meta.end_line, meta.end_column,
+                    meta.start_pos, meta.end_pos)
+
+    def _tspan(self, tok: Token) -> Span:
+        return Span(self.file, tok.line, tok.column, tok.end_line, tok.end_column,
+                    tok.start_pos, tok.end_pos)
+
+    # -- file level
+    @v_args(meta=True)
+    def start(self, meta, children):
+        return ast.Module(_data(children), span=self._span(meta))
+
+    @v_args(meta=True)
+    def import_decl(self, meta, children):
+        (s,) = _data(children)
+        return ast.Import(decode_string(str(s)), span=self._span(meta))
+
+    @v_args(meta=True)
+    def list_decl(self, meta, children):
+        name, value = _data(children)
+        if isinstance(value, ast.ListLit):
+            return ast.ListDecl(str(name), items=value.items, span=self._span(meta))
+        return ast.ListDecl(str(name), file=value, span=self._span(meta))
+
+    def list_file(self, children):
+        (s,) = _data(children)
+        return decode_string(str(s))
+
+    @v_args(meta=True)
+    def macro_decl(self, meta, children):
+        name, body = _data(children)
+        return ast.MacroDecl(str(name), body, span=self._span(meta))
+
+    @v_args(meta=True)
+    def rule_decl(self, meta, children):
+        name, *clauses = _data(children)
+        return ast.RuleDecl(str(name), clauses, span=self._span(meta))
+
+    # -- clauses
+    @v_args(meta=True)
+    def meta(self, meta, children):
+        return ast.Meta(_data(children), span=self._span(meta))
+
+    @v_args(meta=True)
+    def meta_entry(self, meta, children):
+        name, value = _data(children)
+        return ast.MetaEntry(str(name), value, span=self._span(meta))
+
+    @v_args(meta=True)
+    def word(self, meta, children):
+        (name,) = _data(children)
+        return ast.Word(str(name), span=self._span(meta))
+
+    @v_args(meta=True)
+    def by_clause(self, meta, children):
+        return ast.ByClause(_data(children), span=self._span(meta))
+
+    @v_args(meta=True)
+    def within_clause(self, meta, children):
+        (d,) = _data(children)
+        return ast.WithinClause(self._duration(d), span=self._span(meta))
+
+    @v_args(meta=True)
+    def window_clause(self, meta, children):
+        items = _data(children)
+        size = self._duration(items[0])
+        kind = str(items[1]) if len(items) > 1 else "sliding"
+        return ast.WindowClause(kind, size=size, span=self._span(meta))
+
+    @v_args(meta=True)
+    def session_window(self, meta, children):
+        (d,) = _data(children)
+        return ast.WindowClause("session", gap=self._duration(d), span=self._span(meta))
+
+    @v_args(meta=True)
+    def where_clause(self, meta, children):
+        (e,) = _data(children)
+        return ast.WhereClause(e, span=self._span(meta))
+
+    @v_args(meta=True)
+    def when_clause(self, meta, children):
+        (e,) = _data(children)
+        return ast.WhenClause(e, span=self._span(meta))
+
+    @v_args(meta=True)
+    def having_clause(self, meta, children):
+        items = _data(children)
+        sustain = self._duration(items[1]) if len(items) > 1 else None
+        return ast.HavingClause(items[0], sustain, span=self._span(meta))
+
+    @v_args(meta=True)
+    def until_clause(self, meta, children):
+        (e,) = _data(children)
+        return ast.UntilClause(e, span=self._span(meta))
+
+    @v_args(meta=True)
+    def unless_between(self, meta, children):
+        name, cond, a, b = _data(children)
+        return ast.UnlessBetween(str(name), cond, str(a), str(b), span=self._span(meta))
+
+    @v_args(meta=True)
+    def unless_after(self, meta, children):
+        name, cond, after, d = _data(children)
+        return ast.UnlessAfter(str(name), cond, str(after), self._duration(d), span=self._span(meta))
+
+    @v_args(meta=True)
+    def emit(self, meta, children):
+        return ast.Emit(_data(children), span=self._span(meta))
+
+    @v_args(meta=True)
+    def emit_entry(self, meta, children):
+        name, value = _data(children)
+        return ast.EmitEntry(str(name), value, span=self._span(meta))
+
+    @v_args(meta=True)
+    def suppress(self, meta, children):
+        d, *keys = _data(children)
+        return ast.Suppress(self._duration(d), keys, span=self._span(meta))
+
+    @v_args(meta=True)
+    def from_matches(self, meta, children):
+        return ast.FromMatches(span=self._span(meta))
+
+    @v_args(meta=True)
+    def limit(self, meta, children):
+        return ast.Limit(_data(children), span=self._span(meta))
+
+    @v_args(meta=True)
+    def limit_entry(self, meta, children):
+        name, value = _data(children)
+        return ast.LimitEntry(str(name), int(value), span=self._span(meta))
+
+    @v_args(meta=True)
+    def fingerprint(self, meta, children):
+        return ast.Fingerprint(_data(children), span=self._span(meta))
+
+    @v_args(meta=True)
+    def refire(self, meta, children):
+        items = _data(children)
+        d = self._duration(items[1]) if len(items) > 1 else None
+        return ast.Refire(str(items[0]), d, span=self._span(meta))
+
+    @v_args(meta=True)
+    def sequence(self, meta, children):
+        return ast.Sequence(_data(children), span=self._span(meta))
+
+    @v_args(meta=True)
+    def seq_step(self, meta, children):
+        name, cond, *mods = _data(children)
+        return ast.SeqStep(str(name), cond, mods, span=self._span(meta))
+
+    @v_args(meta=True)
+    def step_by(self, meta, children):
+        return ast.StepBy(_data(children), span=self._span(meta))
+
+    @v_args(meta=True)
+    def repeat_exact(self, meta, children):
+        (n,) = _data(children)
+        return ast.StepRepeat(int(n), int(n), span=self._span(meta))
+
+    @v_args(meta=True)
+    def repeat_at_least(self, meta, children):
+        (n,) = _data(children)
+        return ast.StepRepeat(int(n), None, span=self._span(meta))
+
+    @v_args(meta=True)
+    def repeat_range(self, meta, children):
+        lo, hi = _data(children)
+        return ast.StepRepeat(int(lo), int(hi), span=self._span(meta))
+
+    @v_args(meta=True)
+    def step_gap(self, meta, children):
+        (d,) = _data(children)
+        return ast.StepGap(self._duration(d), span=self._span(meta))
+
+    @v_args(meta=True)
+    def step_window(self, meta, children):
+        d, cond = _data(children)
+        return ast.StepWindow(self._duration(d), cond, span=self._span(meta))
+
+    # -- tests
+    @v_args(meta=True)
+    def test_decl(self, meta, children):
+        name, rule, *items = _data(children)
+        return ast.TestDecl(decode_string(str(name)), str(rule), items, span=self._span(meta))
+
+    @v_args(meta=True)
+    def events_inline(self, meta, children):
+        return ast.EventsInline(_data(children), span=self._span(meta))
+
+    @v_args(meta=True)
+    def event_lit(self, meta, children):
+        return ast.EventLit(_data(children), span=self._span(meta))
+
+    @v_args(meta=True)
+    def event_repeat(self, meta, children):
+        n, *assigns = _data(children)
+        return ast.EventRepeat(int(n), assigns, span=self._span(meta))
+
+    @v_args(meta=True)
+    def assign(self, meta, children):
+        target, value = _data(children)
+        return ast.Assign(target, value, span=self._span(meta))
+
+    @v_args(meta=True)
+    def events_file(self, meta, children):
+        (s,) = _data(children)
+        return ast.EventsFile(decode_string(str(s)), span=self._span(meta))
+
+    @v_args(meta=True)
+    def expect_match(self, meta, children):
+        return ast.ExpectMatch(_data(children), span=self._span(meta))
+
+    @v_args(meta=True)
+    def expect_none(self, meta, children):
+        return ast.ExpectNone(span=self._span(meta))
+
+    @v_args(meta=True)
+    def expect_count(self, meta, children):
+        (n,) = _data(children)
+        return ast.ExpectCount(int(n), span=self._span(meta))
+
+    # -- expressions
+    def atom(self, children):
+        # Only a parenthesised expression reaches here (keep_all_tokens).
+        (e,) = _data(children)
+        return e
+
+    @v_args(meta=True)
+    def or_expr(self, meta, children):
+        return ast.Or(_data(children), span=self._span(meta))
+
+    @v_args(meta=True)
+    def and_expr(self, meta, children):
+        return ast.And(_data(children), span=self._span(meta))
+
+    @v_args(meta=True)
+    def not_(self, meta, children):
+        (e,) = _data(children)
+        return ast.Not(e, span=self._span(meta))
+
+    @v_args(meta=True)
+    def compare(self, meta, children):
+        left, op, right = _data(children)
+        return ast.Compare(str(op), left, right, span=self._span(meta))
+
+    @v_args(meta=True)
+    def in_(self, meta, children):
+        item, target = _data(children)
+        return ast.In(item, target, False, span=self._span(meta))
+
+    @v_args(meta=True)
+    def not_in(self, meta, children):
+        item, target = _data(children)
+        return ast.In(item, target, True, span=self._span(meta))
+
+    @v_args(meta=True)
+    def glob(self, meta, children):
+        left, pat = _data(children)
+        return ast.Glob(left, pat, span=self._span(meta))
+
+    @v_args(meta=True)
+    def regex_match(self, meta, children):
+        left, pat = _data(children)
+        return ast.RegexMatch(left, pat, span=self._span(meta))
+
+    @v_args(meta=True)
+    def bin_op(self, meta, children):
+        left, op, right = _data(children)
+        return ast.BinOp(str(op), left, right, span=self._span(meta))
+
+    @v_args(meta=True)
+    def neg(self, meta, children):
+        (_minus, e) = _data(children)
+        return ast.Neg(e, span=self._span(meta))
+
+    @v_args(meta=True)
+    def tuple(self, meta, children):
+        return ast.Tuple(_data(children), span=self._span(meta))
+
+    @v_args(meta=True)
+    def list_lit(self, meta, children):
+        return ast.ListLit(_data(children), span=self._span(meta))
+
+    @v_args(meta=True)
+    def list_ref(self, meta, children):
+        (name,) = _data(children)
+        return ast.ListRef(str(name), span=self._span(meta))
+
+    @v_args(meta=True)
+    def call(self, meta, children):
+        name, *args = _data(children)
+        return ast.Call(str(name), args, span=self._span(meta))
+
+    @v_args(meta=True)
+    def field(self, meta, children):
+        return ast.Field([str(t) for t in _data(children)], span=self._span(meta))
+
+    @v_args(meta=True)
+    def string(self, meta, children):
+        (tok,) = _data(children)
+        return ast.String(decode_string(str(tok)), span=self._span(meta))
+
+    @v_args(meta=True)
+    def int_lit(self, meta, children):
+        (tok,) = _data(children)
+        return ast.IntLit(int(tok), span=self._span(meta))
+
+    @v_args(meta=True)
+    def float_lit(self, meta, children):
+        (tok,) = _data(children)
+        return ast.FloatLit(float(tok), span=self._span(meta))
+
+    @v_args(meta=True)
+    def bool_lit(self, meta, children):
+        (tok,) = children
+        return ast.BoolLit(str(tok) == "true", span=self._span(meta))
+
+    def duration(self, children):
+        (tok,) = _data(children)
+        return self._duration(tok)
+
+    @v_args(meta=True)
+    def cidr(self, meta, children):
+        (tok,) = _data(children)
+        return ast.Cidr(str(tok), span=self._span(meta))
+
+    @v_args(meta=True)
+    def regex(self, meta, children):
+        (tok,) = _data(children)
+        text = str(tok)
+        end = text.rindex("/")
+        return ast.Regex(text[1:end].replace("\\/", "/"), text[end + 1 :], span=self._span(meta))
+
+    def _duration(self, tok) -> ast.Duration:
+        if isinstance(tok, ast.Duration):
+            return tok
+        return ast.Duration(duration_seconds(str(tok)), span=self._tspan(tok))
+
+
+def parse(text: str, file: str = "<input>") -> ast.Module:
+    """Parse a whole rule file.
+
+    Raises `RuleSyntaxError` holding every syntax error found (up to
+    `MAX_SYNTAX_ERRORS`), each with a span inside `text`.
+    """
+    module, diags = parse_recovering(text, file)
+    if diags:
+        raise RuleSyntaxError(diags, {file: text})
+    return module
+
+
+def parse_recovering(text: str, file: str = "<input>") -> tuple[ast.Module, list[Diagnostic]]:
+    """Parse, skipping broken declarations; returns what parsed and the errors."""
+    diags: list[Diagnostic] = []
+    work = text
+    blanked: list[tuple[int, int]] = []
+    while True:
+        try:
+            tree = parser().parse(work)
+        except UnexpectedInput as exc:
+            diags.append(syntax_diagnostic(exc, text, file))
+            region = _broken_region(work, _offset_of(exc, work))
+            if region is None or len(diags) >= MAX_SYNTAX_ERRORS or region in blanked:
+                return ast.Module(()), diags
+            blanked.append(region)
+            a, b = region
+            work = work[:a] + re.sub(r"[^\n]", " ", work[a:b]) + work[b:]
+            continue
+        module = _Builder(file).transform(tree)
+        return module, diags
+
+
+def parse_expr(text: str, file: str = "<expr>") -> ast.Expr:
+    """Parse a single expression (for the REPL and tests)."""
+    module = parse(f"macro __expr__ = {text}", file)
+    (decl,) = module.decls
+    assert isinstance(decl, ast.MacroDecl)
+    return decl.body
+
+
+def _offset_of(exc: UnexpectedInput, text: str) -> int:
+    pos = getattr(exc, "pos_in_stream", None)
+    if pos is None and isinstance(exc, UnexpectedToken):
+        pos = exc.token.start_pos
+    if pos is None:
+        pos = len(text)
+    return max(0, min(pos, len(text)))
+
+
+def _broken_region(text: str, offset: int) -> tuple[int, int] | None:
+    """From the start of the declaration holding `offset` to the next one."""
+    starts = [m.start() for m in re.finditer(r"(?m)^(?:%s)\b" % "|".join(TOP_KEYWORDS), text)]
+    before = [s for s in starts if s <= offset]
+    after = [s for s in starts if s > offset]
+    a = before[-1] if before else 0
+    b = after[0] if after else len(text)
+    if b <= a:
+        return None
+    return a, b
+
+
+def syntax_diagnostic(exc: UnexpectedInput, text: str, file: str) -> Diagnostic:
+    """A labelled diagnostic for a Lark parse error."""
+    from .syntax_errors import label_for
+
+    span = _error_span(exc, text, file)
+    code, message, hints = label_for(exc, text)
+    return Diagnostic(code, ERROR, message, span, hints)
+
+
+def _error_span(exc: UnexpectedInput, text: str, file: str) -> Span:
+    if isinstance(exc, UnexpectedToken) and exc.token.type != "$END":
+        tok = exc.token
+        end_line = tok.end_line or tok.line
+        end_col = tok.end_column or (tok.column + max(1, len(str(tok))))
+        # A token spanning lines (a long string) is marked on its first line.
+        return Span(file, tok.line, tok.column, end_line, end_col, tok.start_pos,
+                    tok.end_pos or tok.start_pos + 1)
+    if isinstance(exc, UnexpectedCharacters):
+        return Span(file, exc.line, exc.column, exc.line, exc.column + 1, exc.pos_in_stream,
+                    exc.pos_in_stream + 1)
+    # End of input: the caret goes just after the last token, never on an empty line.
+    stripped = text.rstrip()
+    offset = len(stripped)
+    line = stripped.count("\n") + 1
+    col = offset - (stripped.rfind("\n") + 1) + 1
+    if not stripped:
+        return Span(file, 1, 1, 1, 2, 0, 0)
+    return Span(file, line, col, line, col + 1, offset, offset)
+
+
+def is_eof_error(exc: UnexpectedInput) -> bool:
+    return isinstance(exc, UnexpectedEOF) or (
+        isinstance(exc, UnexpectedToken) and exc.token.type == "$END")
+
+
+def tree_names(tree: Tree) -> list[str]:
+    """Names of the rules in a parse tree (debugging aid)."""
+    return [t.data for t in tree.iter_subtrees()]
