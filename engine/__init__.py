@@ -1,1 +1,20 @@
-"""sleuth.engine"""
+"""sleuth.engine: the runtime that evaluates compiled rule packs over event streams.
+
+The embedding surface is small: `Engine(pack)` with `feed`, `close`,
+`snapshot` and `Engine.restore`; matches are `Match` records. This package
+never imports the language (`sleuth.dsl`) or Lark: it runs `PackSpec`s the
+compiler built.
+"""
+
+from .engine import Engine as Engine
+from .errors import EngineError as EngineError
+from .errors import SleuthError as SleuthError
+from .errors import SnapshotError as SnapshotError
+from .match import Match as Match
+from .normalize import BadInput as BadInput
+from .normalize import Normalizer as Normalizer
+from .quarantine import Quarantine as Quarantine
+from .spec import PackSpec as PackSpec
+
+__all__ = ["Engine", "EngineError", "SleuthError", "SnapshotError", "Match", "BadInput", "Normalizer",
+           "Quarantine", "PackSpec"]

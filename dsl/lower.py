@@ -1,0 +1,603 @@
+"""Lower checked rules (IR) to engine specs, with generated code.
+
+The compiler's back half: for each rule, one generated module holding its
+key extractors, provenance projections, joins, aggregate extractors,
+`having`, `emit` and fingerprint functions; for the pack, the dispatch
+index and one generated function per index bucket. Dispatch picks, for each
+rule, the field whose equality/`in` condition every matching event must
+satisfy (route, method, status, ...), so most rules are never looked at for
+most events; inside a bucket the rules' conditions are specialised to the
+bucket's value and shared conditions are computed once.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from typing import Any
+
+from sleuth.engine.schema import FIELDS
+from sleuth.engine.spec import (
+    AbsenceSpec,
+    AggSpec,
+    Dispatch,
+    GroupSpec,
+    PackSpec,
+    RuleSpec,
+    StepSpec,
+)
+
+from . import ir
+from .check import CheckedPack
+from .codegen import Consts, ExprCompiler, Writer, collect_loads, compile_source, hoist_loads, unique_filename
+from .unparse import format_duration
+
+INDEX_PREFERENCE = ("route", "method", "status", "path", "host", "rule", "ttp", "user", "country", "asn")
+INDEXABLE = frozenset(n for n, t in FIELDS.items() if t in ("str", "int", "ip")) | {"rule", "ttp", "goal", "severity"}
+FORMAT_VERSION = "sleuth-pack-1"
+
+
+def compile_pack(checked: CheckedPack, *, name: str = "pack") -> PackSpec:
+    """Compile a checked pack to a `PackSpec` (raises nothing for a checked pack)."""
+    rules = [compile_rule(i, r) for i, r in enumerate(checked.rules)]
+    event_rules = [(r, spec) for r, spec in zip(checked.rules, rules) if r.source == "events"]
+    match_rules = [(r, spec) for r, spec in zip(checked.rules, rules) if r.source == "matches"]
+    events = build_dispatch("events", event_rules)
+    matches = build_dispatch("matches", match_rules)
+    return PackSpec(name, pack_fingerprint(checked), tuple(rules), events, matches,
+                    tests=checked.tests, checked=checked)
+
+
+def pack_fingerprint(checked: CheckedPack) -> str:
+    h = hashlib.blake2b(digest_size=12)
+    h.update(FORMAT_VERSION.encode())
+    for path in sorted(checked.sources):
+        h.update(path.encode("utf-8", "replace"))
+        h.update(b"\0")
+        h.update(checked.sources[path].encode("utf-8", "replace"))
+        h.update(b"\0")
+    return h.hexdigest()
+
+
+# ---------------------------------------------------------------- one rule
+
+
+def _bind_paths(rule: ir.Rule) -> dict[int, list[tuple[str, ...]]]:
+    """For each step, the paths of it that later parts of the rule read."""
+    out: dict[int, set] = {}
+    exprs: list[ir.Expr] = []
+    for s in rule.steps:
+        if s.join is not None:
+            exprs.append(s.join)
+        if s.having is not None:
+            exprs.append(s.having)
+    for a in rule.absences:
+        if a.join is not None:
+            exprs.append(a.join)
+    exprs += [e for _n, e in rule.emits]
+    exprs += list(rule.fingerprint)
+    for e in exprs:
+        for n in ir.walk(e):
+            if isinstance(n, ir.StepRef):
+                out.setdefault(n.step, set()).add(n.path)
+    return {k: sorted(v) for k, v in out.items()}
+
+
+def _aggs_of(exprs) -> list[ir.Agg]:
+    """Aggregates used, baselines' inner aggregates included, first-use order, unique."""
+    seen: list[ir.Agg] = []
+    for e in exprs:
+        if e is None:
+            continue
+        for n in ir.walk(e):
+            if isinstance(n, ir.Agg):
+                if n.inner is not None and n.inner not in seen:
+                    seen.append(n.inner)
+                if n not in seen:
+                    seen.append(n)
+    return seen
+
+
+def _agg_specs(aggs: list[ir.Agg], arg_index: dict[ir.Expr, int]) -> tuple[AggSpec, ...]:
+    out = []
+    for a in aggs:
+        arg = arg_index[a.args[0]] if a.args else None
+        inner = aggs.index(a.inner) if a.inner is not None else None
+        out.append(AggSpec(a.kind, a.label(), arg, a.param, inner))
+    return tuple(out)
+
+
+class _RuleGen:
+    """Writes one rule's generated module."""
+
+    def __init__(self, rule: ir.Rule):
+        self.rule = rule
+        self.w = Writer()
+        self.w.rule = rule.name
+        self.consts = Consts()
+        self.funcs: list[str] = []
+        self.binds = _bind_paths(rule)
+
+    def steprefs(self) -> dict:
+        out = {}
+        for step, paths in self.binds.items():
+            for i, p in enumerate(paths):
+                out[(step, p)] = f"b[{step}][{i}]"
+        return out
+
+    def func(self, name: str, params: str, exprs, body, span=None, *, stop_at_agg=True) -> None:
+        """def name(params): hoisted loads, then body(compiler) lines."""
+        w = self.w
+        w.line(f"def {name}({params}):", span or self.rule.span)
+        w.indent()
+        loads: dict = {}
+        paths = collect_loads(exprs, stop_at_agg=stop_at_agg)
+        if paths:
+            w.line("get = ev.get", span or self.rule.span)
+            loads = hoist_loads(w, self.consts, paths, span=span or self.rule.span)
+        comp = ExprCompiler(self.consts, loads, steprefs=self.steprefs())
+        body(comp)
+        w.dedent()
+        self.funcs.append(name)
+
+    def key_func(self, name: str, keys: tuple[ir.Load, ...]) -> None:
+        def body(c: ExprCompiler):
+            names = [c.value(k) for k in keys]
+            bad = " or ".join(f"{n} is None or type({n}) is dict or type({n}) is list" for n in names)
+            self.w.line(f"if {bad}:")
+            self.w.line("    return None")
+            self.w.line(f"return {names[0]}" if len(names) == 1 else f"return ({', '.join(names)},)")
+        self.func(name, "ev", keys, body, keys[0].span if keys else None)
+
+    def tuple_func(self, name: str, params: str, exprs: list[ir.Expr], *, cond: bool = False, span=None) -> None:
+        def body(c: ExprCompiler):
+            vals = [c.cond(e) if cond and e.type == ir.BOOL else c.value(e) for e in exprs]
+            self.w.line(f"return ({', '.join(vals)}{',' if len(vals) == 1 else ''})" if vals else "return ()")
+        self.func(name, params, exprs, body, span)
+
+    def record_func(self, name: str, paths: tuple[tuple[str, ...], ...]) -> None:
+        loads = [ir.Load(p) for p in paths]
+        self.tuple_func(name, "ev", loads)
+
+    def cond_func(self, name: str, params: str, e: ir.Expr, aggs: dict | None = None) -> None:
+        def body(c: ExprCompiler):
+            if aggs:
+                c.aggs = aggs
+            self.w.line(f"return {c.cond(e)}", e.span)
+        self.func(name, params, [e], body, e.span)
+
+    def dict_func(self, name: str, params: str, entries, aggs: dict | None = None) -> None:
+        def body(c: ExprCompiler):
+            if aggs:
+                c.aggs = aggs
+            self.w.line("return {")
+            for key, e in entries:
+                self.w.line(f"    {self.consts.add(key)}: {c.value(e)},", e.span)
+            self.w.line("}")
+        self.func(name, params, [e for _k, e in entries], body)
+
+
+def compile_rule(index: int, rule: ir.Rule) -> RuleSpec:
+    g = _RuleGen(rule)
+    w = g.w
+    fns: dict[str, str] = {}
+
+    def reg(role: str, fname: str) -> None:
+        fns[role] = fname
+
+    if rule.keys:
+        g.key_func("key", rule.keys)
+        reg("key", "key")
+    g.record_func("record", rule.fields)
+    reg("record", "record")
+
+    steps_specs_args: list[dict] = []
+    aggs: list[ir.Agg] = []
+    agg_index: dict[ir.Agg, int] = {}
+    if rule.kind == "window":
+        aggs = _aggs_of([rule.having] + [e for _n, e in rule.emits] + list(rule.fingerprint))
+        agg_index = {a: i for i, a in enumerate(aggs)}
+        args = []
+        for a in aggs:
+            if a.args and a.args[0] not in args:
+                args.append(a.args[0])
+        arg_index = {a: i for i, a in enumerate(args)}
+        g.tuple_func("extract", "ev", args, cond=True)
+        reg("extract", "extract")
+        g.cond_func("having", "A, ev", rule.having, agg_index)
+        reg("having", "having")
+        agg_specs = _agg_specs(aggs, arg_index)
+    else:
+        agg_specs = ()
+
+    for s in rule.steps:
+        sa: dict[str, Any] = {}
+        if s.keys != rule.keys:
+            g.key_func(f"key_{s.index}", s.keys)
+            sa["key"] = f"key_{s.index}"
+        g.record_func(f"record_{s.index}", s.fields)
+        sa["record"] = f"record_{s.index}"
+        if s.join is not None:
+            g.cond_func(f"join_{s.index}", "ev, b", s.join)
+            sa["join"] = f"join_{s.index}"
+        if s.index in g.binds:
+            g.record_func(f"bind_{s.index}", tuple(g.binds[s.index]))
+            sa["bind"] = f"bind_{s.index}"
+        if s.having is not None:
+            saggs = _aggs_of([s.having])
+            sargs = []
+            for a in saggs:
+                if a.args and a.args[0] not in sargs:
+                    sargs.append(a.args[0])
+            g.tuple_func(f"extract_{s.index}", "ev", sargs, cond=True)
+            g.cond_func(f"having_{s.index}", "A, ev", s.having, {a: i for i, a in enumerate(saggs)})
+            sa["extract"] = f"extract_{s.index}"
+            sa["having"] = f"having_{s.index}"
+            sa["aggs"] = _agg_specs(saggs, {a: i for i, a in enumerate(sargs)})
+        steps_specs_args.append(sa)
+    for ai, a in enumerate(rule.absences):
+        if a.join is not None:
+            g.cond_func(f"absence_join_{ai}", "ev, b", a.join)
+            fns[f"absence_join_{ai}"] = f"absence_join_{ai}"
+    if rule.kind == "window":
+        tops = sorted({p[0] for p in collect_loads([e for _n, e in rule.emits] + list(rule.fingerprint)
+                                                  + [rule.having], stop_at_agg=True)})
+        if tops:
+            w.line("def view(ev):", rule.span)
+            w.line("    get = ev.get", rule.span)
+            w.line("    return {" + ", ".join(f"{g.consts.add(t)}: get({g.consts.add(t)})" for t in tops) + "}",
+                   rule.span)
+            g.funcs.append("view")
+            reg("view", "view")
+    if rule.emits:
+        g.dict_func("emit", "ev, A, b", list(rule.emits), agg_index)
+        reg("emit", "emit")
+    if rule.fingerprint:
+        def fp_body(c: ExprCompiler):
+            c.aggs = agg_index
+            vals = [c.value(e) for e in rule.fingerprint]
+            w.line(f"return ({', '.join(vals)},)")
+        g.func("fingerprint", "ev, A, b", list(rule.fingerprint), fp_body)
+        reg("fingerprint", "fingerprint")
+    if rule.suppress_keys:
+        g.key_func("suppress_key", rule.suppress_keys)
+        reg("suppress_key", "suppress_key")
+
+    # Wrap everything into a factory binding the constants.
+    body = w.source
+    consts = g.consts
+    header = f"def make_rule({', '.join(consts.names)}):" if consts.names else "def make_rule():"
+    lines = [header]
+    lines += ["    " + ln if ln else ln for ln in body.splitlines()]
+    names = sorted(set(g.funcs))
+    lines.append("    return {" + ", ".join(f"{n!r}: {n}" for n in names) + "}")
+    source = "\n".join(lines) + "\n"
+    # Line map shifts by one for the header.
+    filename = unique_filename("rule", f"{rule.name} {rule.file}")
+    factory = compile_source(source, filename, consts, "make_rule")
+    table = factory(*consts.values)
+
+    def fn(name):
+        return table.get(name) if name else None
+
+    step_specs = []
+    for s, sa in zip(rule.steps, steps_specs_args):
+        step_specs.append(StepSpec(
+            name=s.name, index=s.index, min=s.min, max=s.max, gap=s.gap,
+            key=fn(sa.get("key")), join=fn(sa.get("join")), bind=fn(sa.get("bind")),
+            record=fn(sa["record"]), fields=tuple(".".join(p) for p in s.fields),
+            window=s.window, aggs=sa.get("aggs", ()), extract=fn(sa.get("extract")),
+            having=fn(sa.get("having"))))
+    absences = tuple(
+        AbsenceSpec(a.name, a.start, a.end, a.within, fn(fns.get(f"absence_join_{ai}")))
+        for ai, a in enumerate(rule.absences))
+    meta = dict(rule.meta)
+    lines_map = {k + 1: v for k, v in w.map.items()}
+    spec = RuleSpec(
+        index=index, name=rule.name, kind=rule.kind, source=rule.source, ttp=rule.ttp, goal=rule.goal,
+        severity=rule.severity, title=rule.title, meta=meta, file=rule.file, line=rule.span.line,
+        key_names=tuple(k.dotted for k in rule.keys), key=fn(fns.get("key")),
+        record=fn(fns["record"]), record_fields=tuple(".".join(p) for p in rule.fields),
+        emit=fn(fns.get("emit")), fingerprint=fn(fns.get("fingerprint")),
+        suppress=rule.suppress, suppress_key=fn(fns.get("suppress_key")),
+        limits=dict(rule.limits), within=rule.within, steps=tuple(step_specs), absences=absences,
+        has_until=rule.until is not None, window_kind=rule.window_kind, window_size=rule.window_size,
+        window_gap=rule.window_gap, aggs=agg_specs, extract=fn(fns.get("extract")),
+        having=fn(fns.get("having")), sustain=rule.sustain, refire=rule.refire,
+        refire_after=rule.refire_after, consumes=rule.consumes, view=fn(fns.get("view")), filename=filename, lines=lines_map, source_text=source,
+        explain_text="")
+    object.__setattr__(spec, "explain_text", explain_rule(rule, spec, source, lines_map))
+    return spec
+
+
+# ---------------------------------------------------------------- dispatch
+
+
+def _necessary(e: ir.Expr | None) -> dict[str, frozenset] | None:
+    """Field → values some event must have for `e` to hold; None = no such field."""
+    if e is None:
+        return None
+    if isinstance(e, ir.Compare) and e.op == "==":
+        left, right = e.left, e.right
+        if isinstance(left, ir.Const):
+            left, right = right, left
+        if isinstance(left, ir.Load) and len(left.path) == 1 and left.path[0] in INDEXABLE \
+                and isinstance(right, ir.Const) and isinstance(right.value, (str, int)) \
+                and not isinstance(right.value, bool):
+            return {left.path[0]: frozenset({right.value})}
+        return None
+    if isinstance(e, ir.In) and not e.negated and isinstance(e.item, ir.Load) and len(e.item.path) == 1 \
+            and e.item.path[0] in INDEXABLE and isinstance(e.container, ir.SetConst) \
+            and e.container.kind in ("str", "int") and len(e.container.values) <= 64:
+        return {e.item.path[0]: e.container.values}
+    if isinstance(e, ir.And):
+        out: dict[str, frozenset] = {}
+        for o in e.operands:
+            n = _necessary(o)
+            for f, vals in (n or {}).items():
+                out[f] = out[f] & vals if f in out else vals
+        return out or None
+    if isinstance(e, ir.Or):
+        parts = [_necessary(o) for o in e.operands]
+        if any(p is None for p in parts):
+            return None
+        common = set(parts[0])
+        for p in parts[1:]:
+            common &= set(p)
+        out = {f: frozenset().union(*(p[f] for p in parts)) for f in common}
+        return out or None
+    return None
+
+
+def rule_conditions(rule: ir.Rule) -> list[ir.Expr]:
+    """The event-level conditions a rule evaluates per event, in bit order."""
+    if rule.kind == "event":
+        return [rule.cond]
+    if rule.kind == "window":
+        return [rule.cond if rule.cond is not None else ir.TRUE]
+    out = [s.cond for s in rule.steps]
+    if rule.until is not None:
+        out.append(rule.until)
+    out += [a.cond for a in rule.absences]
+    return out
+
+
+def choose_index(rule: ir.Rule) -> tuple[str, frozenset] | None:
+    conds = rule_conditions(rule)
+    interest = conds[0] if len(conds) == 1 else ir.Or(tuple(conds))
+    nec = _necessary(interest)
+    if not nec:
+        return None
+    def rank(item):
+        f, vals = item
+        pref = INDEX_PREFERENCE.index(f) if f in INDEX_PREFERENCE else len(INDEX_PREFERENCE)
+        return (len(vals), pref, f)
+    f, vals = min(nec.items(), key=rank)
+    return f, vals
+
+
+def _specialise(e: ir.Expr, field: str, value) -> ir.Expr:
+    """Fold conditions on the index field, knowing the event's value."""
+    if isinstance(e, ir.Compare) and e.op in ("==", "!="):
+        left, right = e.left, e.right
+        if isinstance(left, ir.Const):
+            left, right = right, left
+        if isinstance(left, ir.Load) and left.path == (field,) and isinstance(right, ir.Const) \
+                and not isinstance(right.value, bool):
+            same = right.value == value
+            return ir.TRUE if same == (e.op == "==") else ir.FALSE
+        return e
+    if isinstance(e, ir.In) and isinstance(e.item, ir.Load) and e.item.path == (field,) \
+            and isinstance(e.container, ir.SetConst) and e.container.kind in ("str", "int", "num"):
+        inside = value in e.container.values
+        return ir.TRUE if inside != e.negated else ir.FALSE
+    if isinstance(e, ir.And):
+        ops = [_specialise(o, field, value) for o in e.operands]
+        if any(o == ir.FALSE for o in ops):
+            return ir.FALSE
+        ops = [o for o in ops if o != ir.TRUE]
+        return ir.TRUE if not ops else ops[0] if len(ops) == 1 else ir.And(tuple(ops), span=e.span)
+    if isinstance(e, ir.Or):
+        ops = [_specialise(o, field, value) for o in e.operands]
+        if any(o == ir.TRUE for o in ops):
+            return ir.TRUE
+        ops = [o for o in ops if o != ir.FALSE]
+        return ir.FALSE if not ops else ops[0] if len(ops) == 1 else ir.Or(tuple(ops), span=e.span)
+    if isinstance(e, ir.Not):
+        inner = _specialise(e.operand, field, value)
+        if inner == ir.TRUE:
+            return ir.FALSE
+        if inner == ir.FALSE:
+            return ir.TRUE
+        return ir.Not(inner, span=e.span)
+    return e
+
+
+def build_dispatch(kind: str, rules: list[tuple[ir.Rule, RuleSpec]]) -> Dispatch:
+    by_field: dict[str, dict[Any, list]] = {}
+    always: list = []
+    for rule, spec in rules:
+        choice = choose_index(rule)
+        if choice is None:
+            always.append((rule, spec, None))
+            continue
+        f, vals = choice
+        for v in sorted(vals, key=repr):
+            by_field.setdefault(f, {}).setdefault(v, []).append((rule, spec, (f, v)))
+    index = []
+    for f in sorted(by_field, key=lambda f: (INDEX_PREFERENCE.index(f) if f in INDEX_PREFERENCE else 99, f)):
+        table = {}
+        for v, members in by_field[f].items():
+            table[v] = generate_group(f"{kind} {f}={v!r}", members)
+        index.append((f, table))
+    return Dispatch(tuple(index), generate_group(f"{kind} always", always) if always else None)
+
+
+def generate_group(label: str, members: list[tuple[ir.Rule, RuleSpec, tuple | None]]) -> GroupSpec:
+    """One dispatch function evaluating `members`' conditions for one bucket."""
+    w = Writer()
+    consts = Consts()
+    plans = []
+    all_conds: list[ir.Expr] = []
+    for rule, spec, spec_key in members:
+        conds = rule_conditions(rule)
+        if spec_key is not None:
+            conds = [_specialise(c, spec_key[0], spec_key[1]) for c in conds]
+        plans.append((rule, spec, conds))
+        all_conds += conds
+    # Shared conditions: comparison-level nodes used by two or more conditions.
+    counts: dict[ir.Expr, int] = {}
+    for c in all_conds:
+        seen_here = set()
+        for n in ir.walk(c):
+            if isinstance(n, (ir.Compare, ir.In, ir.Glob, ir.Regex, ir.Call)) and n not in seen_here:
+                seen_here.add(n)
+                counts[n] = counts.get(n, 0) + 1
+    shared_nodes = [n for n, k in counts.items() if k >= 2]
+    w.line("def group(ev):")
+    w.indent()
+    paths = collect_loads(all_conds)
+    if paths:
+        w.line("get = ev.get")
+    loads = hoist_loads(w, consts, paths, getter="get") if paths else {}
+    comp = ExprCompiler(consts, loads)
+    shared: dict[ir.Expr, str] = {}
+    for i, n in enumerate(shared_nodes):
+        w.line(f"c{i} = {comp.value(n)}", n.span)
+        shared[n] = f"c{i}"
+    comp.shared = shared
+    slots = []
+    handler_names = []
+    for rule, spec, conds in plans:
+        h = f"h{len(slots)}"
+        if rule.kind == "event":
+            slots.append((spec.index, "fire"))
+            c = conds[0]
+            if c == ir.FALSE:
+                continue
+            w.line(f"# rule {rule.name} ({rule.file}:{rule.span.line})", rule.span, rule.name)
+            if c == ir.TRUE:
+                w.line(f"{h}(ev)", rule.span, rule.name)
+            else:
+                w.line(f"if {comp.cond(c)}:", c.span, rule.name)
+                w.line(f"    {h}(ev)", c.span, rule.name)
+        elif rule.kind == "window":
+            slots.append((spec.index, "win"))
+            c = conds[0]
+            if c == ir.FALSE:
+                continue
+            w.line(f"# rule {rule.name} ({rule.file}:{rule.span.line})", rule.span, rule.name)
+            if c == ir.TRUE:
+                w.line(f"{h}(ev)", rule.span, rule.name)
+            else:
+                w.line(f"if {comp.cond(c)}:", c.span, rule.name)
+                w.line(f"    {h}(ev)", c.span, rule.name)
+        else:
+            slots.append((spec.index, "seq"))
+            live = [(bit, c) for bit, c in enumerate(conds) if c != ir.FALSE]
+            if not live:
+                continue
+            w.line(f"# rule {rule.name} ({rule.file}:{rule.span.line})", rule.span, rule.name)
+            w.line("m = 0", rule.span, rule.name)
+            for bit, c in live:
+                if c == ir.TRUE:
+                    w.line(f"m |= {1 << bit}", rule.span, rule.name)
+                else:
+                    w.line(f"if {comp.cond(c)}:", c.span, rule.name)
+                    w.line(f"    m |= {1 << bit}", c.span, rule.name)
+            w.line("if m:", rule.span, rule.name)
+            w.line(f"    {h}(ev, m)", rule.span, rule.name)
+        handler_names.append(h)
+    if len(w.lines) == 1:
+        w.line("pass")
+    w.dedent()
+    body = w.source
+    params = consts.names + [f"h{i}" for i in range(len(slots))]
+    lines = [f"def make_group({', '.join(params)}):"]
+    lines += ["    " + ln if ln else ln for ln in body.splitlines()]
+    lines.append("    return group")
+    source = "\n".join(lines) + "\n"
+    filename = unique_filename("dispatch", label)
+    factory = compile_source(source, filename, consts, "make_group")
+    bound = consts.values
+
+    def make(*handlers, _factory=factory, _bound=bound):
+        return _factory(*_bound, *handlers)
+
+    line_map = {k + 1: v for k, v in w.map.items()}
+    return GroupSpec(label, filename, source, make, tuple(slots), line_map)
+
+
+# ---------------------------------------------------------------- explain
+
+
+def explain_rule(rule: ir.Rule, spec: RuleSpec, source: str, lines_map: dict) -> str:
+    """The machine as a disassembly, then the generated source tagged by rule-file line."""
+    out = []
+    out.append(f"rule {rule.name}  {rule.kind}  ({rule.file}:{rule.span.line})")
+    out.append(f"  ttp={rule.ttp}  goal={rule.goal}  severity={rule.severity}  source={rule.source}")
+    out.append(f"  key: {', '.join(k.dotted for k in rule.keys) or '(none: one global key)'}")
+    lim = ", ".join(f"{k}={spec.limit(k)}" for k in ("keys", "partials", "events", "distinct", "values", "window"))
+    out.append(f"  limits: {lim}")
+    if rule.kind == "event":
+        out.append(f"  when: {ir.ir_text(rule.cond)}")
+        out.append("  transition: event --when--> match")
+    elif rule.kind == "sequence":
+        out.append(f"  within: {format_duration(rule.within or 0)} from the first step's event to the last (inclusive)")
+        out.append(f"  partial policy: newest wins, {spec.limit('partials')} per state and key; steps checked last to first")
+        sid = 0
+        out.append("  states:")
+        for s in rule.steps:
+            rep = "" if (s.min, s.max) == (1, 1) else (
+                f"  repeat {s.min}" if s.max == s.min else
+                f"  repeat >= {s.min}" if s.max is None else f"  repeat {s.min}..{s.max}")
+            for c in range(1, s.min + 1):
+                tag = f"{s.name}#{c}"
+                extra = ""
+                if c == s.min and (s.max is None or s.max > s.min):
+                    extra = f"  (absorbs up to {'∞' if s.max is None else s.max} events)"
+                last = s.index == len(rule.steps) - 1 and c == s.min
+                out.append(f"    {sid:>3}  {tag:<16}{'-> match' if last and not rule.absences else ''}{extra}")
+                sid += 1
+            keys = ", ".join(k.dotted for k in s.keys) or "(global)"
+            out.append(f"         step {s.name}: {ir.ir_text(s.cond)}{rep}  key({keys})")
+            if s.join is not None:
+                out.append(f"         join: {ir.ir_text(s.join)}")
+            if s.gap is not None:
+                out.append(f"         gap: at most {format_duration(s.gap)} after the previous step")
+            if s.having is not None:
+                out.append(f"         window {format_duration(s.window or 0)} having {ir.ir_text(s.having)}")
+        if rule.until is not None:
+            out.append(f"  until: {ir.ir_text(rule.until)}  -> drops the key's partial matches")
+        for a in rule.absences:
+            if a.end is not None:
+                out.append(f"  absence {a.name}: {ir.ir_text(a.cond)} between "
+                           f"{rule.steps[a.start].name} and {rule.steps[a.end].name} -> kills those partials")
+            else:
+                out.append(f"  absence {a.name}: {ir.ir_text(a.cond)} after {rule.steps[a.start].name} "
+                           f"within {format_duration(a.within or 0)} -> timer: match when the watermark passes the deadline")
+    else:
+        size = format_duration(rule.window_size) if rule.window_size else ""
+        kind = f"session gap {format_duration(rule.window_gap)}" if rule.window_kind == "session" else f"{size} {rule.window_kind}"
+        out.append(f"  window: {kind}")
+        out.append(f"  where: {ir.ir_text(rule.cond) if rule.cond is not None else '(every event)'}")
+        out.append(f"  having: {ir.ir_text(rule.having)}" + (f"  for {format_duration(rule.sustain)}" if rule.sustain else ""))
+        out.append("  aggregates:")
+        for i, a in enumerate(spec.aggs):
+            out.append(f"    A[{i}] {a.label}")
+        out.append(f"  refire: {rule.refire}" + (f" {format_duration(rule.refire_after)}" if rule.refire_after else ""))
+    if rule.suppress:
+        out.append(f"  suppress: {format_duration(rule.suppress)}"
+                   + (f" by {', '.join(k.dotted for k in rule.suppress_keys)}" if rule.suppress_keys else ""))
+    choice = choose_index(rule)
+    if choice:
+        vals = ", ".join(repr(v) for v in sorted(choice[1], key=repr))
+        out.append(f"  dispatch: index on {choice[0]} in ({vals})")
+    else:
+        out.append("  dispatch: every event (no indexable equality)")
+    out.append("")
+    out.append("generated source:")
+    for i, text in enumerate(source.splitlines(), 1):
+        info = lines_map.get(i)
+        tag = f"{info.file}:{info.line}" if info else ""
+        out.append(f"  {i:>3} | {text:<78} # {tag}" if tag else f"  {i:>3} | {text}")
+    return "\n".join(out) + "\n"

@@ -1,0 +1,559 @@
+"""Incremental aggregates over a key's window.
+
+Each aggregate keeps just enough state to answer in O(1) (or amortised
+O(1)) as events enter and, for sliding windows, leave in arrival order.
+Memory is bounded: value tables stop remembering new values at a cap and
+flag the result as capped. Exact definitions (also in docs/semantics.md):
+
+- count() / count(p): events in the window / events where p was true
+- ratio(p): count(p) / count(), None on an empty window
+- distinct(x): number of distinct non-missing values of x; exact up to the
+  `distinct` limit, then an upper bound (values past the cap count once per
+  event) and the match is flagged `distinct-capped`
+- sum/avg/min/max(x): over numeric values of x (others ignored)
+- entropy(x): Shannon entropy in bits of the distribution of x's values
+- cv(interarrival()): population standard deviation of the gaps between
+  consecutive events / their mean; None with fewer than 2 gaps
+- jitter(interarrival()): mean absolute change between consecutive gaps /
+  mean gap; None with fewer than 2 gaps
+- changes(x): how many times x differs from the previous event's x
+- sample(x, n): the first n distinct values of x in window order
+- first_seen(x, h): whether the entering event's x had not been seen for
+  this key within h (a key-lifetime memory, not reset with the window)
+"""
+
+from __future__ import annotations
+
+import math
+from collections import OrderedDict, deque
+from itertools import islice
+
+_LOG2 = math.log2
+
+
+def _hashable(v):
+    t = type(v)
+    if t is str or t is int or t is bool:
+        return v
+    if t is float:
+        return v if v == v else "nan"
+    if v is None:
+        return None
+    # Lists and mappings from untrusted input: counted by their text.
+    return repr(v)[:256]
+
+
+class Count:
+    __slots__ = ("n",)
+    kind = "count"
+
+    def __init__(self, spec=None, limits=None):
+        self.n = 0
+
+    def add(self, v, ts):
+        self.n += 1
+
+    def remove(self, v, ts):
+        self.n -= 1
+
+    def value(self):
+        return self.n
+
+    def dump(self):
+        return [self.n]
+
+    def load(self, s):
+        (self.n,) = s
+
+
+class CountIf(Count):
+    __slots__ = ()
+    kind = "count_if"
+
+    def add(self, v, ts):
+        if v is True:
+            self.n += 1
+
+    def remove(self, v, ts):
+        if v is True:
+            self.n -= 1
+
+
+class Ratio:
+    __slots__ = ("hits", "n")
+    kind = "ratio"
+
+    def __init__(self, spec=None, limits=None):
+        self.hits = 0
+        self.n = 0
+
+    def add(self, v, ts):
+        self.n += 1
+        if v is True:
+            self.hits += 1
+
+    def remove(self, v, ts):
+        self.n -= 1
+        if v is True:
+            self.hits -= 1
+
+    def value(self):
+        return self.hits / self.n if self.n else None
+
+    def dump(self):
+        return [self.hits, self.n]
+
+    def load(self, s):
+        self.hits, self.n = s
+
+
+class Distinct:
+    """Value → count table, exact up to `cap` values, then an upper bound."""
+
+    __slots__ = ("d", "over", "cap", "capped")
+    kind = "distinct"
+
+    def __init__(self, spec=None, limits=None):
+        self.d: dict = {}
+        self.over = 0
+        self.cap = (limits or {}).get("distinct", 10_000)
+        self.capped = False
+
+    def add(self, v, ts):
+        if v is None:
+            return
+        v = _hashable(v)
+        d = self.d
+        c = d.get(v)
+        if c is not None:
+            d[v] = c + 1
+        elif len(d) < self.cap:
+            d[v] = 1
+        else:
+            self.over += 1
+            self.capped = True
+
+    def remove(self, v, ts):
+        if v is None:
+            return
+        v = _hashable(v)
+        d = self.d
+        c = d.get(v)
+        if c is not None:
+            if c == 1:
+                del d[v]
+            else:
+                d[v] = c - 1
+        elif self.over:
+            self.over -= 1
+
+    def value(self):
+        return len(self.d) + self.over
+
+    def values(self, n: int) -> list:
+        return list(islice(self.d, n))
+
+    def dump(self):
+        return [list(self.d.items()), self.over, self.capped]
+
+    def load(self, s):
+        items, self.over, self.capped = s
+        self.d = {(_hashable(k)): c for k, c in items}
+
+
+class Sample(Distinct):
+    __slots__ = ("n",)
+    kind = "sample"
+
+    def __init__(self, spec=None, limits=None):
+        super().__init__(spec, limits)
+        self.n = spec.param if spec is not None else 10
+
+    def value(self):
+        return list(islice(self.d, self.n))
+
+
+class Entropy:
+    """Shannon entropy in bits: H = log2(N) - S/N with S = Σ c·log2(c)."""
+
+    __slots__ = ("d", "n", "s", "cap", "capped", "ops")
+    kind = "entropy"
+
+    def __init__(self, spec=None, limits=None):
+        self.d: dict = {}
+        self.n = 0
+        self.s = 0.0
+        self.cap = (limits or {}).get("distinct", 10_000)
+        self.capped = False
+        self.ops = 0
+
+    def add(self, v, ts):
+        if v is None:
+            return
+        v = _hashable(v)
+        d = self.d
+        c = d.get(v)
+        if c is not None:
+            self.s += (c + 1) * _LOG2(c + 1) - (c * _LOG2(c) if c > 1 else 0.0)
+            d[v] = c + 1
+        elif len(d) < self.cap:
+            d[v] = 1
+        else:
+            self.capped = True   # past the cap a value counts as a singleton (adds 0 to S)
+        self.n += 1
+        self._tick()
+
+    def remove(self, v, ts):
+        if v is None:
+            return
+        v = _hashable(v)
+        d = self.d
+        c = d.get(v)
+        if c is not None:
+            self.s -= c * _LOG2(c) - ((c - 1) * _LOG2(c - 1) if c > 2 else 0.0)
+            if c == 1:
+                del d[v]
+            else:
+                d[v] = c - 1
+        self.n -= 1
+        self._tick()
+
+    def _tick(self):
+        # Re-sum now and then so floating error cannot accumulate without bound.
+        self.ops += 1
+        if self.ops >= 4096:
+            self.ops = 0
+            self.s = math.fsum(c * _LOG2(c) for c in self.d.values() if c > 1)
+
+    def value(self):
+        n = self.n
+        if n <= 0:
+            return None
+        h = _LOG2(n) - self.s / n
+        return h if h > 1e-12 else 0.0
+
+    def dump(self):
+        return [list(self.d.items()), self.n, self.capped]
+
+    def load(self, s):
+        items, self.n, self.capped = s
+        self.d = {(_hashable(k)): c for k, c in items}
+        self.s = math.fsum(c * _LOG2(c) for c in self.d.values() if c > 1)
+
+
+class Sum:
+    __slots__ = ("s", "n")
+    kind = "sum"
+
+    def __init__(self, spec=None, limits=None):
+        self.s = 0
+        self.n = 0
+
+    def add(self, v, ts):
+        t = type(v)
+        if (t is int or t is float) and v == v and v not in (math.inf, -math.inf):
+            self.s += v
+            self.n += 1
+
+    def remove(self, v, ts):
+        t = type(v)
+        if (t is int or t is float) and v == v and v not in (math.inf, -math.inf):
+            self.s -= v
+            self.n -= 1
+
+    def value(self):
+        return self.s if self.n else (0 if self.kind == "sum" else None)
+
+    def dump(self):
+        return [self.s, self.n]
+
+    def load(self, s):
+        self.s, self.n = s
+
+
+class Avg(Sum):
+    __slots__ = ()
+    kind = "avg"
+
+    def value(self):
+        return self.s / self.n if self.n else None
+
+
+class Extreme:
+    """Sliding min or max with a monotonic deque (amortised O(1))."""
+
+    __slots__ = ("dq", "added", "removed", "is_min")
+    kind = "min"
+
+    def __init__(self, spec=None, limits=None):
+        self.dq: deque = deque()
+        self.added = 0
+        self.removed = 0
+        self.is_min = spec is None or spec.kind == "min"
+
+    def add(self, v, ts):
+        idx = self.added
+        self.added += 1
+        t = type(v)
+        if not (t is int or t is float) or v != v:
+            return
+        dq = self.dq
+        if self.is_min:
+            while dq and dq[-1][0] >= v:
+                dq.pop()
+        else:
+            while dq and dq[-1][0] <= v:
+                dq.pop()
+        dq.append((v, idx))
+
+    def remove(self, v, ts):
+        idx = self.removed
+        self.removed += 1
+        dq = self.dq
+        if dq and dq[0][1] == idx:
+            dq.popleft()
+
+    def value(self):
+        return self.dq[0][0] if self.dq else None
+
+    def dump(self):
+        return [[list(x) for x in self.dq], self.added, self.removed]
+
+    def load(self, s):
+        items, self.added, self.removed = s
+        self.dq = deque((v, i) for v, i in items)
+
+
+class Changes:
+    __slots__ = ("dq", "ch")
+    kind = "changes"
+
+    def __init__(self, spec=None, limits=None):
+        self.dq: deque = deque()
+        self.ch = 0
+
+    def add(self, v, ts):
+        v = _hashable(v)
+        dq = self.dq
+        if dq and dq[-1] != v:
+            self.ch += 1
+        dq.append(v)
+
+    def remove(self, v, ts):
+        dq = self.dq
+        v0 = dq.popleft()
+        if dq and dq[0] != v0:
+            self.ch -= 1
+
+    def value(self):
+        return self.ch
+
+    def dump(self):
+        return [list(self.dq), self.ch]
+
+    def load(self, s):
+        items, self.ch = s
+        self.dq = deque(_hashable(v) for v in items)
+
+
+class Gaps:
+    """Inter-arrival gaps of the window's events: cv and jitter."""
+
+    __slots__ = ("dq", "sg", "sq", "ng", "sd", "nd", "jitter")
+    kind = "cv"
+
+    def __init__(self, spec=None, limits=None):
+        self.dq: deque = deque()
+        self.sg = 0.0
+        self.sq = 0.0
+        self.ng = 0
+        self.sd = 0.0
+        self.nd = 0
+        self.jitter = spec is not None and spec.kind == "jitter"
+
+    def add(self, v, ts):
+        dq = self.dq
+        if dq:
+            g = ts - dq[-1]
+            if len(dq) >= 2:
+                self.sd += abs(g - (dq[-1] - dq[-2]))
+                self.nd += 1
+            self.sg += g
+            self.sq += g * g
+            self.ng += 1
+        dq.append(ts)
+
+    def remove(self, v, ts):
+        dq = self.dq
+        t0 = dq.popleft()
+        if dq:
+            g0 = dq[0] - t0
+            self.sg -= g0
+            self.sq -= g0 * g0
+            self.ng -= 1
+            if len(dq) >= 2:
+                self.sd -= abs((dq[1] - dq[0]) - g0)
+                self.nd -= 1
+        if not dq or self.ng == 0:
+            self.sg = self.sq = 0.0
+            self.sd = 0.0
+            self.nd = 0
+
+    def value(self):
+        if self.jitter:
+            if self.nd < 1 or self.ng < 2:
+                return None
+            mean = self.sg / self.ng
+            return (max(self.sd, 0.0) / self.nd) / mean if mean > 0 else None
+        if self.ng < 2:
+            return None
+        mean = self.sg / self.ng
+        if mean <= 0:
+            return None
+        var = self.sq / self.ng - mean * mean
+        return math.sqrt(var) / mean if var > 0 else 0.0
+
+    def dump(self):
+        return [list(self.dq), self.sg, self.sq, self.ng, self.sd, self.nd]
+
+    def load(self, s):
+        items, self.sg, self.sq, self.ng, self.sd, self.nd = s
+        self.dq = deque(items)
+
+
+class FirstSeen:
+    """Whether the entering event's value is new for this key within a horizon."""
+
+    __slots__ = ("d", "horizon", "cap", "new")
+    kind = "first_seen"
+
+    def __init__(self, spec=None, limits=None):
+        self.d: OrderedDict = OrderedDict()
+        self.horizon = spec.param if spec is not None else 86400.0
+        self.cap = (limits or {}).get("values", 1000)
+        self.new = None
+
+    def add(self, v, ts):
+        if v is None:
+            self.new = None
+            return
+        v = _hashable(v)
+        d = self.d
+        prev = d.get(v)
+        self.new = prev is None or ts - prev > self.horizon
+        d[v] = ts
+        d.move_to_end(v)
+        if len(d) > self.cap:
+            d.popitem(last=False)
+
+    def remove(self, v, ts):
+        pass
+
+    def value(self):
+        return self.new
+
+    def dump(self):
+        return [list(self.d.items()), self.new]
+
+    def load(self, s):
+        items, self.new = s
+        self.d = OrderedDict((_hashable(k), t) for k, t in items)
+
+
+class Rate:
+    """Events per second over the window (the window state supplies the span)."""
+
+    __slots__ = ("n",)
+    kind = "rate"
+
+    def __init__(self, spec=None, limits=None):
+        self.n = 0
+
+    def add(self, v, ts):
+        self.n += 1
+
+    def remove(self, v, ts):
+        self.n -= 1
+
+    def value(self):
+        return self.n   # divided by the window span by the window
+
+    def dump(self):
+        return [self.n]
+
+    def load(self, s):
+        (self.n,) = s
+
+
+class Baseline:
+    """Exponentially weighted mean of an aggregate over closed windows of a key.
+
+    α = 2 / (N + 1) with N = horizon / window (windows in the horizon); quiet
+    windows count as 0. Undefined (None) until the key has been observed for
+    a full horizon of windows and at least `MIN_SUPPORT` of them had events.
+    """
+
+    __slots__ = ("ewma", "seen", "nonempty", "last_wid", "alpha", "warm")
+    kind = "baseline"
+    MIN_SUPPORT = 3
+
+    def __init__(self, spec=None, limits=None, window: float = 60.0):
+        horizon = spec.param if spec is not None else 3600.0
+        n = max(1.0, horizon / window)
+        self.alpha = 2.0 / (n + 1.0)
+        self.warm = int(math.ceil(n))
+        self.ewma = None
+        self.seen = 0
+        self.nonempty = 0
+        self.last_wid = None
+
+    def add(self, v, ts):
+        pass
+
+    def remove(self, v, ts):
+        pass
+
+    def value(self):
+        if self.ewma is None or self.seen < self.warm or self.nonempty < self.MIN_SUPPORT:
+            return None
+        return self.ewma
+
+    def observe(self, wid: int, value) -> None:
+        """Fold a closed window's aggregate value in (quiet windows before it count as 0)."""
+        v = float(value) if isinstance(value, (int, float)) and value == value else 0.0
+        if self.last_wid is not None and wid > self.last_wid + 1:
+            missed = wid - self.last_wid - 1
+            if self.ewma is not None:
+                self.ewma *= (1.0 - self.alpha) ** min(missed, 10_000)
+            self.seen += missed
+        if self.ewma is None:
+            self.ewma = v
+        else:
+            self.ewma += self.alpha * (v - self.ewma)
+        self.seen += 1
+        self.nonempty += 1
+        self.last_wid = wid
+
+    def dump(self):
+        return [self.ewma, self.seen, self.nonempty, self.last_wid]
+
+    def load(self, s):
+        self.ewma, self.seen, self.nonempty, self.last_wid = s
+
+
+AGGREGATORS = {
+    "count": Count, "count_if": CountIf, "ratio": Ratio, "distinct": Distinct, "sample": Sample,
+    "entropy": Entropy, "sum": Sum, "avg": Avg, "min": Extreme, "max": Extreme, "changes": Changes,
+    "cv": Gaps, "jitter": Gaps, "first_seen": FirstSeen, "rate": Rate, "baseline": Baseline,
+}
+
+
+def make_aggregator(spec, limits: dict, window: float | None = None):
+    """A fresh aggregator for an `AggSpec`."""
+    kind = spec.kind
+    if kind == "count" and spec.arg is not None:
+        return CountIf(spec, limits)
+    cls = AGGREGATORS[kind]
+    if kind == "baseline":
+        return Baseline(spec, limits, window or 60.0)
+    return cls(spec, limits)

@@ -1,0 +1,576 @@
+"""The streaming engine: event time, dispatch, machines, matches, snapshots.
+
+`Engine(pack)` evaluates a compiled pack over a stream of events. Time is
+event time: the watermark is the highest event time seen minus `lateness`;
+events within lateness are reordered through a time-ordered buffer (an
+in-order deque plus a heap for stragglers) and processed in time order,
+ties in arrival order; an event behind the watermark is quarantined as
+`late`. Timers (tumbling-window ends, session ends, trailing-absence
+deadlines) are merged with events by (time, phase): a window ending at T
+closes before events at T, a deadline at T fires after them. Because every
+decision is a function of event times only, a stream shuffled within the
+lateness gives exactly the matches of the sorted stream, and a snapshot
+restored mid-stream continues byte-identically.
+
+Dispatch runs generated functions: per index field (route, method, ...)
+one dict lookup finds the bucket function holding only the rules that can
+match that value; each rule's handler then updates its machine.
+"""
+
+from __future__ import annotations
+
+import heapq
+from collections import OrderedDict, deque
+from collections.abc import Iterable
+
+import msgpack
+
+from .errors import EngineError, SnapshotError
+from .match import Match, event_record, format_ts, jsonable, stable_hash
+from .normalize import BadInput, Normalizer
+from .quarantine import Quarantine, excerpt_of
+from .sequence import SequenceMachine
+from .spec import PackSpec, RuleSpec
+from .state import NEG_INF, Machine, thaw_key
+from .window import WindowMachine
+
+INF = float("inf")
+SNAPSHOT_MAGIC = "sleuth-snapshot"
+SNAPSHOT_VERSION = 1
+COLLECT_EVERY = 4096
+_NO_MATCHES: list = []
+
+
+class EventMachine(Machine):
+    """A single-event (`when`) rule: every event that satisfies it is a match."""
+
+    kind = "event"
+
+    def on_event(self, ev) -> None:
+        spec = self.spec
+        eng = self.engine
+        now = eng.now
+        key = spec.key(ev) if spec.key is not None else ()
+        key_d = self.key_dict(key) if key is not None else {n: None for n in spec.key_names}
+        rec = (ev.get("id"), now, spec.record(ev))
+        fields = spec.emit(ev, None, None) if spec.emit is not None else {}
+        fp = spec.fingerprint(ev, None, None) if spec.fingerprint is not None else None
+        fp_parts = (spec.name, fp) if fp is not None else (spec.name, sorted(key_d.items()))
+        prov = {"kind": "event", "events": [event_record(rec, spec.record_fields)]}
+        m = Match(spec.name, spec.ttp, spec.goal, spec.severity, spec.title, key_d, now, now, now,
+                  fields, prov, stable_hash(*fp_parts), stable_hash(spec.name, rec[0], now), [])
+        eng.emit(spec, m, ev)
+
+    def dump(self) -> list:
+        return [self.dump_base()]
+
+    def load(self, data) -> None:
+        self.load_base(data[0])
+
+
+MACHINES = {"event": EventMachine, "sequence": SequenceMachine, "window": WindowMachine}
+
+
+class Engine:
+    """Evaluate a compiled rule pack over a stream of events.
+
+    Options: `lateness` (seconds of disorder tolerated, default 5),
+    `grace` (extra seconds before a trailing absence is decided, default
+    0), `max_keys` (global cap on live keys across rules, LRU eviction),
+    `future_tolerance` / `future_confirm` (the far-future guard: an event
+    more than `future_tolerance` seconds ahead of the clock is held until
+    `future_confirm - 1` more events agree with it, else quarantined as
+    `future`), `normalizer`, `quarantine`, `enrich` (callables adding
+    fields to each event before rules see it).
+
+    Cost: O(1) amortised per event and matching rule; no per-event scan of
+    keys or partial matches.
+    """
+
+    def __init__(self, pack: PackSpec, *, lateness: float = 5.0, grace: float = 0.0,
+                 max_keys: int = 1_000_000, future_tolerance: float = 86400.0, future_confirm: int = 2,
+                 normalizer: Normalizer | None = None, quarantine: Quarantine | None = None,
+                 enrich: Iterable = (), source: str = "<feed>"):
+        if not isinstance(pack, PackSpec):
+            raise EngineError(f"Engine needs a compiled pack (load_pack(...)), got {type(pack).__name__}")
+        if lateness < 0 or grace < 0 or future_tolerance <= 0 or max_keys < 1 or future_confirm < 1:
+            raise EngineError("lateness and grace must be >= 0, future_tolerance > 0, max_keys and "
+                              "future_confirm >= 1")
+        self.pack = pack
+        self.lateness = float(lateness)
+        self.grace = float(grace)
+        self.max_keys = int(max_keys)
+        self.future_tolerance = float(future_tolerance)
+        self.future_confirm = int(future_confirm)
+        self.normalize = normalizer if normalizer is not None else Normalizer()
+        self.quarantine = quarantine if quarantine is not None else Quarantine(keep=100)
+        self.enrich = tuple(enrich)
+        self.source = source
+        self.now = NEG_INF
+        self._seq = 0
+        self._tseq = 0
+        self._max_ts = NEG_INF
+        self._wm = NEG_INF
+        self._fifo: deque = deque()
+        self._heap: list = []
+        self._timers: list = []
+        self._suspects: list = []
+        self._normal_since_suspect = 0
+        self._processed = 0
+        self._new_keys = 0
+        self._closed = False
+        self._out: list = []
+        self.metrics: dict[str, int] = {
+            "events_in": 0, "events_processed": 0, "matches": 0, "suppressed": 0, "late": 0,
+            "future": 0, "rule_errors": 0, "evictions": 0, "until_resets": 0, "bad_input": 0,
+        }
+        self.matches_by_rule: dict[str, int] = {r.name: 0 for r in pack.rules}
+        self.fingerprints: dict[str, set] = {}
+        self.machines: list[Machine] = [MACHINES[r.kind](self, r) for r in pack.rules]
+        self._supp: list[OrderedDict | None] = [OrderedDict() if r.suppress else None for r in pack.rules]
+        self._linemaps: dict[str, tuple[str, dict]] = {r.filename: (r.name, r.lines) for r in pack.rules}
+        self._consumers = [r for r in pack.rules if r.source == "matches"]
+        self._event_dispatch = self._bind(pack.events)
+        self._match_dispatch = self._bind(pack.matches) if self._consumers else None
+        self._match_producer: str | None = None
+
+    # ---------------------------------------------------------------- wiring
+    def _bind(self, dispatch):
+        def handler(rule_index: int, role: str):
+            m = self.machines[rule_index]
+            spec = m.spec
+            if spec.source == "matches":
+                allowed = set(spec.consumes) if spec.consumes is not None else None
+                rules = self.pack.rules
+                by_name = {r.name: r for r in rules}
+
+                def eligible(_name=spec.name, _allowed=allowed):
+                    prod = self._match_producer
+                    if prod == _name:
+                        return False
+                    if _allowed is not None:
+                        return prod in _allowed
+                    return by_name[prod].source == "events"
+                if role == "seq":
+                    return lambda ev, bits, _m=m, _e=eligible: _e() and _m.on_event(ev, bits)
+                return lambda ev, _m=m, _e=eligible: _e() and _m.on_event(ev)
+            return m.on_event
+
+        index = []
+        for field, table in dispatch.index:
+            bound = {}
+            for value, group in table.items():
+                bound[value] = self._make_group(group, handler)
+            index.append((field, bound))
+        always = self._make_group(dispatch.always, handler) if dispatch.always is not None else None
+        return tuple(index), always
+
+    def _make_group(self, group, handler):
+        handlers = [handler(i, role) for i, role in group.slots]
+        self._linemaps[group.filename] = (group.name, group.lines)
+        return group.factory(*handlers)
+
+    # ---------------------------------------------------------------- input
+    def feed(self, event, source: str | None = None, position: int | None = None) -> list[Match]:
+        """Take one event (any mapping); return the matches it completes (often none).
+
+        Bad input is quarantined with a reason and counted, never raised.
+        Raises `EngineError` after `close()`.
+        """
+        if self._closed:
+            raise EngineError("the engine is closed")
+        self._out = out = []
+        self._seq += 1
+        self.metrics["events_in"] += 1
+        try:
+            ev = self.normalize(event, source or self.source, position if position is not None else self._seq)
+        except BadInput as exc:
+            self.metrics["bad_input"] += 1
+            self.quarantine.add(source or self.source, position if position is not None else self._seq,
+                                exc.reason, exc.detail, excerpt_of(event))
+            return out
+        for fn in self.enrich:
+            try:
+                fn(ev)
+            except Exception as exc:  # an enricher is user code: report, keep the event
+                self.quarantine.add(source or self.source, position if position is not None else self._seq,
+                                    "enrich-error", f"{type(exc).__name__}: {exc}"[:300], excerpt_of(event))
+        self._accept(ev, source, position)
+        return out
+
+    def feed_many(self, events: Iterable) -> list[Match]:
+        """Feed several events; return all their matches in order."""
+        out: list[Match] = []
+        for ev in events:
+            out.extend(self.feed(ev))
+        return out
+
+    def _accept(self, ev: dict, source, position) -> None:
+        ts = ev["ts"]
+        if ts < self._wm:
+            self.metrics["late"] += 1
+            self.quarantine.add(source or self.source, position if position is not None else self._seq, "late",
+                                f"event time {format_ts(ts)} is behind the watermark {format_ts(self._wm)} "
+                                f"(lateness {self.lateness:g}s)", excerpt_of(ev.get("id")))
+            return
+        item = (ts, self._seq, ev)
+        if ts > self._max_ts:
+            if self._max_ts != NEG_INF and ts - self._max_ts > self.future_tolerance:
+                self._suspect(item, source, position)
+                return
+            self._max_ts = ts
+            fifo = self._fifo
+            if not fifo or ts >= fifo[-1][0]:
+                fifo.append(item)
+            else:
+                heapq.heappush(self._heap, item)
+            wm = ts - self.lateness
+            if wm > self._wm:
+                self._wm = wm
+                self._release(wm)
+        else:
+            fifo = self._fifo
+            if fifo and ts >= fifo[-1][0]:
+                fifo.append(item)
+            else:
+                heapq.heappush(self._heap, item)
+            if ts <= self._wm:
+                self._release(self._wm)
+        if self._suspects:
+            self._normal_since_suspect += 1
+            if self._normal_since_suspect >= 1000:
+                self._drop_suspects("unconfirmed after 1000 events")
+
+    def _suspect(self, item, source, position) -> None:
+        """The far-future guard: a big jump needs another event to agree with it."""
+        ts = item[0]
+        near = [s for s in self._suspects if abs(s[0][0] - ts) <= self.future_tolerance]
+        if len(near) + 1 >= self.future_confirm:
+            group = [s[0] for s in near] + [item]
+            self._suspects = [s for s in self._suspects if abs(s[0][0] - ts) > self.future_tolerance]
+            group.sort()
+            for it in group:
+                heapq.heappush(self._heap, it)
+            self._max_ts = max(it[0] for it in group)
+            wm = self._max_ts - self.lateness
+            if wm > self._wm:
+                self._wm = wm
+                self._release(wm)
+            if not self._suspects:
+                self._normal_since_suspect = 0
+            return
+        self._suspects.append((item, source or self.source, position if position is not None else item[1]))
+
+    def _drop_suspects(self, why: str) -> None:
+        for (ts, _seq, ev), src, pos in self._suspects:
+            self.metrics["future"] += 1
+            self.quarantine.add(src, pos, "future",
+                                f"event time {format_ts(ts)} is more than {self.future_tolerance:g}s ahead of "
+                                f"the clock ({format_ts(self._max_ts)}); {why}", excerpt_of(ev.get("id")))
+        self._suspects = []
+        self._normal_since_suspect = 0
+
+    # ---------------------------------------------------------------- time
+    def _release(self, wm: float) -> None:
+        """Process buffered events and due timers up to the watermark, in time order."""
+        fifo, heap, timers = self._fifo, self._heap, self._timers
+        while True:
+            e = None
+            from_heap = False
+            if fifo and fifo[0][0] <= wm:
+                e = fifo[0]
+            if heap and heap[0][0] <= wm and (e is None or heap[0] < e):
+                e = heap[0]
+                from_heap = True
+            if timers:
+                t = timers[0]
+                tt = t[0] + (self.grace if t[1] == 2 else 0.0)
+                due = tt <= wm if t[1] == 0 else tt < wm
+                if due and (e is None or (tt, t[1]) < (e[0], 1)):
+                    heapq.heappop(timers)
+                    self._fire(t, tt)
+                    continue
+            if e is None:
+                return
+            if from_heap:
+                heapq.heappop(heap)
+            else:
+                fifo.popleft()
+            self._process(e[0], e[2])
+
+    def _process(self, ts: float, ev: dict) -> None:
+        self.now = ts
+        self.metrics["events_processed"] += 1
+        get = ev.get
+        index, always = self._event_dispatch
+        for field, table in index:
+            g = table.get(get(field))
+            if g is not None:
+                try:
+                    g(ev)
+                except Exception as exc:
+                    self._rule_error(exc, ev)
+        if always is not None:
+            try:
+                always(ev)
+            except Exception as exc:
+                self._rule_error(exc, ev)
+        self._processed += 1
+        if self._processed % COLLECT_EVERY == 0:
+            self._collect()
+
+    def _fire(self, t, at: float) -> None:
+        time, _phase, _seq, rule_index, kind, a, b = t
+        self.now = max(self.now, at if kind == "absence" else time)
+        try:
+            self.machines[rule_index].on_timer(kind, thaw_key(a) if kind != "close" else a, b)
+        except Exception as exc:
+            self._rule_error(exc, {"id": f"<timer {kind}>"})
+
+    def schedule(self, time: float, phase: int, rule_index: int, kind: str, a, b) -> None:
+        """Register a timer (phase 0: before events at `time`; 2: after them)."""
+        self._tseq += 1
+        heapq.heappush(self._timers, (time, phase, self._tseq, rule_index, kind, a, b))
+
+    def advance(self, to: float) -> list[Match]:
+        """Move the watermark to event time `to` (seconds): windows close, absences fire."""
+        self._out = out = []
+        if to > self._wm:
+            self._wm = to
+            if to + self.lateness > self._max_ts:
+                self._max_ts = to + self.lateness
+            self._release(to)
+        return out
+
+    def close(self) -> list[Match]:
+        """End of input: process everything buffered, close all windows, fire all absences."""
+        if self._closed:
+            return []
+        self._out = out = []
+        if self._suspects:
+            self._drop_suspects("never confirmed before the end of input")
+        self._wm = INF
+        self._release(INF)
+        self._closed = True
+        return out
+
+    @property
+    def watermark(self) -> float:
+        return self._wm
+
+    # ---------------------------------------------------------------- output
+    def emit(self, spec: RuleSpec, m: Match, ev: dict | None = None) -> None:
+        """Called by machines: apply suppression, record, feed `from matches` rules."""
+        supp = self._supp[spec.index]
+        if supp is not None:
+            skey = self._suppress_key(spec, m, ev)
+            now = self.now
+            dur = spec.suppress
+            while supp:
+                k0, t0 = next(iter(supp.items()))
+                if t0 + dur <= now:
+                    supp.popitem(last=False)
+                else:
+                    break
+            if skey in supp:
+                self.metrics["suppressed"] += 1
+                return
+            supp[skey] = now
+        self.metrics["matches"] += 1
+        self.matches_by_rule[spec.name] += 1
+        fps = self.fingerprints.get(spec.ttp)
+        if fps is None:
+            fps = self.fingerprints[spec.ttp] = set()
+        if len(fps) < 1_000_000:
+            fps.add(m.fingerprint)
+        self._out.append(m)
+        if self._match_dispatch is not None:
+            self._feed_match(spec, m)
+
+    def _suppress_key(self, spec: RuleSpec, m: Match, ev):
+        if spec.suppress_key is not None and ev is not None:
+            k = spec.suppress_key(ev)
+            return jsonable(k) if not isinstance(k, (str, int, float, bool, type(None))) and not isinstance(k, tuple) else k
+        return tuple(sorted((k, repr(v)) for k, v in m.key.items()))
+
+    def _feed_match(self, spec: RuleSpec, m: Match) -> None:
+        ev = m.as_event()
+        prev = self._match_producer
+        self._match_producer = spec.name
+        try:
+            index, always = self._match_dispatch
+            get = ev.get
+            for field, table in index:
+                try:
+                    g = table.get(get(field))
+                except TypeError:
+                    g = None
+                if g is not None:
+                    try:
+                        g(ev)
+                    except Exception as exc:
+                        self._rule_error(exc, ev)
+            if always is not None:
+                try:
+                    always(ev)
+                except Exception as exc:
+                    self._rule_error(exc, ev)
+        finally:
+            self._match_producer = prev
+
+    def _rule_error(self, exc: Exception, ev: dict) -> None:
+        """A rule raised: report it with the rule and its source line; the stream goes on."""
+        self.metrics["rule_errors"] += 1
+        where = "unknown rule"
+        tb = exc.__traceback__
+        while tb is not None:
+            fname = tb.tb_frame.f_code.co_filename
+            if fname.startswith("<sleuth"):
+                entry = self._linemaps.get(fname)
+                info = entry[1].get(tb.tb_lineno) if entry else None
+                if info is not None:
+                    where = f"rule {info.rule} ({info.file}:{info.line})"
+            tb = tb.tb_next
+        detail = f"{where}: {type(exc).__name__}: {exc}"[:500]
+        self.quarantine.add(self.source, self._seq, "rule-error", detail, excerpt_of(ev.get("id")))
+
+    # ---------------------------------------------------------------- memory
+    def note_new_key(self, machine: Machine) -> None:
+        self._new_keys += 1
+        if self._new_keys % 1024 == 0 or self._new_keys < 1024:
+            total = sum(len(m.states) for m in self.machines)
+            while total > self.max_keys:
+                victim = min(self.machines, key=lambda m: m.oldest_activity())
+                if not victim.evict_one():
+                    break
+                total -= 1
+
+    def _collect(self) -> None:
+        wm = self._wm
+        for m in self.machines:
+            if m.states:
+                m.collect(wm)
+
+    def stats(self) -> dict:
+        """Counters and gauges for the run summary and `--metrics`."""
+        keys = {m.spec.name: len(m.states) for m in self.machines}
+        return {
+            **self.metrics,
+            "keys": sum(keys.values()),
+            "keys_by_rule": keys,
+            "evicted_by_rule": {m.spec.name: m.evicted for m in self.machines if m.evicted},
+            "quarantined": dict(sorted(self.quarantine.counts.items())),
+            "matches_by_rule": dict(self.matches_by_rule),
+            "unique_ttps": {ttp: len(v) for ttp, v in sorted(self.fingerprints.items())},
+            "watermark": format_ts(self._wm) if self._wm not in (INF, NEG_INF) else None,
+            "buffered": len(self._fifo) + len(self._heap),
+            "timers": len(self._timers),
+        }
+
+    # ---------------------------------------------------------------- snapshots
+    def options(self) -> dict:
+        return {"lateness": self.lateness, "grace": self.grace, "max_keys": self.max_keys,
+                "future_tolerance": self.future_tolerance, "future_confirm": self.future_confirm}
+
+    def snapshot(self) -> bytes:
+        """The engine's whole state as bytes (msgpack, versioned, tied to the pack)."""
+        header = {"magic": SNAPSHOT_MAGIC, "version": SNAPSHOT_VERSION, "pack": self.pack.fingerprint,
+                  "rules": [r.name for r in self.pack.rules]}
+        body = {
+            "options": self.options(),
+            "now": self.now, "seq": self._seq, "tseq": self._tseq, "max_ts": self._max_ts, "wm": self._wm,
+            "fifo": [list(x) for x in self._fifo], "heap": [list(x) for x in self._heap],
+            "timers": [list(t) for t in self._timers],
+            "suspects": [[list(it), src, pos] for it, src, pos in self._suspects],
+            "normal_since_suspect": self._normal_since_suspect,
+            "processed": self._processed, "new_keys": self._new_keys, "closed": self._closed,
+            "metrics": self.metrics, "matches_by_rule": self.matches_by_rule,
+            "fingerprints": {k: sorted(v) for k, v in self.fingerprints.items()},
+            "machines": [m.dump() for m in self.machines],
+            "suppress": [None if s is None else [[k, t] for k, t in s.items()] for s in self._supp],
+            "quarantine": self.quarantine.counts,
+        }
+        try:
+            return msgpack.packb([header, body], use_bin_type=True, strict_types=False, default=_pack_default)
+        except (TypeError, ValueError, OverflowError) as exc:
+            raise SnapshotError(f"state cannot be serialised: {exc}") from exc
+
+    @classmethod
+    def restore(cls, pack: PackSpec, blob: bytes, **overrides) -> Engine:
+        """An engine resumed from `snapshot()` bytes; raises `SnapshotError` on any mismatch.
+
+        The returned engine is complete or not created at all: a corrupt
+        blob, another format version or another pack never half-restore.
+        """
+        try:
+            header, body = msgpack.unpackb(blob, raw=False, strict_map_key=False, use_list=True)
+        except Exception as exc:
+            raise SnapshotError(f"not a sleuth snapshot (cannot decode: {type(exc).__name__})") from exc
+        if not isinstance(header, dict) or header.get("magic") != SNAPSHOT_MAGIC:
+            raise SnapshotError("not a sleuth snapshot (bad magic)")
+        if header.get("version") != SNAPSHOT_VERSION:
+            raise SnapshotError(f"snapshot format version {header.get('version')} is not supported "
+                                f"(this sleuth reads version {SNAPSHOT_VERSION})")
+        if header.get("pack") != pack.fingerprint:
+            raise SnapshotError(f"snapshot was taken with another rule pack (fingerprint {header.get('pack')}, "
+                                f"this pack is {pack.fingerprint}); restore with the same rules")
+        options = dict(body["options"])
+        options.update(overrides)
+        eng = cls(pack, **options)
+        try:
+            eng._load(body)
+        except SnapshotError:
+            raise
+        except Exception as exc:
+            raise SnapshotError(f"corrupt snapshot: {type(exc).__name__}: {exc}") from exc
+        return eng
+
+    def _load(self, body: dict) -> None:
+        self.now = body["now"]
+        self._seq = body["seq"]
+        self._tseq = body["tseq"]
+        self._max_ts = body["max_ts"]
+        self._wm = body["wm"]
+        self._fifo = deque((x[0], x[1], x[2]) for x in body["fifo"])
+        self._heap = [(x[0], x[1], x[2]) for x in body["heap"]]
+        heapq.heapify(self._heap)
+        self._timers = [tuple(t) for t in body["timers"]]
+        heapq.heapify(self._timers)
+        self._suspects = [((it[0], it[1], it[2]), src, pos) for it, src, pos in body["suspects"]]
+        self._normal_since_suspect = body["normal_since_suspect"]
+        self._processed = body["processed"]
+        self._new_keys = body["new_keys"]
+        self._closed = body["closed"]
+        self.metrics.update(body["metrics"])
+        self.matches_by_rule.update(body["matches_by_rule"])
+        self.fingerprints = {k: set(v) for k, v in body["fingerprints"].items()}
+        for m, data in zip(self.machines, body["machines"]):
+            m.load(data)
+        for i, s in enumerate(body["suppress"]):
+            if s is not None:
+                self._supp[i] = OrderedDict((thaw_key(k), t) for k, t in s)
+        for reason, n in body.get("quarantine", {}).items():
+            self.quarantine.counts[reason] = self.quarantine.counts.get(reason, 0) + n
+            self.quarantine.total += n
+
+
+def _pack_default(obj):
+    if isinstance(obj, (set, frozenset)):
+        return sorted(obj, key=repr)
+    if isinstance(obj, tuple):
+        return list(obj)
+    raise TypeError(f"cannot serialise {type(obj).__name__}")
+
+
+def rule_error_location(exc: BaseException) -> str | None:
+    """`file:line` of the rule whose generated code raised `exc`, if any (for tools)."""
+    tb = exc.__traceback__
+    out = None
+    while tb is not None:
+        if tb.tb_frame.f_code.co_filename.startswith("<sleuth"):
+            out = tb.tb_frame.f_code.co_filename
+        tb = tb.tb_next
+    return out
+
+
+__all__ = ["Engine", "Match", "SnapshotError", "EngineError"]

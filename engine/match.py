@@ -1,0 +1,162 @@
+"""Matches: what the engine emits, with provenance, ids and fingerprints.
+
+A `Match` is a plain record (documented in docs/matches.md, with a JSON
+Schema): the rule and its taxonomy ids, the key, event times, the event time
+at which the engine decided the match, emitted fields, a deterministic match
+id, a TTP fingerprint, flags, and provenance (per step, the events that
+satisfied it; for a window, its bounds, aggregate values and contributing
+events). `to_json()` is byte-stable: sorted keys, times as RFC 3339 with
+milliseconds, so the same input gives byte-identical output.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import math
+from datetime import datetime, timezone
+from typing import Any
+
+import attrs
+import orjson
+
+_EPOCH = datetime(1970, 1, 1, tzinfo=timezone.utc)
+
+
+def format_ts(ts: float | None) -> str | None:
+    """Epoch seconds → `2026-11-27T08:00:00.123Z` (millisecond precision, UTC)."""
+    if ts is None or not math.isfinite(ts):
+        return None
+    ms = int(round(ts * 1000))
+    try:
+        dt = datetime.fromtimestamp(ms // 1000, timezone.utc)
+    except (OverflowError, OSError, ValueError):
+        return None
+    return dt.strftime("%Y-%m-%dT%H:%M:%S") + f".{ms % 1000:03d}Z"
+
+
+def format_seconds(seconds: float | None) -> str | None:
+    """A duration in its largest exact unit (`90s`, `5m`, `1500ms`)."""
+    if seconds is None:
+        return None
+    for unit, size in (("d", 86400.0), ("h", 3600.0), ("m", 60.0), ("s", 1.0), ("ms", 0.001)):
+        v = seconds / size
+        if v >= 1 and abs(v - round(v)) < 1e-9:
+            return f"{int(round(v))}{unit}"
+    return f"{seconds:g}s"
+
+
+def jsonable(value: Any, depth: int = 0) -> Any:
+    """A value made safe for JSON: tuples → lists, non-finite floats → None."""
+    t = type(value)
+    if t is str or t is int or t is bool or value is None:
+        return value
+    if t is float:
+        return value if math.isfinite(value) else None
+    if depth > 32:
+        return None
+    if t is list or t is tuple:
+        return [jsonable(v, depth + 1) for v in value]
+    if t is dict:
+        return {str(k): jsonable(v, depth + 1) for k, v in value.items()}
+    if t in (frozenset, set):
+        return sorted((jsonable(v, depth + 1) for v in value), key=repr)
+    return str(value)
+
+
+def stable_hash(*parts: Any, size: int = 8) -> str:
+    """A short deterministic hex digest of JSON-able parts."""
+    h = hashlib.blake2b(digest_size=size)
+    h.update(orjson.dumps(jsonable(list(parts)), option=orjson.OPT_SORT_KEYS))
+    return h.hexdigest()
+
+
+def event_record(rec: tuple, fields: tuple[str, ...]) -> dict:
+    """A provenance event: id, time and the fields the rule read."""
+    eid, ts, values = rec
+    out: dict[str, Any] = {"id": eid, "ts": format_ts(ts)}
+    if fields:
+        out["fields"] = {f: jsonable(v) for f, v in zip(fields, values) if v is not None}
+    return out
+
+
+@attrs.define(slots=True)
+class Match:
+    """One detection. Times are epoch seconds; `to_dict()` formats them."""
+
+    rule: str
+    ttp: str
+    goal: str
+    severity: str
+    title: str
+    key: dict
+    first_ts: float
+    last_ts: float
+    emitted_at: float
+    fields: dict
+    provenance: dict
+    fingerprint: str
+    match_id: str
+    flags: list = attrs.Factory(list)
+
+    @property
+    def event_ids(self) -> list[str]:
+        """Every event id in the provenance (for attribution)."""
+        return provenance_event_ids(self.provenance)
+
+    def to_dict(self) -> dict:
+        return {
+            "match_id": self.match_id,
+            "rule": self.rule,
+            "ttp": self.ttp,
+            "goal": self.goal,
+            "severity": self.severity,
+            "title": self.title,
+            "key": jsonable(self.key),
+            "first_ts": format_ts(self.first_ts),
+            "last_ts": format_ts(self.last_ts),
+            "emitted_at": format_ts(self.emitted_at),
+            "fields": jsonable(self.fields),
+            "fingerprint": self.fingerprint,
+            "flags": list(self.flags),
+            "provenance": self.provenance,
+        }
+
+    def to_json(self) -> bytes:
+        """One JSON line (no newline), keys sorted: byte-stable."""
+        return orjson.dumps(self.to_dict(), option=orjson.OPT_SORT_KEYS | orjson.OPT_NON_STR_KEYS)
+
+    def as_event(self) -> dict:
+        """The match seen as an event by `from matches` rules."""
+        ev = {
+            "id": self.match_id,
+            "ts": self.emitted_at,
+            "rule": self.rule,
+            "ttp": self.ttp,
+            "goal": self.goal,
+            "severity": self.severity,
+            "fingerprint": self.fingerprint,
+            "first_ts": self.first_ts,
+            "last_ts": self.last_ts,
+            "key": dict(self.key),
+            "fields": dict(self.fields),
+        }
+        for k, v in self.key.items():
+            ev.setdefault(k, v)
+        for k, v in self.fields.items():
+            ev.setdefault(k, v)
+        return ev
+
+
+def provenance_event_ids(prov: dict) -> list[str]:
+    out: list[str] = []
+    for step in prov.get("steps", ()):
+        for e in step.get("events", ()):
+            out.append(e["id"])
+    for e in prov.get("events", ()):
+        out.append(e["id"])
+    last = prov.get("last_event")
+    if last and last.get("id") not in out:
+        out.append(last["id"])
+    for m in prov.get("matches", ()):
+        out.extend(m.get("event_ids", ()))
+    return out

@@ -1,0 +1,340 @@
+"""Runtime primitives that generated predicate code may call.
+
+Generated code (from `sleuth.dsl.codegen`) may reference only the names in
+`__all__` here plus the constants the code generator binds (house style:
+Jinja's `runtime.exported`). Every primitive is total: a wrong type, a
+missing value (None), a huge string or a hostile value gives None or False,
+never an exception, so one crafted request cannot crash a rule.
+Comparisons with constants are inlined by the code generator; these
+functions cover the general cases (field vs field, arithmetic, calls).
+"""
+
+from __future__ import annotations
+
+import fnmatch
+import ipaddress
+import math
+import re
+from bisect import bisect_right
+from datetime import datetime, timezone
+
+NUM = (int, float)
+SCALAR = (str, int, float, bool)
+# A regex only scans the first REGEX_WINDOW characters of a value, which
+# bounds its cost on hostile input together with the load-time hazard check.
+REGEX_WINDOW = 8192
+MAX_LENGTH = 1 << 62
+
+
+def is_num(v) -> bool:
+    t = type(v)
+    return (t is int or t is float) and v == v
+
+
+def lt(a, b) -> bool:
+    """`a < b` for two numbers or two strings; False otherwise."""
+    ta, tb = type(a), type(b)
+    if (ta is int or ta is float) and (tb is int or tb is float):
+        return a < b
+    if ta is str and tb is str:
+        return a < b
+    return False
+
+
+def le(a, b) -> bool:
+    ta, tb = type(a), type(b)
+    if (ta is int or ta is float) and (tb is int or tb is float):
+        return a <= b
+    if ta is str and tb is str:
+        return a <= b
+    return False
+
+
+def gt(a, b) -> bool:
+    return lt(b, a)
+
+
+def ge(a, b) -> bool:
+    return le(b, a)
+
+
+def eq(a, b) -> bool:
+    """`a == b` with a missing side false; bools never equal numbers."""
+    if a is None or b is None:
+        return False
+    if (type(a) is bool) != (type(b) is bool):
+        return False
+    try:
+        return bool(a == b)
+    except Exception:  # a hostile __eq__ cannot come from JSON, but stay total
+        return False
+
+
+def ne(a, b) -> bool:
+    """`a != b`; false when either side is missing (a missing field makes a comparison false)."""
+    if a is None or b is None:
+        return False
+    return not eq(a, b)
+
+
+def add(a, b):
+    if is_num(a) and is_num(b):
+        r = a + b
+        return r if math.isfinite(r) else None
+    return None
+
+
+def sub(a, b):
+    if is_num(a) and is_num(b):
+        r = a - b
+        return r if math.isfinite(r) else None
+    return None
+
+
+def mul(a, b):
+    if is_num(a) and is_num(b):
+        try:
+            r = a * b
+        except OverflowError:
+            return None
+        if type(r) is int and abs(r) > MAX_LENGTH:
+            return float(r)
+        return r if math.isfinite(r) else None
+    return None
+
+
+def div(a, b):
+    if is_num(a) and is_num(b) and b != 0:
+        try:
+            r = a / b
+        except OverflowError:
+            return None
+        return r if math.isfinite(r) else None
+    return None
+
+
+def mod(a, b):
+    if is_num(a) and is_num(b) and b != 0:
+        return a % b
+    return None
+
+
+def neg(a):
+    return -a if is_num(a) else None
+
+
+def contains(container, item) -> bool:
+    """`item in container` for a runtime list, mapping (keys) or string (substring)."""
+    t = type(container)
+    if t is str:
+        return type(item) is str and item in container
+    if t is list or t is tuple:
+        if item is None:
+            return False
+        for x in container:
+            if eq(x, item):
+                return True
+        return False
+    if t is dict:
+        return type(item) is str and item in container
+    return False
+
+
+def in_set(item, values: frozenset) -> bool:
+    """Membership of a scalar in a frozenset constant (unhashable → False)."""
+    t = type(item)
+    if t is str or t is int or t is float:
+        return item in values
+    return False
+
+
+def lower(v):
+    return v.lower() if type(v) is str else None
+
+
+def upper(v):
+    return v.upper() if type(v) is str else None
+
+
+def length(v):
+    t = type(v)
+    if t is str or t is list or t is tuple or t is dict:
+        return len(v)
+    return None
+
+
+def startswith(v, prefix) -> bool:
+    return type(v) is str and type(prefix) is str and v.startswith(prefix)
+
+
+def endswith(v, suffix) -> bool:
+    return type(v) is str and type(suffix) is str and v.endswith(suffix)
+
+
+def contains_fn(v, part) -> bool:
+    """The `contains(s, x)` function: substring, list element or mapping key."""
+    return contains(v, part)
+
+
+def to_int(v):
+    t = type(v)
+    if t is int:
+        return v
+    if t is float:
+        return int(v) if math.isfinite(v) else None
+    if t is str and len(v) <= 32:
+        try:
+            return int(v.strip())
+        except ValueError:
+            try:
+                f = float(v)
+            except ValueError:
+                return None
+            return int(f) if math.isfinite(f) else None
+    if t is bool:
+        return int(v)
+    return None
+
+
+def to_float(v):
+    t = type(v)
+    if t is int or t is float:
+        f = float(v)
+        return f if math.isfinite(f) else None
+    if t is str and len(v) <= 64:
+        try:
+            f = float(v)
+        except ValueError:
+            return None
+        return f if math.isfinite(f) else None
+    return None
+
+
+def to_str(v):
+    t = type(v)
+    if t is str:
+        return v
+    if t is bool:
+        return "true" if v else "false"
+    if t is int or t is float:
+        return str(v)
+    return None
+
+
+def absolute(v):
+    return abs(v) if is_num(v) else None
+
+
+def hour(ts):
+    """UTC hour (0-23) of an epoch time."""
+    if is_num(ts) and 0 <= ts < 253402300800:
+        return int(ts // 3600 % 24)
+    return None
+
+
+def weekday(ts):
+    """UTC weekday of an epoch time, Monday = 0."""
+    if is_num(ts) and 0 <= ts < 253402300800:
+        return datetime.fromtimestamp(ts, timezone.utc).weekday()
+    return None
+
+
+def field(ev, path):
+    """A nested field by path tuple; None when any level is missing or not a mapping."""
+    v = ev
+    for p in path:
+        if type(v) is not dict:
+            return None
+        v = v.get(p)
+    return v
+
+
+def truthy(v) -> bool:
+    """A value used as a condition: only `true` is true."""
+    return v is True
+
+
+def glob_regex(pattern: str) -> re.Pattern:
+    """Compile a glob (`*`, `?`, `[...]`; `*` also crosses '/') to an anchored regex."""
+    return re.compile(fnmatch.translate(pattern), re.DOTALL)
+
+
+def compile_regex(pattern: str, flags: str = "") -> re.Pattern:
+    f = 0
+    for ch in flags:
+        f |= {"i": re.IGNORECASE, "m": re.MULTILINE, "s": re.DOTALL, "x": re.VERBOSE}[ch]
+    return re.compile(pattern, f)
+
+
+class IpSet:
+    """A set of IP networks with O(log n) membership (merged intervals + bisect).
+
+    `ip in ipset` accepts a string address (v4 or v6); anything else is
+    False. Tens of thousands of ranges cost one bisect per lookup.
+    """
+
+    __slots__ = ("_starts4", "_ends4", "_starts6", "_ends6", "size", "_cache")
+
+    def __init__(self, networks):
+        r4: list[tuple[int, int]] = []
+        r6: list[tuple[int, int]] = []
+        for n in networks:
+            try:
+                net = ipaddress.ip_network(str(n).strip(), strict=False)
+            except ValueError:
+                continue
+            pair = (int(net.network_address), int(net.broadcast_address))
+            (r4 if net.version == 4 else r6).append(pair)
+        self._starts4, self._ends4 = _merge(r4)
+        self._starts6, self._ends6 = _merge(r6)
+        self.size = len(r4) + len(r6)
+        self._cache: dict = {}
+
+    def __contains__(self, value) -> bool:
+        if type(value) is not str or len(value) > 64:
+            return False
+        cache = self._cache
+        hit = cache.get(value)
+        if hit is not None:
+            return hit
+        try:
+            addr = ipaddress.ip_address(value)
+        except ValueError:
+            result = False
+        else:
+            if addr.version == 4:
+                starts, ends = self._starts4, self._ends4
+            else:
+                starts, ends = self._starts6, self._ends6
+            x = int(addr)
+            i = bisect_right(starts, x) - 1
+            result = i >= 0 and x <= ends[i]
+        if len(cache) >= 65536:
+            cache.clear()
+        cache[value] = result
+        return result
+
+    def __len__(self) -> int:
+        return self.size
+
+
+def _merge(ranges: list[tuple[int, int]]) -> tuple[list[int], list[int]]:
+    ranges.sort()
+    starts: list[int] = []
+    ends: list[int] = []
+    for a, b in ranges:
+        if starts and a <= ends[-1] + 1:
+            if b > ends[-1]:
+                ends[-1] = b
+        else:
+            starts.append(a)
+            ends.append(b)
+    return starts, ends
+
+
+__all__ = [
+    "lt", "le", "gt", "ge", "eq", "ne", "add", "sub", "mul", "div", "mod", "neg",
+    "contains", "in_set", "lower", "upper", "length", "startswith", "endswith", "contains_fn",
+    "to_int", "to_float", "to_str", "absolute", "hour", "weekday", "field", "truthy",
+    "IpSet", "REGEX_WINDOW", "is_num",
+]

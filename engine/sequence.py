@@ -1,0 +1,411 @@
+"""Sequence machines: ordered steps per key, with per-step provenance.
+
+The automaton of a sequence rule has one state per (step, repeat count):
+step j with `repeat >= m` contributes states (j,1)..(j,m), the last of
+which absorbs further events up to the repeat maximum. Per key and state
+only the newest `partials` partial matches are kept (default 1: EQL's
+"newest wins"). An event is tried against the steps last to first, so it
+moves each partial at most one step and never fills two steps of one match;
+a completed match consumes only its own partial.
+
+A partial is a tuple `(start, last, count, chain, binds)`: `chain` is a
+persistent linked list of `(step, record, previous, step_count)` nodes, so
+advancing is O(1) with no copying; provenance keeps the first `events - 1`
+events of each step plus its latest. Expiry is lazy (a partial older than
+`within` is dropped when touched) plus idle-key collection in `state.py`;
+trailing absences are engine timers. Nothing scans all partials per event.
+"""
+
+from __future__ import annotations
+
+from .match import Match, event_record, format_seconds, stable_hash
+from .state import NEG_INF, Machine, thaw_key
+from .window import SlidingWindow
+
+_START, _LAST, _CNT, _CHAIN, _BINDS = range(5)
+
+
+class SeqState:
+    __slots__ = ("slots", "last", "waits", "wins")
+
+    def __init__(self, nstates: int):
+        self.slots: list = [None] * nstates
+        self.last = NEG_INF
+        self.waits: list | None = None      # [(deadline, token, partial, fields, fp, last_ev_rec)]
+        self.wins: dict | None = None       # aggregate steps: step index -> SlidingWindow
+
+
+class SequenceMachine(Machine):
+    """One sequence rule's keyed automaton."""
+
+    kind = "sequence"
+
+    def __init__(self, engine, spec):
+        super().__init__(engine, spec)
+        steps = spec.steps
+        self.n = len(steps)
+        self.offsets = []
+        off = 0
+        for s in steps:
+            self.offsets.append(off)
+            off += s.min
+        self.nstates = off
+        self.final = off - 1
+        self.within = spec.within if spec.within is not None else float("inf")
+        self.plimit = spec.limit("partials")
+        self.ecap = spec.limit("events")
+        self.trailing = next((a for a in spec.absences if a.end is None), None)
+        self.between = [a for a in spec.absences if a.end is not None]
+        self.per_step_keys = any(s.key is not None for s in steps)
+        self.step_mask = (1 << self.n) - 1
+        self.token = 0
+
+    def extra_horizon(self) -> float:
+        return 0.0
+
+    def pinned(self, st) -> bool:
+        return bool(st.waits)
+
+    # -- event entry (called by dispatch with the bits of the conditions that held)
+    def on_event(self, ev, bits: int) -> None:
+        spec = self.spec
+        n = self.n
+        until = (bits >> n) & 1 if spec.has_until else 0
+        abits = bits >> (n + 1 if spec.has_until else n)
+        sbits = bits & self.step_mask
+        if not self.per_step_keys:
+            key = spec.key(ev) if spec.key is not None else ()
+            if key is None:
+                return
+            self._process(key, sbits, until, abits, ev)
+            return
+        groups: dict = {}
+        steps = spec.steps
+        for j in range(n):
+            kf = steps[j].key or spec.key
+            k = kf(ev) if kf is not None else ()
+            if k is None:
+                continue
+            if (sbits >> j) & 1:
+                groups[k] = groups.get(k, 0) | (1 << j)
+            elif (until or abits) and k not in groups:
+                groups[k] = 0
+        for k in sorted(groups, key=repr) if len(groups) > 1 else groups:
+            self._process(k, groups[k], until, abits, ev)
+
+    def _process(self, key, sbits: int, until: int, abits: int, ev) -> None:
+        eng = self.engine
+        now = eng.now
+        states = self.states
+        st = states.get(key)
+        if st is not None and now - st.last > self.horizon and not st.waits:
+            st.slots = [None] * self.nstates   # idle past the horizon: a new key
+            st.wins = None
+        if st is not None:
+            if until:
+                self._until(st)
+            if abits:
+                self._absences(st, abits, ev, now)
+        if not sbits:
+            return
+        if st is None:
+            st = SeqState(self.nstates)
+            self.new_key(key, st)
+        else:
+            states.move_to_end(key)
+        st.last = now
+        j = self.n - 1
+        while sbits:
+            if (sbits >> j) & 1:
+                sbits &= ~(1 << j)
+                self._step(st, key, j, ev, now)
+            j -= 1
+
+    def _until(self, st: SeqState) -> None:
+        st.slots = [None] * self.nstates
+        if st.waits:
+            st.waits = None
+        st.wins = None
+        self.engine.metrics["until_resets"] += 1
+
+    def _absences(self, st: SeqState, abits: int, ev, now: float) -> None:
+        absences = self.spec.absences
+        for ai, a in enumerate(absences):
+            if not (abits >> ai) & 1:
+                continue
+            if a.end is None:
+                if st.waits:
+                    keep = []
+                    for w in st.waits:
+                        deadline, _token, p = w[0], w[1], w[2]
+                        if now <= deadline and (a.join is None or a.join(ev, p[_BINDS])):
+                            continue     # the awaited event came: no match
+                        keep.append(w)
+                    st.waits = keep or None
+                continue
+            lo, hi = self.offsets[a.start], self.offsets[a.end]
+            slots = st.slots
+            for sid in range(lo, hi):
+                lst = slots[sid]
+                if not lst:
+                    continue
+                if a.join is None:
+                    slots[sid] = None
+                else:
+                    kept = [p for p in lst if not a.join(ev, p[_BINDS])]
+                    slots[sid] = kept or None
+
+    def _record(self, j: int, ev):
+        s = self.spec.steps[j]
+        return (ev.get("id"), self.engine.now, s.record(ev))
+
+    def _place(self, st: SeqState, key, sid: int, p: tuple, ev) -> None:
+        if sid == self.final:
+            self._complete(st, key, p, ev)
+            return
+        lst = st.slots[sid]
+        if lst is None:
+            st.slots[sid] = [p]
+        else:
+            lst.append(p)
+            if len(lst) > self.plimit:
+                del lst[0]
+
+    def _step(self, st: SeqState, key, j: int, ev, now: float) -> None:
+        spec = self.spec
+        s = spec.steps[j]
+        within = self.within
+        slots = st.slots
+        rec = None
+        if s.window is not None:
+            hit = self._window_step(st, j, ev, now)
+            if hit is None:
+                return
+            rec = hit
+        smin, smax = s.min, s.max
+        base = self.offsets[j]
+        cap = self.ecap
+        # 1. absorb into this step's own repeat states (highest count first).
+        if smin > 1 or smax != 1:
+            for c in range(smin, 0, -1):
+                sid = base + c - 1
+                lst = slots[sid]
+                if not lst:
+                    continue
+                slots[sid] = None
+                stay = []
+                for p in lst:
+                    start, last, cnt, chain, binds = p
+                    if now - start > within:
+                        continue
+                    if rec is None:
+                        rec = self._record(j, ev)
+                    if c < smin or smax is None or cnt < smax:
+                        if cnt < cap:
+                            node = (j, rec, chain, cnt + 1)
+                        else:
+                            node = (j, rec, chain[2], cnt + 1)   # keep the first cap-1 and the newest
+                        if c < smin:
+                            self._place(st, key, sid + 1, (start, now, cnt + 1, node, binds), ev)
+                        else:
+                            stay.append((start, now, cnt + 1, node, binds))
+                    else:
+                        stay.append(p)
+                if stay:
+                    if len(stay) > self.plimit:
+                        del stay[: len(stay) - self.plimit]
+                    slots[sid] = stay
+        # 2. advance from the previous step's satisfied state, or start.
+        if j == 0:
+            if rec is None:
+                rec = self._record(0, ev)
+            binds = None
+            if s.bind is not None:
+                binds = (s.bind(ev),) + (None,) * (self.n - 1)
+            self._place(st, key, base, (now, now, 1, (0, rec, None, 1), binds), ev)
+            return
+        prev_sid = self.offsets[j - 1] + spec.steps[j - 1].min - 1
+        lst = slots[prev_sid]
+        if not lst:
+            return
+        gap = s.gap
+        join = s.join
+        remain = []
+        moved = []
+        for p in lst:
+            start, last, cnt, chain, binds = p
+            if now - start > within:
+                continue
+            if (gap is not None and now - last > gap) or (join is not None and not join(ev, binds)):
+                remain.append(p)
+                continue
+            if rec is None:
+                rec = self._record(j, ev)
+            if s.bind is not None:
+                b = list(binds) if binds is not None else [None] * self.n
+                b[j] = s.bind(ev)
+                binds = tuple(b)
+            moved.append((start, now, 1, (j, rec, chain, 1), binds))
+        slots[prev_sid] = remain or None
+        for p in moved:
+            self._place(st, key, base, p, ev)
+
+    def _window_step(self, st: SeqState, j: int, ev, now: float):
+        """An aggregate step: feed its window; a hit when its condition holds."""
+        s = self.spec.steps[j]
+        wins = st.wins
+        if wins is None:
+            wins = st.wins = {}
+        win = wins.get(j)
+        if win is None:
+            win = wins[j] = SlidingWindow(s.aggs, self.spec.limits, s.window)
+        win.add(now, ev.get("id"), s.extract(ev), s.record(ev))
+        values = win.values()
+        if not s.having(values, ev):
+            return None
+        prov = win.provenance(s.aggs, values, s.fields, self.ecap)
+        return (ev.get("id"), now, s.record(ev), prov)
+
+    def _complete(self, st: SeqState, key, p: tuple, ev) -> None:
+        spec = self.spec
+        eng = self.engine
+        binds = p[_BINDS]
+        fields = spec.emit(ev, None, binds) if spec.emit is not None else {}
+        fp = spec.fingerprint(ev, None, binds) if spec.fingerprint is not None else None
+        if self.trailing is not None:
+            a = self.trailing
+            deadline = eng.now + a.within
+            self.token += 1
+            wait = (deadline, self.token, p, fields, fp)
+            if st.waits is None:
+                st.waits = [wait]
+            else:
+                st.waits.append(wait)
+            eng.schedule(deadline, 2, self.spec.index, "absence", key, self.token)
+            return
+        eng.emit(spec, self._match(key, p, fields, fp, eng.now, None))
+
+    def on_timer(self, kind: str, key, token) -> None:
+        st = self.states.get(key)
+        if st is None or not st.waits:
+            return
+        for i, w in enumerate(st.waits):
+            if w[1] == token:
+                del st.waits[i]
+                if not st.waits:
+                    st.waits = None
+                deadline, _t, p, fields, fp = w
+                self.engine.emit(self.spec, self._match(key, p, fields, fp, deadline, self.trailing))
+                return
+
+    def _match(self, key, p: tuple, fields: dict, fp, emitted_at: float, trailing) -> Match:
+        spec = self.spec
+        start, last, cnt, chain, binds = p
+        per_step: dict[int, list] = {}
+        counts: dict[int, int] = {}
+        node = chain
+        while node is not None:
+            j, rec, prev, n = node
+            per_step.setdefault(j, []).append(rec)
+            if j not in counts:
+                counts[j] = n
+            node = prev
+        steps_out = []
+        ids = []
+        for s in spec.steps:
+            recs = list(reversed(per_step.get(s.index, [])))
+            events = []
+            window_prov = None
+            for rec in recs:
+                events.append(event_record(rec[:3], s.fields))
+                ids.append(rec[0])
+                if len(rec) > 3:
+                    window_prov = rec[3]
+            entry = {"step": s.name, "count": counts.get(s.index, len(recs)), "events": events,
+                     "omitted": max(0, counts.get(s.index, len(recs)) - len(recs))}
+            if window_prov is not None:
+                entry["window"] = window_prov
+            steps_out.append(entry)
+        prov = {"kind": "sequence", "within": format_seconds(spec.within), "steps": steps_out}
+        if spec.absences:
+            prov["absences"] = [
+                {"name": a.name, **({"between": [spec.steps[a.start].name, spec.steps[a.end].name]}
+                                    if a.end is not None else
+                                    {"after": spec.steps[a.start].name, "within": format_seconds(a.within),
+                                     "checked_until": None}),
+                 "seen": False}
+                for a in spec.absences]
+        if trailing is not None:
+            from .match import format_ts
+
+            for entry in prov["absences"]:
+                if entry["name"] == trailing.name:
+                    entry["checked_until"] = format_ts(emitted_at)
+            prov["decided_at_watermark"] = format_ts(emitted_at)
+        key_d = self.key_dict(key) if spec.key_names else (
+            {"key": list(key) if isinstance(key, tuple) else key} if key != () else {})
+        if fp is None:
+            fp_parts = (spec.name, sorted(key_d.items()))
+        else:
+            fp_parts = (spec.name, fp)
+        first_id = ids[0] if ids else ""
+        last_id = ids[-1] if ids else ""
+        match_id = stable_hash(spec.name, key_d, first_id, last_id, emitted_at)
+        return Match(spec.name, spec.ttp, spec.goal, spec.severity, spec.title, key_d, start, last,
+                     emitted_at, fields, prov, stable_hash(*fp_parts), match_id, self.degraded(start))
+
+    # -- snapshot
+    def dump(self) -> list:
+        out = []
+        for key, st in self.states.items():
+            slots = [None if lst is None else [_dump_partial(p) for p in lst] for lst in st.slots]
+            waits = None
+            if st.waits:
+                waits = [[d, t, _dump_partial(p), f, list(fp) if fp is not None else None]
+                         for d, t, p, f, fp in st.waits]
+            wins = None
+            if st.wins:
+                wins = [[j, w.dump()] for j, w in sorted(st.wins.items())]
+            out.append([key, st.last, slots, waits, wins])
+        return [self.dump_base(), self.token, out]
+
+    def load(self, data) -> None:
+        base, self.token, items = data
+        self.load_base(base)
+        self.states.clear()
+        for key, last, slots, waits, wins in items:
+            st = SeqState(self.nstates)
+            st.last = last
+            st.slots = [None if lst is None else [_load_partial(p) for p in lst] for lst in slots]
+            if waits:
+                st.waits = [(d, t, _load_partial(p), f, tuple(fp) if fp is not None else None)
+                            for d, t, p, f, fp in waits]
+            if wins:
+                st.wins = {}
+                for j, wd in wins:
+                    s = self.spec.steps[j]
+                    w = SlidingWindow(s.aggs, self.spec.limits, s.window)
+                    w.load(wd)
+                    st.wins[j] = w
+            self.states[thaw_key(key)] = st
+
+
+def _dump_partial(p):
+    start, last, cnt, chain, binds = p
+    nodes = []
+    node = chain
+    while node is not None:
+        j, rec, prev, n = node
+        nodes.append([j, list(rec[:2]) + [list(rec[2])] + ([rec[3]] if len(rec) > 3 else []), n])
+        node = prev
+    return [start, last, cnt, nodes, [list(b) if b is not None else None for b in binds] if binds else None]
+
+
+def _load_partial(d):
+    start, last, cnt, nodes, binds = d
+    chain = None
+    for j, rec, n in reversed(nodes):
+        r = (rec[0], rec[1], tuple(rec[2])) + ((rec[3],) if len(rec) > 3 else ())
+        chain = (j, r, chain, n)
+    b = tuple(tuple(x) if x is not None else None for x in binds) if binds else None
+    return (start, last, cnt, chain, b)

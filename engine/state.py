@@ -1,0 +1,108 @@
+"""Per-rule keyed state with bounded memory: the base of every machine.
+
+State is partitioned by the rule's key. Each machine keeps its keys in an
+`OrderedDict` ordered by last activity; because the engine processes events
+in event-time order, that order is also LRU order, so one structure gives
+both idle expiry (pop from the front while the front's last activity plus
+the rule's horizon is behind the watermark) and key-cap eviction (pop the
+least recently active key). Both are O(1) amortised; nothing scans all keys.
+A key idle for longer than its horizon is treated as new even before it is
+collected, so when collection runs never changes the output.
+"""
+
+from __future__ import annotations
+
+from collections import OrderedDict
+
+NEG_INF = float("-inf")
+
+
+class Machine:
+    """Common keyed-state handling for one rule."""
+
+    kind = "base"
+
+    def __init__(self, engine, spec):
+        self.engine = engine
+        self.spec = spec
+        self.states: OrderedDict = OrderedDict()
+        self.cap = min(spec.limit("keys"), engine.max_keys)
+        self.horizon = spec.horizon
+        self.evicted = 0
+        self.expired = 0
+        self.last_eviction = NEG_INF
+
+    def new_key(self, key, state) -> None:
+        """Insert a fresh key, evicting the least recently active one past the cap."""
+        states = self.states
+        states[key] = state
+        if len(states) > self.cap:
+            states.popitem(last=False)
+            self.evicted += 1
+            self.last_eviction = self.engine.now
+            self.engine.metrics["evictions"] += 1
+        self.engine.note_new_key(self)
+
+    def evict_one(self) -> bool:
+        """Evict this rule's least recently active key (global budget pressure)."""
+        if not self.states:
+            return False
+        self.states.popitem(last=False)
+        self.evicted += 1
+        self.last_eviction = self.engine.now
+        self.engine.metrics["evictions"] += 1
+        return True
+
+    def oldest_activity(self) -> float:
+        for st in self.states.values():
+            return st.last
+        return float("inf")
+
+    def collect(self, wm: float) -> int:
+        """Drop keys idle past the horizon (no output: they would be treated as new anyway)."""
+        states = self.states
+        limit = wm - self.horizon - self.extra_horizon()
+        n = 0
+        while states:
+            key, st = next(iter(states.items()))
+            if st.last >= limit or self.pinned(st):
+                break
+            states.popitem(last=False)
+            n += 1
+        self.expired += n
+        return n
+
+    def extra_horizon(self) -> float:
+        return 0.0
+
+    def pinned(self, st) -> bool:
+        """A state that must outlive its horizon (pending timers)."""
+        return False
+
+    def degraded(self, first_ts: float) -> list[str]:
+        """Flags for a match whose window overlaps a recent eviction of this rule."""
+        if self.last_eviction >= first_ts - self.horizon:
+            return ["evicted"]
+        return []
+
+    def key_dict(self, key) -> dict:
+        names = self.spec.key_names
+        if not names:
+            return {}
+        if len(names) == 1:
+            return {names[0]: key}
+        return dict(zip(names, key))
+
+    # snapshot helpers
+    def dump_base(self) -> list:
+        return [self.evicted, self.expired, self.last_eviction]
+
+    def load_base(self, s) -> None:
+        self.evicted, self.expired, self.last_eviction = s
+
+
+def thaw_key(k):
+    """A key read back from msgpack: lists become tuples again."""
+    if isinstance(k, list):
+        return tuple(thaw_key(x) for x in k)
+    return k

@@ -1,0 +1,471 @@
+"""Window machines: sliding, tumbling and session windows per key.
+
+- sliding (default): the window of an event at t is (t - size, t]; events
+  leave in arrival order as later events enter; `having` is evaluated each
+  time an event enters. What happens after a match is the refire policy:
+  `reset` (default: the key's window starts afresh), `keep` (fires again
+  only after `having` turned false), `cooldown D` (state kept, at most one
+  match per D).
+- tumbling: windows [k·size, (k+1)·size) aligned to the epoch, closed when
+  the watermark reaches their end; `having` is evaluated at close, with
+  `baseline()` (the key's own history of closed windows) and `for D`
+  (held in ceil(D/size) consecutive windows: a quiet window breaks it).
+- session: a key's session ends when no event came for more than `gap`;
+  `having` is evaluated when it ends (at last event + gap).
+
+Memory per key is bounded: a sliding window holds at most `window` events
+(the oldest are dropped early and the match flagged `window-capped`),
+tumbling and session windows hold only aggregates plus the first `events`
+records for provenance.
+"""
+
+from __future__ import annotations
+
+import math
+from collections import deque
+
+from .aggregate import Baseline, FirstSeen, Gaps, make_aggregator
+from .match import Match, event_record, format_seconds, format_ts, jsonable, stable_hash
+from .state import NEG_INF, Machine, thaw_key
+
+_CAPPED_KINDS = ("distinct", "sample", "entropy")
+
+
+class SlidingWindow:
+    """Events of one key within (t - size, t] with incremental aggregates."""
+
+    __slots__ = ("size", "events", "aggs", "args", "cap", "capped", "dropped")
+
+    def __init__(self, aggs, limits: dict, size: float):
+        self.size = size
+        self.events: deque = deque()
+        self.aggs = [make_aggregator(a, limits, size) for a in aggs]
+        self.args = [a.arg for a in aggs]
+        self.cap = limits.get("window", 10_000)
+        self.capped = False
+        self.dropped = 0
+
+    def add(self, ts: float, eid, vals: tuple, rec: tuple) -> None:
+        events = self.events
+        horizon = ts - self.size
+        aggs = self.aggs
+        args = self.args
+        while events and events[0][0] <= horizon:
+            self._pop()
+        events.append((ts, eid, vals, rec))
+        for i, agg in enumerate(aggs):
+            a = args[i]
+            agg.add(vals[a] if a is not None else None, ts)
+        if len(events) > self.cap:
+            self._pop()
+            self.capped = True
+            self.dropped += 1
+
+    def _pop(self) -> None:
+        ts, _eid, vals, _rec = self.events.popleft()
+        args = self.args
+        for i, agg in enumerate(self.aggs):
+            a = args[i]
+            agg.remove(vals[a] if a is not None else None, ts)
+
+    def values(self) -> list:
+        out = []
+        for agg in self.aggs:
+            v = agg.value()
+            if agg.kind == "rate":
+                v = v / self.size if self.size else None
+            out.append(v)
+        return out
+
+    def reset(self) -> None:
+        """Start afresh, keeping first_seen memories (they are about the key, not the window)."""
+        self.events.clear()
+        fresh = []
+        for agg in self.aggs:
+            if isinstance(agg, FirstSeen):
+                fresh.append(agg)
+            else:
+                new = agg.__class__.__new__(agg.__class__)
+                _reinit(agg, new)
+                fresh.append(new)
+        self.aggs = fresh
+
+    def provenance(self, specs, values: list, fields: tuple, cap: int) -> dict:
+        events = self.events
+        n = len(events)
+        shown = list(events)[: max(0, cap - 1)]
+        if n > len(shown):
+            shown.append(events[-1])
+        end = events[-1][0] if events else None
+        prov = {
+            "window": {"type": "sliding", "size": format_seconds(self.size),
+                       "start": format_ts(end - self.size) if end is not None else None,
+                       "end": format_ts(end)},
+            "values": {s.label: jsonable(v) for s, v in zip(specs, values)},
+            "event_count": n,
+            "events": [event_record((e[1], e[0], e[3]), fields) for e in shown],
+            "omitted": n - len(shown),
+        }
+        capped = self.capped_flags(specs)
+        if capped:
+            prov["capped"] = capped
+        return prov
+
+    def capped_flags(self, specs) -> list[str]:
+        out = []
+        if self.capped:
+            out.append("window-capped")
+        for s, agg in zip(specs, self.aggs):
+            if s.kind in _CAPPED_KINDS and getattr(agg, "capped", False):
+                out.append("distinct-capped")
+                break
+        return out
+
+    def dump(self) -> list:
+        return [[[e[0], e[1], list(e[2]), list(e[3])] for e in self.events],
+                [a.dump() for a in self.aggs], self.capped, self.dropped]
+
+    def load(self, d) -> None:
+        events, aggs, self.capped, self.dropped = d
+        self.events = deque((e[0], e[1], tuple(e[2]), tuple(e[3])) for e in events)
+        for agg, s in zip(self.aggs, aggs):
+            agg.load(s)
+
+
+def _reinit(old, new) -> None:
+    """Re-run an aggregator's constructor state with the same configuration."""
+    if isinstance(old, Gaps):
+        Gaps.__init__(new)
+        new.jitter = old.jitter
+        return
+    if hasattr(old, "cap"):
+        type(old).__init__(new)
+        new.cap = old.cap
+        if hasattr(old, "n") and type(old).__name__ == "Sample":
+            new.n = old.n
+        return
+    if type(old).__name__ == "Extreme":
+        type(old).__init__(new)
+        new.is_min = old.is_min
+        return
+    type(old).__init__(new)
+
+
+class WinState:
+    """A key's state for a window rule."""
+
+    __slots__ = ("win", "last", "prev", "cool", "wid", "start", "n", "first", "last_rec", "view",
+                 "aggs", "streak", "last_true", "bases", "armed", "open", "emitted_wid")
+
+    def __init__(self):
+        self.win = None          # sliding: SlidingWindow
+        self.last = NEG_INF      # last activity (event time)
+        self.prev = False        # sliding: having at the previous evaluation (refire keep)
+        self.cool = NEG_INF      # sliding: cooldown until
+        self.wid = None          # tumbling: window index; session: None
+        self.start = None
+        self.n = 0
+        self.first: list = []
+        self.last_rec = None
+        self.view = None
+        self.aggs = None
+        self.streak = 0
+        self.last_true = None
+        self.bases = None        # tumbling: {agg index: Baseline}
+        self.armed = False       # session: a close timer is pending
+        self.open = False
+        self.emitted_wid = None
+
+
+class WindowMachine(Machine):
+    """One window rule's keyed windows."""
+
+    kind = "window"
+
+    def __init__(self, engine, spec):
+        super().__init__(engine, spec)
+        self.wkind = spec.window_kind
+        self.size = spec.window_size
+        self.gap = spec.window_gap
+        self.ecap = spec.limit("events")
+        self.open_ends: dict[float, list] = {}
+        self.base_idx = [i for i, a in enumerate(spec.aggs) if a.kind == "baseline"]
+        self.need = 1
+        if spec.sustain and self.size:
+            self.need = max(1, int(math.ceil(spec.sustain / self.size - 1e-9)))
+        longest = max([a.param for a in spec.aggs if a.kind == "baseline"] + [spec.sustain or 0.0])
+        self._extra = longest
+        self.fs_idx = [i for i, a in enumerate(spec.aggs) if a.kind == "first_seen"]
+
+    def extra_horizon(self) -> float:
+        return self._extra
+
+    def pinned(self, st) -> bool:
+        return st.open and self.wkind != "sliding"
+
+    # -- entry
+    def on_event(self, ev) -> None:
+        spec = self.spec
+        key = spec.key(ev) if spec.key is not None else ()
+        if key is None:
+            return
+        eng = self.engine
+        now = eng.now
+        st = self.states.get(key)
+        if st is None:
+            st = WinState()
+            self.new_key(key, st)
+        else:
+            self.states.move_to_end(key)
+            if now - st.last > self.horizon + self._extra and not st.open:
+                st = WinState()          # idle past the horizon: a new key
+                self.states[key] = st
+        st.last = now
+        vals = spec.extract(ev)
+        rec = spec.record(ev)
+        if self.wkind == "sliding":
+            self._sliding(key, st, ev, now, vals, rec)
+        elif self.wkind == "tumbling":
+            self._tumbling(key, st, ev, now, vals, rec)
+        else:
+            self._session(key, st, ev, now, vals, rec)
+
+    # -- sliding
+    def _sliding(self, key, st: WinState, ev, now, vals, rec) -> None:
+        spec = self.spec
+        win = st.win
+        if win is None:
+            win = st.win = SlidingWindow(spec.aggs, spec.limits, self.size)
+        win.add(now, ev.get("id"), vals, rec)
+        values = win.values()
+        ok = bool(spec.having(values, ev))
+        policy = spec.refire
+        fire = False
+        if ok:
+            if policy == "keep":
+                fire = not st.prev
+            elif policy == "cooldown":
+                fire = now >= st.cool
+                if fire:
+                    st.cool = now + (spec.refire_after or 0.0)
+            else:
+                fire = True
+        st.prev = ok
+        if not fire:
+            return
+        prov = win.provenance(spec.aggs, values, spec.record_fields, self.ecap)
+        prov = {"kind": "window", **prov}
+        first_ts = win.events[0][0] if win.events else now
+        flags = win.capped_flags(spec.aggs)
+        fields = spec.emit(ev, values, None) if spec.emit is not None else {}
+        fp = spec.fingerprint(ev, values, None) if spec.fingerprint is not None else None
+        ids = (win.events[0][1], win.events[-1][1]) if win.events else ("", "")
+        m = self._match(key, first_ts, now, now, fields, fp, prov, flags, ids)
+        if policy == "reset":
+            win.reset()
+            st.prev = False
+        self.engine.emit(spec, m)
+
+    # -- tumbling
+    def _tumbling(self, key, st: WinState, ev, now, vals, rec) -> None:
+        size = self.size
+        wid = int(now // size)
+        if st.open and st.wid != wid:
+            self._close(key, st)       # safety net: the timer normally closed it already
+        if not st.open:
+            self._open(st, wid * size, wid)
+            end = (wid + 1) * size
+            keys = self.open_ends.get(end)
+            if keys is None:
+                self.open_ends[end] = [key]
+                self.engine.schedule(end, 0, self.spec.index, "close", end, None)
+            else:
+                keys.append(key)
+        self._accumulate(st, ev, now, vals, rec)
+
+    def _open(self, st: WinState, start: float, wid) -> None:
+        spec = self.spec
+        st.open = True
+        st.wid = wid
+        st.start = start
+        st.n = 0
+        st.first = []
+        st.last_rec = None
+        old = st.aggs
+        st.aggs = []
+        for i, a in enumerate(spec.aggs):
+            if old is not None and i in self.fs_idx:
+                st.aggs.append(old[i])      # first_seen memory outlives windows
+            else:
+                st.aggs.append(make_aggregator(a, spec.limits, self.size or self.gap))
+        if self.base_idx and st.bases is None:
+            st.bases = {i: Baseline(spec.aggs[i], spec.limits, self.size) for i in self.base_idx}
+
+    def _accumulate(self, st: WinState, ev, now, vals, rec) -> None:
+        spec = self.spec
+        st.n += 1
+        r = (ev.get("id"), now, rec)
+        if len(st.first) < max(1, self.ecap - 1):
+            st.first.append(r)
+        st.last_rec = r
+        if spec.view is not None:
+            st.view = spec.view(ev)
+        for agg, a in zip(st.aggs, spec.aggs):
+            agg.add(vals[a.arg] if a.arg is not None else None, now)
+
+    def _values(self, st: WinState, span: float) -> list:
+        out = []
+        for i, agg in enumerate(st.aggs):
+            if st.bases is not None and i in st.bases:
+                out.append(st.bases[i].value())
+                continue
+            v = agg.value()
+            if agg.kind == "rate":
+                v = v / span if span > 0 else None
+            out.append(v)
+        return out
+
+    def _close(self, key, st: WinState, at: float | None = None) -> None:
+        spec = self.spec
+        eng = self.engine
+        if self.wkind == "tumbling":
+            span = self.size
+            end = st.start + self.size
+        else:
+            span = max(st.last_rec[1] - st.start, 1.0) if st.last_rec else 1.0
+            end = (st.last_rec[1] if st.last_rec else st.start) + self.gap
+        values = self._values(st, span)
+        view = st.view if st.view is not None else {}
+        ok = bool(spec.having(values, view)) if st.n else False
+        fire = False
+        if ok:
+            if self.wkind == "tumbling" and self.need > 1:
+                st.streak = st.streak + 1 if st.last_true == st.wid - 1 else 1
+                fire = st.streak == self.need
+            else:
+                fire = True
+            st.last_true = st.wid
+        else:
+            st.streak = 0
+        if st.bases is not None:
+            for i, b in st.bases.items():
+                inner = spec.aggs[i].inner
+                b.observe(st.wid, st.aggs[inner].value() if inner is not None else 0)
+        if fire:
+            prov = {
+                "kind": "window",
+                "window": {"type": self.wkind,
+                           **({"size": format_seconds(self.size)} if self.wkind == "tumbling"
+                              else {"gap": format_seconds(self.gap)}),
+                           "start": format_ts(st.start), "end": format_ts(end)},
+                "values": {s.label: jsonable(v) for s, v in zip(spec.aggs, values)},
+                "event_count": st.n,
+                "events": [event_record(r, spec.record_fields) for r in
+                           (st.first + ([st.last_rec] if st.last_rec is not None and st.n > len(st.first) else []))],
+                "omitted": max(0, st.n - len(st.first) - (1 if st.n > len(st.first) else 0)),
+            }
+            if self.need > 1:
+                prov["sustained"] = {"windows": st.streak, "for": format_seconds(spec.sustain)}
+            flags = []
+            for s, agg in zip(spec.aggs, st.aggs):
+                if s.kind in _CAPPED_KINDS and getattr(agg, "capped", False):
+                    flags.append("distinct-capped")
+                    break
+            fields = spec.emit(view, values, None) if spec.emit is not None else {}
+            fp = spec.fingerprint(view, values, None) if spec.fingerprint is not None else None
+            first_ts = st.first[0][1] if st.first else st.start
+            last_ts = st.last_rec[1] if st.last_rec else st.start
+            ids = (st.first[0][0] if st.first else "", st.last_rec[0] if st.last_rec else "")
+            if self.wkind == "tumbling" and self.need > 1:
+                first_ts = st.start - (self.need - 1) * self.size
+            m = self._match(key, first_ts, last_ts, end if at is None else at, fields, fp, prov, flags, ids)
+            eng.emit(spec, m)
+        st.open = False
+        st.first = []
+        st.last_rec = None
+        st.n = 0
+
+    def on_timer(self, kind: str, a, b) -> None:
+        if kind == "close":
+            keys = self.open_ends.pop(a, ())
+            for key in keys:
+                st = self.states.get(key)
+                if st is not None and st.open and st.start + self.size == a:
+                    self._close(key, st, a)
+        elif kind == "session":
+            key = a
+            st = self.states.get(key)
+            if st is None or not st.open:
+                return
+            st.armed = False
+            deadline = st.last + self.gap
+            if deadline <= self.engine.now:
+                self._close(key, st, deadline)
+            else:
+                st.armed = True
+                self.engine.schedule(deadline, 2, self.spec.index, "session", key, None)
+
+    # -- session
+    def _session(self, key, st: WinState, ev, now, vals, rec) -> None:
+        if st.open and st.last_rec is not None and now - st.last_rec[1] > self.gap:
+            self._close(key, st, st.last_rec[1] + self.gap)
+        if not st.open:
+            self._open(st, now, None)
+        self._accumulate(st, ev, now, vals, rec)
+        if not st.armed:
+            st.armed = True
+            self.engine.schedule(now + self.gap, 2, self.spec.index, "session", key, None)
+
+    def _match(self, key, first_ts, last_ts, emitted_at, fields, fp, prov, flags, ids) -> Match:
+        spec = self.spec
+        key_d = self.key_dict(key)
+        fp_parts = (spec.name, fp) if fp is not None else (spec.name, sorted(key_d.items()))
+        match_id = stable_hash(spec.name, key_d, ids[0], ids[1], emitted_at)
+        return Match(spec.name, spec.ttp, spec.goal, spec.severity, spec.title, key_d, first_ts, last_ts,
+                     emitted_at, fields, prov, stable_hash(*fp_parts), match_id,
+                     sorted(set(flags + self.degraded(first_ts))))
+
+    # -- snapshot
+    def dump(self) -> list:
+        items = []
+        for key, st in self.states.items():
+            items.append([
+                key, st.last, st.prev, st.cool, st.wid, st.start, st.n,
+                [[r[0], r[1], list(r[2])] for r in st.first],
+                [st.last_rec[0], st.last_rec[1], list(st.last_rec[2])] if st.last_rec else None,
+                st.view, [a.dump() for a in st.aggs] if st.aggs is not None else None,
+                st.streak, st.last_true,
+                {str(i): b.dump() for i, b in st.bases.items()} if st.bases else None,
+                st.armed, st.open, st.win.dump() if st.win is not None else None,
+            ])
+        return [self.dump_base(), [[e, list(ks)] for e, ks in self.open_ends.items()], items]
+
+    def load(self, data) -> None:
+        base, ends, items = data
+        self.load_base(base)
+        self.open_ends = {e: [thaw_key(k) for k in ks] for e, ks in ends}
+        self.states.clear()
+        spec = self.spec
+        for (key, last, prev, cool, wid, start, n, first, last_rec, view, aggs, streak, last_true,
+             bases, armed, open_, win) in items:
+            st = WinState()
+            st.last, st.prev, st.cool, st.wid, st.start, st.n = last, prev, cool, wid, start, n
+            st.first = [(r[0], r[1], tuple(r[2])) for r in first]
+            st.last_rec = (last_rec[0], last_rec[1], tuple(last_rec[2])) if last_rec else None
+            st.view = view
+            if aggs is not None:
+                st.aggs = [make_aggregator(a, spec.limits, self.size or self.gap) for a in spec.aggs]
+                for agg, d in zip(st.aggs, aggs):
+                    agg.load(d)
+            st.streak, st.last_true = streak, last_true
+            if bases:
+                st.bases = {}
+                for i, d in bases.items():
+                    b = Baseline(spec.aggs[int(i)], spec.limits, self.size)
+                    b.load(d)
+                    st.bases[int(i)] = b
+            st.armed, st.open = armed, open_
+            if win is not None:
+                st.win = SlidingWindow(spec.aggs, spec.limits, self.size)
+                st.win.load(win)
+            self.states[thaw_key(key)] = st
