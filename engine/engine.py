@@ -121,7 +121,7 @@ class Engine:
         self._closed = False
         self._out: list = []
         self.metrics: dict[str, int] = {
-            "events_in": 0, "events_processed": 0, "matches": 0, "suppressed": 0, "late": 0,
+            "matches": 0, "suppressed": 0, "late": 0,
             "future": 0, "rule_errors": 0, "evictions": 0, "until_resets": 0, "bad_input": 0,
         }
         self.matches_by_rule: dict[str, int] = {r.name: 0 for r in pack.rules}
@@ -180,29 +180,128 @@ class Engine:
         if self._closed:
             raise EngineError("the engine is closed")
         self._out = out = []
-        self._seq += 1
-        self.metrics["events_in"] += 1
+        self._seq = seq = self._seq + 1
         try:
-            ev = self.normalize(event, source or self.source, position if position is not None else self._seq)
+            ev = self.normalize(event, source or self.source, seq if position is None else position)
         except BadInput as exc:
             self.metrics["bad_input"] += 1
-            self.quarantine.add(source or self.source, position if position is not None else self._seq,
+            self.quarantine.add(source or self.source, seq if position is None else position,
                                 exc.reason, exc.detail, excerpt_of(event))
             return out
+        if self.enrich:
+            self._enrich(ev, event, source, position)
+        ts = ev["ts"]
+        mx = self._max_ts
+        if ts >= mx and not self._suspects:
+            # In order (the common case): append to the monotone deque.
+            if ts - mx > self.future_tolerance and mx != NEG_INF:
+                self._suspect((ts, seq, ev), source, position)
+                return out
+            self._max_ts = ts
+            fifo = self._fifo
+            fifo.append((ts, seq, ev))
+            wm = ts - self.lateness
+            if wm > self._wm:
+                self._wm = wm
+                if self._heap or self._timers:
+                    self._release(wm)
+                    return out
+                # Fast release: only in-order events are pending and no timer is due.
+                process = self._process
+                while fifo and fifo[0][0] <= wm:
+                    t, _s, e = fifo.popleft()
+                    process(t, e)
+                    if self._heap or self._timers:
+                        self._release(wm)
+                        break
+            return out
+        self._accept(ev, source, position)
+        return out
+
+    def _enrich(self, ev, event, source, position) -> None:
         for fn in self.enrich:
             try:
                 fn(ev)
             except Exception as exc:  # an enricher is user code: report, keep the event
                 self.quarantine.add(source or self.source, position if position is not None else self._seq,
                                     "enrich-error", f"{type(exc).__name__}: {exc}"[:300], excerpt_of(event))
-        self._accept(ev, source, position)
-        return out
 
-    def feed_many(self, events: Iterable) -> list[Match]:
-        """Feed several events; return all their matches in order."""
-        out: list[Match] = []
-        for ev in events:
-            out.extend(self.feed(ev))
+    def feed_many(self, events: Iterable, source: str | None = None,
+                  positions: list[int] | None = None) -> list[Match]:
+        """Feed an iterable of events; return all their matches in order.
+
+        Same semantics as calling `feed` for each, about a third cheaper per
+        event: the in-order path is inlined with its lookups hoisted.
+        `positions` (aligned with `events`) are the input positions used for
+        default ids (`<source>:<position>`); by default the arrival number.
+        """
+        if self._closed:
+            raise EngineError("the engine is closed")
+        out = self._out = []
+        normalize = self.normalize
+        src = source or self.source
+        fifo, heap, timers = self._fifo, self._heap, self._timers
+        lateness, tol = self.lateness, self.future_tolerance
+        index, always = self._event_dispatch
+        single = index[0] if len(index) == 1 else None
+        rule_error = self._rule_error
+        enrich = self.enrich
+        for i, event in enumerate(events):
+            self._seq = seq = self._seq + 1
+            pos = seq if positions is None else positions[i]
+            try:
+                ev = normalize(event, src, pos)
+            except BadInput as exc:
+                self.metrics["bad_input"] += 1
+                self.quarantine.add(src, pos, exc.reason, exc.detail, excerpt_of(event))
+                continue
+            if enrich:
+                self._enrich(ev, event, source, None)
+            ts = ev["ts"]
+            mx = self._max_ts
+            if ts < mx or self._suspects or (ts - mx > tol and mx != NEG_INF):
+                self._out = out
+                self._accept(ev, src, pos)
+                continue
+            self._max_ts = ts
+            fifo.append((ts, seq, ev))
+            wm = ts - lateness
+            if wm <= self._wm:
+                continue
+            self._wm = wm
+            if heap or timers:
+                self._release(wm)
+                continue
+            while fifo and fifo[0][0] <= wm:
+                t, _s, e = fifo.popleft()
+                self.now = t
+                if single is not None:
+                    g = single[1].get(e.get(single[0]))
+                    if g is not None:
+                        try:
+                            g(e)
+                        except Exception as exc:
+                            rule_error(exc, e)
+                else:
+                    get = e.get
+                    for field, table in index:
+                        g = table.get(get(field))
+                        if g is not None:
+                            try:
+                                g(e)
+                            except Exception as exc:
+                                rule_error(exc, e)
+                if always is not None:
+                    try:
+                        always(e)
+                    except Exception as exc:
+                        rule_error(exc, e)
+                self._processed = n = self._processed + 1
+                if not n % COLLECT_EVERY:
+                    self._collect()
+                if heap or timers:
+                    self._release(wm)
+                    break
         return out
 
     def _accept(self, ev: dict, source, position) -> None:
@@ -274,6 +373,15 @@ class Engine:
     def _release(self, wm: float) -> None:
         """Process buffered events and due timers up to the watermark, in time order."""
         fifo, heap, timers = self._fifo, self._heap, self._timers
+        if not heap and not timers:
+            process = self._process
+            while fifo and fifo[0][0] <= wm:
+                ts, _seq, ev = fifo.popleft()
+                process(ts, ev)
+                if heap or timers:
+                    break
+            else:
+                return
         while True:
             e = None
             from_heap = False
@@ -300,7 +408,6 @@ class Engine:
 
     def _process(self, ts: float, ev: dict) -> None:
         self.now = ts
-        self.metrics["events_processed"] += 1
         get = ev.get
         index, always = self._event_dispatch
         for field, table in index:
@@ -315,8 +422,8 @@ class Engine:
                 always(ev)
             except Exception as exc:
                 self._rule_error(exc, ev)
-        self._processed += 1
-        if self._processed % COLLECT_EVERY == 0:
+        self._processed = n = self._processed + 1
+        if not n % COLLECT_EVERY:
             self._collect()
 
     def _fire(self, t, at: float) -> None:
@@ -455,6 +562,8 @@ class Engine:
         """Counters and gauges for the run summary and `--metrics`."""
         keys = {m.spec.name: len(m.states) for m in self.machines}
         return {
+            "events_in": self._seq,
+            "events_processed": self._processed,
             **self.metrics,
             "keys": sum(keys.values()),
             "keys_by_rule": keys,

@@ -59,6 +59,10 @@ class SequenceMachine(Machine):
         self.per_step_keys = any(s.key is not None for s in steps)
         self.step_mask = (1 << self.n) - 1
         self.token = 0
+        # Per step: is it a plain step (no repeat, no aggregate window)? Where does it advance from?
+        self.simple = [s.min == 1 and s.max == 1 and s.window is None for s in steps]
+        self.prev_sid = [None] + [self.offsets[j - 1] + steps[j - 1].min - 1 for j in range(1, self.n)]
+        self.abits_shift = self.n + (1 if spec.has_until else 0)
 
     def extra_horizon(self) -> float:
         return 0.0
@@ -70,9 +74,35 @@ class SequenceMachine(Machine):
     def on_event(self, ev, bits: int) -> None:
         spec = self.spec
         n = self.n
-        until = (bits >> n) & 1 if spec.has_until else 0
-        abits = bits >> (n + 1 if spec.has_until else n)
         sbits = bits & self.step_mask
+        if bits == sbits and not self.per_step_keys:
+            # Fast path: steps only, one key; a single plain step inline.
+            keyf = spec.key
+            key = keyf(ev) if keyf is not None else ()
+            if key is None:
+                return
+            if sbits & (sbits - 1) or not self.simple[sbits.bit_length() - 1]:
+                self._process(key, sbits, 0, 0, ev)
+                return
+            now = self.engine.now
+            states = self.states
+            st = states.get(key)
+            if st is None:
+                st = SeqState(self.nstates)
+                self.new_key(key, st)
+            else:
+                if now - st.last > self.horizon and not st.waits:
+                    st.slots = [None] * self.nstates
+                    st.wins = None
+                states.move_to_end(key)
+            st.last = now
+            self._simple_step(st, key, sbits.bit_length() - 1, ev, now)
+            return
+        if bits == sbits:
+            until = abits = 0
+        else:
+            until = (bits >> n) & 1 if spec.has_until else 0
+            abits = bits >> self.abits_shift
         if not self.per_step_keys:
             key = spec.key(ev) if spec.key is not None else ()
             if key is None:
@@ -94,32 +124,111 @@ class SequenceMachine(Machine):
             self._process(k, groups[k], until, abits, ev)
 
     def _process(self, key, sbits: int, until: int, abits: int, ev) -> None:
-        eng = self.engine
-        now = eng.now
+        now = self.engine.now
         states = self.states
         st = states.get(key)
-        if st is not None and now - st.last > self.horizon and not st.waits:
-            st.slots = [None] * self.nstates   # idle past the horizon: a new key
-            st.wins = None
-        if st is not None:
+        if st is None:
+            if not sbits:
+                return
+            st = SeqState(self.nstates)
+            self.new_key(key, st)
+        else:
+            if now - st.last > self.horizon and not st.waits:
+                st.slots = [None] * self.nstates   # idle past the horizon: a new key
+                st.wins = None
             if until:
                 self._until(st)
             if abits:
                 self._absences(st, abits, ev, now)
-        if not sbits:
-            return
-        if st is None:
-            st = SeqState(self.nstates)
-            self.new_key(key, st)
-        else:
+            if not sbits:
+                return
             states.move_to_end(key)
         st.last = now
+        if not sbits & (sbits - 1):
+            j = sbits.bit_length() - 1
+            if self.simple[j]:
+                self._simple_step(st, key, j, ev, now)
+            else:
+                self._step(st, key, j, ev, now)
+            return
         j = self.n - 1
+        simple = self.simple
         while sbits:
             if (sbits >> j) & 1:
                 sbits &= ~(1 << j)
-                self._step(st, key, j, ev, now)
+                if simple[j]:
+                    self._simple_step(st, key, j, ev, now)
+                else:
+                    self._step(st, key, j, ev, now)
             j -= 1
+
+    def _simple_step(self, st: SeqState, key, j: int, ev, now: float) -> None:
+        """A step without repeat or window: start a partial, or advance one from the previous step."""
+        s = self.spec.steps[j]
+        slots = st.slots
+        if j == 0:
+            binds = None
+            if s.bind is not None:
+                binds = (s.bind(ev),) + (None,) * (self.n - 1)
+            p = (now, now, 1, (0, (ev.get("id"), now, s.record(ev)), None, 1), binds)
+            if self.final == 0:
+                self._complete(st, key, p, ev)
+            elif self.plimit == 1:
+                slots[0] = [p]
+            else:
+                self._place(st, key, 0, p, ev)
+            return
+        prev_sid = self.prev_sid[j]
+        lst = slots[prev_sid]
+        if not lst:
+            return
+        within = self.within
+        gap = s.gap
+        join = s.join
+        if len(lst) == 1 and gap is None and join is None and s.bind is None:
+            # The common case: one pending partial, nothing to check but `within`.
+            start, last, cnt, chain, binds = lst[0]
+            slots[prev_sid] = None
+            if now - start > within:
+                return
+            q = (start, now, 1, (j, (ev.get("id"), now, s.record(ev)), chain, 1), binds)
+            base = self.offsets[j]
+            if base == self.final:
+                self._complete(st, key, q, ev)
+            elif self.plimit == 1 or not slots[base]:
+                slots[base] = [q]
+            else:
+                self._place(st, key, base, q, ev)
+            return
+        rec = None
+        remain = None
+        moved = None
+        for p in lst:
+            start, last, cnt, chain, binds = p
+            if now - start > within:
+                continue
+            if (gap is not None and now - last > gap) or (join is not None and not join(ev, binds)):
+                if remain is None:
+                    remain = [p]
+                else:
+                    remain.append(p)
+                continue
+            if rec is None:
+                rec = (ev.get("id"), now, s.record(ev))
+            if s.bind is not None:
+                b = list(binds) if binds is not None else [None] * self.n
+                b[j] = s.bind(ev)
+                binds = tuple(b)
+            q = (start, now, 1, (j, rec, chain, 1), binds)
+            if moved is None:
+                moved = [q]
+            else:
+                moved.append(q)
+        slots[prev_sid] = remain
+        if moved:
+            base = self.offsets[j]
+            for q in moved:
+                self._place(st, key, base, q, ev)
 
     def _until(self, st: SeqState) -> None:
         st.slots = [None] * self.nstates

@@ -57,6 +57,46 @@ def _fmt(p: argparse.ArgumentParser) -> None:
     p.add_argument("--diff", action="store_true", help="print a unified diff instead of rewriting")
 
 
+@command("run", "run rules over files or stdin; matches as JSON lines", "sleuth.playground.cmd_run:run_run")
+def _run(p: argparse.ArgumentParser) -> None:
+    p.add_argument("pack", metavar="PACK", help="rule pack folder or rule file ('builtin' for the shipped pack)")
+    p.add_argument("inputs", nargs="*", metavar="FILE", help="input files ('-' or none: stdin); gzip is read transparently")
+    p.add_argument("--format", default="auto",
+                   choices=("auto", "jsonl", "json", "msgpack", "apache", "nginx", "csv"),
+                   help="input format (default: detected from the first bytes)")
+    p.add_argument("-o", "--out", metavar="FILE", help="write matches here instead of stdout")
+    p.add_argument("--quarantine", metavar="FILE", help="write bad input here, one JSON line with its reason each")
+    p.add_argument("--lateness", type=float, default=5.0, metavar="SECONDS",
+                   help="out-of-order tolerance in event time (default 5)")
+    p.add_argument("--grace", type=float, default=0.0, metavar="SECONDS",
+                   help="extra wait before deciding a trailing absence (default 0)")
+    p.add_argument("--max-keys", type=int, default=1_000_000, metavar="N",
+                   help="global cap on live keys across rules (LRU eviction; default 1000000)")
+    p.add_argument("--map", action="append", metavar="CANONICAL=SOURCE.PATH",
+                   help="map an input field to a canonical one (repeatable)")
+    p.add_argument("--mapping", metavar="FILE", help="a mapping file (see docs/input.md)")
+    p.add_argument("--openapi", metavar="SPEC", help="OpenAPI 3 document (JSON or YAML): routes and spec.* fields")
+    p.add_argument("--no-templating", action="store_true",
+                   help="without --openapi, do not derive route from path heuristically")
+    p.add_argument("--enrich-table", metavar="CSV", help="prefix table adding asn/country to events (docs/input.md)")
+    p.add_argument("--follow", action="store_true", help="keep reading a growing file (Ctrl-C to stop)")
+    p.add_argument("--max-line-bytes", type=int, default=1 << 20, metavar="N",
+                   help="longer input lines are quarantined as 'oversized' (default 1 MiB)")
+    p.add_argument("--state", metavar="FILE", help="checkpoint here and resume from it (see docs/reliability.md)")
+    p.add_argument("--checkpoint-every", type=int, default=100_000, metavar="N",
+                   help="events between checkpoints with --state (default 100000)")
+    p.add_argument("--metrics", metavar="FILE", help="write the run's counters as JSON")
+    p.add_argument("--no-progress", action="store_true", help="no progress line even on a terminal")
+    p.add_argument("-q", "--quiet", action="store_true", help="no summary on stderr")
+
+
+@command("explain", "show a rule's compiled machine and generated code", "sleuth.playground.cmd_run:run_explain")
+def _explain(p: argparse.ArgumentParser) -> None:
+    p.add_argument("pack", metavar="PACK", help="rule pack folder or rule file ('builtin' for the shipped pack)")
+    p.add_argument("rules", nargs="*", metavar="RULE", help="rules to explain (default: all)")
+    p.add_argument("--dispatch", action="store_true", help="also print the dispatch functions holding the rule")
+
+
 # ---------------------------------------------------------------- driver
 
 

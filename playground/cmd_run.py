@@ -1,0 +1,334 @@
+"""`sleuth run` and `sleuth explain`: rules over files or stdin, and the compiled machine.
+
+`run` reads every input through one reader interface (formats
+auto-detected, gzip transparent), feeds the engine in batches, writes
+matches as JSON lines (stdout or `--out`), bad input to `--quarantine`, a
+progress line on a terminal and a summary on stderr. With `--state FILE` it
+checkpoints the engine and the input position atomically (temp file +
+rename) every `--checkpoint-every` events and at exit, and resumes from
+there: with `--out FILE` every match is written exactly once across a kill
+and restart (the output file is cut back to its checkpointed length).
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import sys
+import time
+
+import msgpack
+import orjson
+
+from sleuth.dsl.diagnostic import render_all
+from sleuth.dsl.errors import PackError
+from sleuth.dsl.pack import builtin_pack_path, load_pack
+from sleuth.engine import Engine, Normalizer, Quarantine
+from sleuth.engine.errors import SnapshotError
+from sleuth.engine.source import Bad, open_source
+
+from .cli import EXIT_FINDINGS, EXIT_IO, EXIT_OK, EXIT_USAGE, use_colour
+
+BATCH = 512
+STATE_MAGIC = "sleuth-run-state"
+
+
+class Progress:
+    """A one-line progress display on stderr, only on a terminal."""
+
+    def __init__(self, enabled: bool, total_bytes: int | None = None):
+        self.enabled = enabled
+        self.start = time.monotonic()
+        self.last = 0.0
+        self.total = total_bytes
+
+    def update(self, events: int, matches: int, done_bytes: int | None = None) -> None:
+        if not self.enabled:
+            return
+        now = time.monotonic()
+        if now - self.last < 0.2:
+            return
+        self.last = now
+        rate = events / max(now - self.start, 1e-9)
+        bar = ""
+        if self.total and done_bytes is not None:
+            frac = min(1.0, done_bytes / self.total)
+            filled = int(frac * 24)
+            bar = f"[{'#' * filled}{'.' * (24 - filled)}] {frac * 100:5.1f}% "
+        sys.stderr.write(f"\r{bar}{events:,} events  {matches:,} matches  {rate:,.0f} ev/s ")
+        sys.stderr.flush()
+
+    def done(self) -> None:
+        if self.enabled:
+            sys.stderr.write("\r" + " " * 78 + "\r")
+            sys.stderr.flush()
+
+
+def _load(paths) -> object:
+    try:
+        return load_pack(paths)
+    except PackError as exc:
+        print(render_all(exc.errors, exc.sources, colour=use_colour(sys.stderr)), file=sys.stderr)
+        print(f"sleuth: the rule pack has {len(exc.errors)} error(s); nothing was run", file=sys.stderr)
+        return None
+
+
+def _pack_arg(value: str | None) -> list[str]:
+    if value in (None, "", "builtin", "api"):
+        return [builtin_pack_path()]
+    return [value]
+
+
+def build_normalizer(args):
+    mapping = {}
+    if getattr(args, "mapping", None):
+        from sleuth.engine.normalize import load_mapping
+
+        mapping.update(load_mapping(args.mapping))
+    for item in getattr(args, "map", None) or []:
+        from sleuth.engine.normalize import parse_mapping
+
+        canon, src = parse_mapping(item)
+        mapping[canon] = src
+    templater = None
+    if getattr(args, "openapi", None):
+        from sleuth.engine.openapi import OpenAPI
+
+        templater = OpenAPI.load(args.openapi)
+    elif not getattr(args, "no_templating", False):
+        from sleuth.engine.openapi import HeuristicTemplater
+
+        templater = HeuristicTemplater()
+    return Normalizer(mapping, templater=templater)
+
+
+def _atomic_write(path: str, data: bytes) -> None:
+    tmp = f"{path}.tmp-{os.getpid()}"
+    with open(tmp, "wb") as fh:
+        fh.write(data)
+        fh.flush()
+        os.fsync(fh.fileno())
+    os.replace(tmp, path)
+
+
+def run_run(args) -> int:
+    pack = _load(_pack_arg(args.pack))
+    if pack is None:
+        return EXIT_FINDINGS
+    inputs = args.inputs or ["-"]
+    for p in inputs:
+        if p != "-" and not os.path.exists(p):
+            print(f"sleuth run: no such file: {p}", file=sys.stderr)
+            return EXIT_IO
+    try:
+        normalizer = build_normalizer(args)
+    except (OSError, ValueError) as exc:
+        print(f"sleuth run: {exc}", file=sys.stderr)
+        return EXIT_USAGE
+    qsink = None
+    if args.quarantine:
+        qsink = open(args.quarantine, "ab" if args.state else "wb")
+    quarantine = Quarantine(qsink)
+    enrich = []
+    if args.enrich_table:
+        from sleuth.engine.enrich import PrefixTable
+
+        enrich.append(PrefixTable.from_csv(args.enrich_table))
+    options = dict(lateness=args.lateness, grace=args.grace, max_keys=args.max_keys)
+
+    # Resume from a checkpoint when one exists.
+    file_index, skip, out_len = 0, 0, 0
+    engine = None
+    if args.state and os.path.exists(args.state):
+        try:
+            with open(args.state, "rb") as fh:
+                state = msgpack.unpackb(fh.read(), raw=False, strict_map_key=False)
+            if not isinstance(state, dict) or state.get("magic") != STATE_MAGIC:
+                raise SnapshotError("not a sleuth run state file")
+            if state.get("inputs") != [os.path.abspath(p) if p != "-" else "-" for p in inputs]:
+                raise SnapshotError("the state file was written for other inputs")
+            engine = Engine.restore(pack, state["engine"], normalizer=normalizer, quarantine=quarantine,
+                                    enrich=enrich)
+            file_index, skip, out_len = state["file_index"], state["position"], state["out_len"]
+        except (SnapshotError, OSError, ValueError, KeyError, msgpack.UnpackException) as exc:
+            print(f"sleuth run: cannot resume from {args.state}: {exc}", file=sys.stderr)
+            return EXIT_IO
+    if engine is None:
+        engine = Engine(pack, normalizer=normalizer, quarantine=quarantine, enrich=enrich, **options)
+
+    if args.out:
+        if args.state and out_len:
+            with open(args.out, "r+b") as fh:
+                fh.truncate(out_len)
+            out = open(args.out, "ab")
+        else:
+            out = open(args.out, "ab" if (args.state and engine._seq) else "wb")
+    else:
+        out = sys.stdout.buffer
+    progress = Progress(sys.stderr.isatty() and not args.quiet and not args.no_progress,
+                        sum(os.path.getsize(p) for p in inputs if p != "-" and os.path.isfile(p)) or None)
+    written = 0
+    started = time.process_time()
+    wall = time.monotonic()
+    read_events = 0
+    stop = {"flag": False}
+
+    def on_term(signum, frame):
+        stop["flag"] = True
+
+    old = signal.signal(signal.SIGTERM, on_term)
+
+    def write(matches) -> None:
+        nonlocal written
+        for m in matches:
+            out.write(m.to_json())
+            out.write(b"\n")
+        written += len(matches)
+
+    def checkpoint(fi: int, pos: int) -> None:
+        if not args.state:
+            return
+        out.flush()
+        if out is not sys.stdout.buffer:
+            os.fsync(out.fileno())
+        if qsink is not None:
+            qsink.flush()
+        blob = msgpack.packb({
+            "magic": STATE_MAGIC, "version": 1,
+            "inputs": [os.path.abspath(p) if p != "-" else "-" for p in inputs],
+            "file_index": fi, "position": pos,
+            "out_len": out.tell() if out is not sys.stdout.buffer else 0,
+            "engine": engine.snapshot(),
+        }, use_bin_type=True)
+        _atomic_write(args.state, blob)
+
+    since_checkpoint = 0
+    try:
+        for fi in range(file_index, len(inputs)):
+            path = inputs[fi]
+            try:
+                reader = open_source(None if path == "-" else path, args.format, follow=args.follow,
+                                     max_line_bytes=args.max_line_bytes)
+            except ValueError as exc:
+                print(f"sleuth run: {exc}", file=sys.stderr)
+                return EXIT_USAGE
+            name = reader.name
+            batch: list = []
+            positions: list[int] = []
+            last_pos = skip if fi == file_index else 0
+            try:
+                for pos, item in reader:
+                    if fi == file_index and pos <= skip:
+                        continue
+                    last_pos = pos
+                    if type(item) is Bad:
+                        quarantine.add(name, pos, item.reason, item.detail, item.excerpt)
+                        continue
+                    batch.append(item)
+                    positions.append(pos)
+                    if len(batch) >= BATCH:
+                        write(engine.feed_many(batch, name, positions))
+                        read_events += len(batch)
+                        since_checkpoint += len(batch)
+                        batch, positions = [], []
+                        progress.update(read_events, written)
+                        if args.state and since_checkpoint >= args.checkpoint_every:
+                            checkpoint(fi, last_pos)
+                            since_checkpoint = 0
+                        if stop["flag"]:
+                            break
+            except OSError as exc:
+                print(f"sleuth run: cannot read {path}: {exc}", file=sys.stderr)
+                return EXIT_IO
+            if batch:
+                write(engine.feed_many(batch, name, positions))
+                read_events += len(batch)
+            if args.state:
+                checkpoint(fi, last_pos)
+            if stop["flag"]:
+                break
+            skip = 0
+        if not stop["flag"]:
+            write(engine.close())
+            if args.state:
+                checkpoint(len(inputs), 0)
+    except KeyboardInterrupt:
+        if args.state:
+            checkpoint(fi, last_pos)
+        raise
+    finally:
+        signal.signal(signal.SIGTERM, old)
+        progress.done()
+        try:
+            out.flush()
+        except BrokenPipeError:
+            pass
+        if out is not sys.stdout.buffer:
+            out.close()
+        if qsink is not None:
+            qsink.close()
+    cpu = time.process_time() - started
+    elapsed = time.monotonic() - wall
+    stats = engine.stats()
+    if args.metrics:
+        with open(args.metrics, "wb") as fh:
+            fh.write(orjson.dumps({**stats, "cpu_seconds": round(cpu, 3), "wall_seconds": round(elapsed, 3)},
+                                  option=orjson.OPT_SORT_KEYS | orjson.OPT_INDENT_2))
+    if not args.quiet:
+        print_summary(stats, cpu, elapsed, sys.stderr)
+    return EXIT_OK
+
+
+def print_summary(stats: dict, cpu: float, wall: float, stream) -> None:
+    """The human summary of a run."""
+    ev = stats["events_in"]
+    rate = stats["events_processed"] / cpu if cpu > 0 else 0.0
+    w = stream.write
+    w(f"events: {ev:,} read, {stats['events_processed']:,} processed; "
+      f"{stats['matches']:,} matches ({stats['suppressed']:,} suppressed)\n")
+    q = stats["quarantined"]
+    if q:
+        w("quarantined: " + ", ".join(f"{k} {v:,}" for k, v in q.items()) + "\n")
+    else:
+        w("quarantined: none\n")
+    if stats["evictions"]:
+        w(f"evictions: {stats['evictions']:,} keys (" +
+          ", ".join(f"{k} {v:,}" for k, v in stats["evicted_by_rule"].items()) + ")\n")
+    fired = {k: v for k, v in stats["matches_by_rule"].items() if v}
+    if fired:
+        w("matches by rule: " + ", ".join(f"{k} {v:,}" for k, v in sorted(fired.items(), key=lambda x: -x[1])) + "\n")
+    if stats["unique_ttps"]:
+        w("unique TTPs (fingerprints): " + ", ".join(f"{k} {v:,}" for k, v in stats["unique_ttps"].items()) + "\n")
+    w(f"speed: {rate:,.0f} events/s of CPU ({cpu:.2f} s CPU, {wall:.2f} s wall)\n")
+
+
+def run_explain(args) -> int:
+    pack = _load(_pack_arg(args.pack))
+    if pack is None:
+        return EXIT_FINDINGS
+    names = [r.name for r in pack.rules]
+    wanted = args.rules or names
+    status = EXIT_OK
+    for name in wanted:
+        try:
+            spec = pack.rule(name)
+        except KeyError:
+            from sleuth.dsl.diagnostic import closest
+
+            guess = closest(name, names)
+            print(f"sleuth explain: no rule named '{name}'" + (f"; did you mean '{guess}'?" if guess else ""),
+                  file=sys.stderr)
+            status = EXIT_USAGE
+            continue
+        sys.stdout.write(spec.explain_text)
+        if args.dispatch:
+            sys.stdout.write("\ndispatch functions holding this rule:\n")
+            for group in pack.events.groups() + pack.matches.groups():
+                if any(pack.rules[i].name == name for i, _r in group.slots):
+                    sys.stdout.write(f"\n# {group.name}\n")
+                    for i, text in enumerate(group.source.splitlines(), 1):
+                        info = group.lines.get(i)
+                        tag = f"  # {info.file}:{info.line}" if info else ""
+                        sys.stdout.write(f"  {i:>3} | {text}{tag}\n")
+        sys.stdout.write("\n")
+    return status
