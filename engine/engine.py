@@ -465,6 +465,11 @@ class Engine:
     def watermark(self) -> float:
         return self._wm
 
+    @property
+    def max_time(self) -> float:
+        """The highest event time accepted so far (-inf before the first event)."""
+        return self._max_ts
+
     # ---------------------------------------------------------------- output
     def emit(self, spec: RuleSpec, m: Match, ev: dict | None = None) -> None:
         """Called by machines: apply suppression, record, feed `from matches` rules."""
@@ -575,6 +580,29 @@ class Engine:
             "buffered": len(self._fifo) + len(self._heap),
             "timers": len(self._timers),
         }
+
+    # ---------------------------------------------------------------- introspection
+    def partials(self, rule: str | None = None, key=None) -> list[dict]:
+        """Live partial matches and window values: why a rule did not (yet) fire.
+
+        One entry per (rule, key): for a sequence, its most advanced partial
+        (step reached, count against the repeat minimum, time left before
+        `within` expires); for a window, the current aggregate values. Sorted
+        with the nearest to matching first.
+        """
+        out = []
+        for m in self.machines:
+            spec = m.spec
+            if rule is not None and spec.name != rule:
+                continue
+            for k, st in m.states.items():
+                if key is not None and k != key and m.key_dict(k) != key:
+                    continue
+                info = m.describe(k, st) if hasattr(m, "describe") else None
+                if info is not None:
+                    out.append(info)
+        out.sort(key=lambda d: (-d.get("progress", 0.0), d["rule"], repr(d["key"])))
+        return out
 
     # ---------------------------------------------------------------- snapshots
     def options(self) -> dict:

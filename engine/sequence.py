@@ -463,6 +463,49 @@ class SequenceMachine(Machine):
         return Match(spec.name, spec.ttp, spec.goal, spec.severity, spec.title, key_d, start, last,
                      emitted_at, fields, prov, stable_hash(*fp_parts), match_id, self.degraded(start))
 
+    # -- introspection
+    def describe(self, key, st: SeqState) -> dict | None:
+        """The key's most advanced live partial, for near-miss reports."""
+        spec = self.spec
+        now = self.engine.now
+        best = None
+        for sid in range(self.nstates - 1, -1, -1):
+            lst = st.slots[sid]
+            if not lst:
+                continue
+            p = lst[-1]
+            if now - p[_START] > self.within:
+                continue
+            j = max(i for i, off in enumerate(self.offsets) if off <= sid)
+            best = (sid, j, p)
+            break
+        if best is None and not st.waits:
+            return None
+        key_d = self.key_dict(key) if spec.key_names else {"key": key}
+        if best is None:
+            w = st.waits[0]
+            return {"rule": spec.name, "kind": "sequence", "key": key_d, "step": len(spec.steps),
+                    "step_name": spec.steps[-1].name, "progress": 0.99,
+                    "waiting_until": w[0], "text": f"all steps done; waiting for the absence deadline"}
+        sid, j, p = best
+        s = spec.steps[j]
+        cnt = p[_CNT]
+        total = self.nstates
+        progress = (sid + 1) / (total + 1)
+        left = self.within - (now - p[_START]) if self.within != float("inf") else None
+        if cnt < s.min:
+            need = f"needs {'>= ' if s.max is None or s.max > s.min else ''}{s.min} repeats of '{s.name}', has {cnt}"
+        elif j + 1 < len(spec.steps):
+            need = f"step '{s.name}' done; waiting for '{spec.steps[j + 1].name}'"
+        else:
+            need = "complete"
+        text = f"stuck at step {j + 1} ('{s.name}'): {need}"
+        if left is not None:
+            text += f"; expires in {left:g}s"
+        return {"rule": spec.name, "kind": "sequence", "key": key_d, "step": j + 1, "step_name": s.name,
+                "count": cnt, "needed": s.min, "started": p[_START], "expires_in": left,
+                "progress": progress, "text": text}
+
     # -- snapshot
     def dump(self) -> list:
         out = []

@@ -425,6 +425,28 @@ class WindowMachine(Machine):
                      emitted_at, fields, prov, stable_hash(*fp_parts), match_id,
                      sorted(set(flags + self.degraded(first_ts))))
 
+    # -- introspection
+    def describe(self, key, st: WinState) -> dict | None:
+        """The key's current aggregate values, for near-miss reports."""
+        spec = self.spec
+        if self.wkind == "sliding":
+            if st.win is None or not st.win.events:
+                return None
+            values = st.win.values()
+            closes = st.win.events[0][0] + self.size - self.engine.now
+        else:
+            if not st.open or not st.n:
+                return None
+            span = self.size if self.wkind == "tumbling" else max((st.last_rec[1] - st.start), 1.0)
+            values = self._values(st, span)
+            end = st.start + self.size if self.wkind == "tumbling" else st.last_rec[1] + self.gap
+            closes = end - self.engine.now
+        shown = {a.label: jsonable(v) for a, v in zip(spec.aggs, values)}
+        text = ", ".join(f"{k}={v}" for k, v in shown.items())
+        text += f"; window {'slides' if self.wkind == 'sliding' else 'closes'} in {max(closes, 0.0):g}s"
+        return {"rule": spec.name, "kind": "window", "key": self.key_dict(key), "values": shown,
+                "closes_in": closes, "progress": 0.5, "text": text}
+
     # -- snapshot
     def dump(self) -> list:
         items = []

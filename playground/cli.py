@@ -90,6 +90,16 @@ def _run(p: argparse.ArgumentParser) -> None:
     p.add_argument("-q", "--quiet", action="store_true", help="no summary on stderr")
 
 
+@command("test", "run the tests written inside rule files", "sleuth.playground.cmd_test:run_test")
+def _test(p: argparse.ArgumentParser) -> None:
+    p.add_argument("pack", metavar="PACK", nargs="?", default="builtin",
+                   help="rule pack folder or rule file (default: the shipped pack)")
+    p.add_argument("-k", metavar="TEXT", help="only tests whose name or rule contains TEXT")
+    p.add_argument("--junit", metavar="FILE", help="write JUnit XML results for CI")
+    p.add_argument("--no-mutations", action="store_true", help="skip the derived boundary mutations")
+    p.add_argument("-v", "--verbose", action="store_true", help="list passing tests too")
+
+
 @command("explain", "show a rule's compiled machine and generated code", "sleuth.playground.cmd_run:run_explain")
 def _explain(p: argparse.ArgumentParser) -> None:
     p.add_argument("pack", metavar="PACK", help="rule pack folder or rule file ('builtin' for the shipped pack)")
