@@ -40,6 +40,15 @@ def use_colour(stream) -> bool:
 # ---------------------------------------------------------------- commands
 
 
+@command("demo", "simulate an hour of API traffic, run the shipped pack, show what it finds",
+         "sleuth.playground.cmd_demo:run_demo")
+def _demo(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--hours", type=float, default=1.0, help="simulated time (default 1)")
+    p.add_argument("--seed", type=int, default=7, help="simulation seed (default 7)")
+    p.add_argument("--scale", type=float, default=0.5, help="benign volume multiplier (default 0.5)")
+    p.add_argument("--pack", metavar="PATH", help="rule pack to run (default: the shipped pack)")
+
+
 @command("check", "parse and lint rule files and packs", "sleuth.playground.cmd_check:run_check")
 def _check(p: argparse.ArgumentParser) -> None:
     p.add_argument("paths", nargs="+", metavar="PATH", help="rule files (.ttp) or pack folders")
@@ -105,6 +114,28 @@ def _explain(p: argparse.ArgumentParser) -> None:
     p.add_argument("pack", metavar="PACK", help="rule pack folder or rule file ('builtin' for the shipped pack)")
     p.add_argument("rules", nargs="*", metavar="RULE", help="rules to explain (default: all)")
     p.add_argument("--dispatch", action="store_true", help="also print the dispatch functions holding the rule")
+
+
+@command("play", "the playground: write, feed, watch and explain rules interactively",
+         "sleuth.playground.repl:run_play")
+def _play(p: argparse.ArgumentParser) -> None:
+    p.add_argument("pack", metavar="PACK", nargs="?", help="rule pack folder or rule file to load first")
+    p.add_argument("--history", metavar="FILE", help="history file (default: ~/.sleuth_history)")
+    p.add_argument("--script", metavar="FILE", help="run the commands in FILE (plain output), then exit")
+
+
+@command("simulate", "write labelled synthetic API traffic", "sleuth.playground.cmd_sim:run_simulate")
+def _simulate(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--hours", type=float, default=1.0, help="simulated time span (default 1)")
+    p.add_argument("--seed", type=int, default=7, help="random seed (same seed, same bytes)")
+    p.add_argument("--scale", type=float, default=1.0, help="benign traffic volume multiplier (default 1)")
+    p.add_argument("--disorder", type=float, default=0.0, metavar="SECONDS",
+                   help="shuffle arrival order by up to this much event time")
+    p.add_argument("--attacks", metavar="LIST", help="comma-separated ttp ids to include (default: all)")
+    p.add_argument("--only-benign", action="store_true", help="no attacks, only benign traffic and traps")
+    p.add_argument("--start", default="2026-11-27T08:00:00Z", help="RFC 3339 start time")
+    p.add_argument("-o", "--out", metavar="DIR", default="sim-out",
+                   help="output folder (events.jsonl, labels.jsonl, traps.jsonl, openapi.json, manifest.json)")
 
 
 # ---------------------------------------------------------------- driver
