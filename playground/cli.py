@@ -138,6 +138,17 @@ def _simulate(p: argparse.ArgumentParser) -> None:
                    help="output folder (events.jsonl, labels.jsonl, traps.jsonl, openapi.json, manifest.json)")
 
 
+@command("bench", "measure speed and memory (events/s of CPU, ratios in one run)",
+         "sleuth.playground.cmd_bench:run_bench")
+def _bench(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--events", type=int, default=1_000_000, help="events per case (default 1000000)")
+    p.add_argument("--repeat", type=int, default=3, help="runs per case; the median is reported (default 3)")
+    p.add_argument("--only", metavar="LIST", help="comma-separated cases: filter,sequence,mix,pack,memory")
+    p.add_argument("--vs-eql", metavar="PYTHON",
+                   help="a Python interpreter with eql 1.0.1 installed (separate virtualenv: eql is AGPL)")
+    p.add_argument("--json", action="store_true", help="JSON output")
+
+
 # ---------------------------------------------------------------- driver
 
 

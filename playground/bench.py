@@ -1,0 +1,429 @@
+"""The benchmark suite behind `sleuth bench` (and `benchmarks/run.py`).
+
+Speed is reported as events per second of **user CPU time** (median of
+`--repeat` runs, default 3) next to wall time, and every comparison as a
+ratio measured in the same process, because the machines are shared and
+noisy (see docs/performance.md). Events come from a seeded generator; "engine
+only" feeds decoded dicts from memory, "end to end" reads a JSON lines file,
+decodes, runs the engine and writes matches.
+"""
+
+from __future__ import annotations
+
+import gc
+import os
+import random
+import resource
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Callable
+
+import orjson
+
+ROUTES = [
+    "/api/v1/products/{id}", "/api/v1/products", "/api/v1/search", "/api/v1/cart", "/api/v1/cart/items",
+    "/api/v1/checkout", "/api/v1/orders/{id}", "/api/v1/orders", "/api/v1/auth/login", "/api/v1/auth/logout",
+    "/api/v1/account", "/api/v1/account/email", "/api/v1/account/password", "/api/v1/transfers",
+    "/api/v1/giftcards/redeem", "/api/v1/coupons/validate", "/api/v1/health", "/api/v1/categories/{id}",
+    "/api/v1/export", "/api/v1/users/exists",
+]
+WEIGHTS = [22, 8, 10, 6, 5, 2, 5, 3, 8, 2, 6, 1, 1, 2, 1, 1, 4, 6, 1, 2]
+# A larger API: 180 more operations carrying a third of the traffic, so a pack
+# of 300 rules has rules about routes the 30-rule mix never looks at.
+EXTRA = [f"/api/v2/svc{n // 10}/op{n % 10}" for n in range(180)]
+ALL_ROUTES = ROUTES + EXTRA
+ALL_WEIGHTS = WEIGHTS + [30.0 / len(EXTRA) * 2] * len(EXTRA)
+METHOD = {"/api/v1/auth/login": "POST", "/api/v1/cart/items": "POST", "/api/v1/checkout": "POST",
+          "/api/v1/account/email": "PUT", "/api/v1/account/password": "PUT", "/api/v1/transfers": "POST",
+          "/api/v1/giftcards/redeem": "POST", "/api/v1/coupons/validate": "POST", "/api/v1/auth/logout": "POST"}
+
+
+def make_events(n: int, *, keys: int = 10_000, seed: int = 1, rate: float = 200.0) -> list[dict]:
+    """`n` canonical events: `keys` users and about as many IPs, `rate` events/s."""
+    rnd = random.Random(seed)
+    t = 1_764_230_400.0
+    routes = rnd.choices(ALL_ROUTES, ALL_WEIGHTS, k=n)
+    out = []
+    for i in range(n):
+        t += rnd.expovariate(rate)
+        route = routes[i]
+        u = rnd.randrange(keys)
+        status = 200
+        r = rnd.random()
+        if route == "/api/v1/auth/login":
+            status = 401 if r < 0.3 else 200
+        elif r < 0.04:
+            status = 404
+        elif r < 0.05:
+            status = 403
+        out.append({
+            "id": f"e{i}", "ts": t, "src_ip": f"10.{u % 200}.{(u // 200) % 250}.{u % 250}", "user": f"user{u}",
+            "method": METHOD.get(route, "GET"), "route": route, "path": route.replace("{id}", str(rnd.randrange(99999))),
+            "status": status, "asn": 64500 + u % 300, "ua": "Mozilla/5.0",
+            "latency_ms": round(rnd.expovariate(1 / 40.0), 1),
+        })
+    return out
+
+
+FILTER = '''rule filter_one {
+  meta { ttp = "spec-anomaly" goal = "scraping" severity = low title = "one filter" }
+  when method == "POST" and route == "/api/v1/auth/login" and status == 401
+}
+'''
+
+
+def sequence_rule(within: str = "5m", name: str = "seq5") -> str:
+    return f'''rule {name} {{
+  meta {{ ttp = "account-takeover" goal = "account-takeover" severity = high title = "5 steps" }}
+  by user within {within}
+  sequence {{
+    fail:     route == "/api/v1/auth/login" and status == 401
+    login:    route == "/api/v1/auth/login" and status == 200
+    account:  route == "/api/v1/account" and method == "GET"
+    email:    route == "/api/v1/account/email" and method == "PUT"
+    transfer: route == "/api/v1/transfers" and method == "POST"
+  }}
+}}
+'''
+
+
+def mix_rules(copies: int = 1) -> str:
+    """20 filters, 6 sequences, 4 windowed aggregates (per copy; copy c is about routes 20c..20c+19)."""
+    out = []
+    for c in range(copies):
+        R = ALL_ROUTES[20 * c: 20 * c + 20]
+        for i in range(20):
+            route = R[i % len(R)]
+            st = (200, 401, 403, 404)[i % 4]
+            out.append(f'''rule f{c}_{i} {{
+  meta {{ ttp = "spec-anomaly" goal = "scraping" severity = low title = "filter {i}" }}
+  when route == "{route}" and status == {st} and latency_ms > {100 + 10 * i}
+}}''')
+        for i in range(6):
+            a, b, d = R[i], R[i + 6], R[(i + 10) % len(R)]
+            out.append(f'''rule s{c}_{i} {{
+  meta {{ ttp = "account-takeover" goal = "account-takeover" severity = high title = "sequence {i}" }}
+  by user within {5 + i}m
+  sequence {{
+    a: route == "{a}"
+    b: route == "{b}"
+    c: route == "{d}" and status == 200
+  }}
+}}''')
+        for i in range(4):
+            key = ("src_ip", "user", "asn", "route")[i]
+            out.append(f'''rule w{c}_{i} {{
+  meta {{ ttp = "credential-stuffing" goal = "account-takeover" severity = high title = "window {i}" }}
+  by {key}
+  window {i + 1}m
+  where route == "{R[8 + i]}"
+  having count() >= {30 + i} and distinct(path) >= 5
+}}''')
+    return "\n".join(out) + "\n"
+
+
+def _cpu() -> float:
+    return resource.getrusage(resource.RUSAGE_SELF).ru_utime
+
+
+def measure(fn: Callable[[], int], repeat: int) -> dict:
+    """Median user-CPU seconds and wall seconds of `fn` over `repeat` runs."""
+    cpus, walls, counts = [], [], []
+    for _ in range(repeat):
+        gc.collect()
+        gc.disable()
+        try:
+            c0, w0 = _cpu(), time.perf_counter()
+            counts.append(fn())
+            cpus.append(_cpu() - c0)
+            walls.append(time.perf_counter() - w0)
+        finally:
+            gc.enable()
+    return {"cpu": statistics.median(cpus), "wall": statistics.median(walls), "cpu_min": min(cpus),
+            "cpu_max": max(cpus), "count": counts[-1]}
+
+
+def run_suite(events: int = 1_000_000, repeat: int = 3, only: set[str] | None = None,
+              vs_eql: str | None = None, progress: Callable[[str], None] | None = None) -> dict:
+    """Run the benchmark cases; returns a JSON-ready report."""
+    from sleuth.dsl import load_pack
+    from sleuth.engine import Engine
+
+    say = progress or (lambda s: None)
+    results: dict = {"events": events, "repeat": repeat, "python": sys.version.split()[0],
+                     "machine": os.uname().machine, "cpus": os.cpu_count(), "cases": {}}
+    cases = results["cases"]
+
+    def want(name):
+        return only is None or name in only
+
+    say(f"generating {events:,} events")
+    evs = make_events(events)
+    tmp = tempfile.mkdtemp(prefix="sleuth-bench-")
+    path = os.path.join(tmp, "events.jsonl")
+    with open(path, "wb") as fh:
+        for e in evs:
+            fh.write(orjson.dumps(e) + b"\n")
+
+    def floor() -> int:
+        n = 0
+        loads = orjson.loads
+        with open(path, "rb") as fh:
+            for line in fh:
+                loads(line)
+                n += 1
+        return n
+
+    say("input floor: read + orjson.loads")
+    base = measure(floor, repeat)
+    cases["input_floor"] = _row(base, events)
+
+    def engine_only(pack, data=evs) -> Callable[[], int]:
+        def run() -> int:
+            eng = Engine(pack)
+            n = 0
+            for i in range(0, len(data), 4096):
+                n += len(eng.feed_many(data[i:i + 4096]))
+            n += len(eng.close())
+            return n
+        return run
+
+    def end_to_end(pack) -> Callable[[], int]:
+        from sleuth.engine.source import open_source
+
+        def run() -> int:
+            eng = Engine(pack)
+            n = 0
+            out = open(os.devnull, "wb")
+            batch = []
+            for _pos, item in open_source(path, "jsonl"):
+                batch.append(item)
+                if len(batch) >= 4096:
+                    for m in eng.feed_many(batch):
+                        out.write(m.to_json() + b"\n")
+                        n += 1
+                    batch = []
+            for m in eng.feed_many(batch) + eng.close():
+                out.write(m.to_json() + b"\n")
+                n += 1
+            out.close()
+            return n
+        return run
+
+    if want("filter"):
+        say("one filter rule")
+        pack = load_pack(sources={"filter.ttp": FILTER})
+        cases["filter_engine"] = _row(measure(engine_only(pack), repeat), events)
+        cases["filter_end_to_end"] = _row(measure(end_to_end(pack), repeat), events, base)
+    if want("sequence"):
+        for within in ("30s", "30m"):
+            say(f"5-step sequence, within {within}")
+            pack = load_pack(sources={"seq.ttp": sequence_rule(within)})
+            cases[f"sequence_{within}_engine"] = _row(measure(engine_only(pack), repeat), events)
+        say("5-step sequence, 10x keys")
+        pack = load_pack(sources={"seq.ttp": sequence_rule("30m")})
+        many = make_events(events, keys=100_000)
+        cases["sequence_30m_10x_keys_engine"] = _row(measure(engine_only(pack, many), repeat), events)
+        del many
+        cases["sequence_30m_end_to_end"] = _row(measure(end_to_end(pack), repeat), events, base)
+    if want("mix"):
+        say("30-rule mix")
+        pack30 = load_pack(sources={"mix.ttp": mix_rules(1)})
+        cases["mix30_end_to_end"] = _row(measure(end_to_end(pack30), repeat), events, base)
+        cases["mix30_engine"] = _row(measure(engine_only(pack30), repeat), events)
+        say("300 rules")
+        pack300 = load_pack(sources={"mix.ttp": mix_rules(10)})
+        cases["mix300_end_to_end"] = _row(measure(end_to_end(pack300), repeat), events, base)
+    if want("pack"):
+        say("shipped pack on simulated traffic")
+        cases.update(_pack_case(repeat, say))
+    if want("memory"):
+        say("memory per key")
+        cases.update(memory_per_key())
+    ratios = {}
+    if "sequence_30s_engine" in cases and "sequence_30m_engine" in cases:
+        ratios["sequence_cost_30m_over_30s"] = round(
+            cases["sequence_30m_engine"]["us_per_event"] / cases["sequence_30s_engine"]["us_per_event"], 3)
+    if "sequence_30m_10x_keys_engine" in cases:
+        ratios["sequence_cost_10x_keys"] = round(
+            cases["sequence_30m_10x_keys_engine"]["us_per_event"] / cases["sequence_30m_engine"]["us_per_event"], 3)
+    if "mix300_end_to_end" in cases:
+        ratios["rules_x10_time"] = round(
+            cases["mix300_end_to_end"]["us_per_event"] / cases["mix30_end_to_end"]["us_per_event"], 3)
+    if vs_eql:
+        say("eql (separate interpreter)")
+        eql = run_eql(vs_eql, path, events, repeat)
+        results["eql"] = eql
+        for name, key in (("filter", "filter_end_to_end"), ("sequence", "sequence_30m_end_to_end"),
+                          ("mix30", "mix30_end_to_end")):
+            if name in eql and key in cases:
+                ratios[f"{name}_vs_eql"] = round(cases[key]["events_per_cpu_s"] / eql[name]["events_per_cpu_s"], 1)
+    results["ratios"] = ratios
+    try:
+        os.remove(path)
+        os.rmdir(tmp)
+    except OSError:
+        pass
+    results["peak_rss_mb"] = round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1)
+    return results
+
+
+def _row(m: dict, events: int, base: dict | None = None) -> dict:
+    row = {"events_per_cpu_s": round(events / m["cpu"]) if m["cpu"] > 0 else None,
+           "us_per_event": round(m["cpu"] / events * 1e6, 3), "cpu_s": round(m["cpu"], 3),
+           "wall_s": round(m["wall"], 3), "matches": m["count"]}
+    if base is not None and m["cpu"] > 0:
+        row["ratio_to_input_floor"] = round(base["cpu"] / m["cpu"], 3)
+    return row
+
+
+def _pack_case(repeat: int, say) -> dict:
+    from sleuth.dsl import load_pack
+    from sleuth.engine import Engine, Normalizer
+    from sleuth.engine.openapi import OpenAPI
+
+    from .simulate import SimConfig, generate
+
+    sim = generate(SimConfig(hours=2, seed=11, scale=1.0))
+    tmp = tempfile.mkdtemp(prefix="sleuth-bench-sim-")
+    path = os.path.join(tmp, "events.jsonl")
+    with open(path, "wb") as fh:
+        for e in sim.events:
+            fh.write(orjson.dumps(e) + b"\n")
+    pack = load_pack()
+    spec = OpenAPI.load(sim.openapi)
+    n = len(sim.events)
+    del sim
+
+    def run() -> int:
+        from sleuth.engine.source import open_source
+
+        eng = Engine(pack, normalizer=Normalizer(templater=spec))
+        out = open(os.devnull, "wb")
+        k = 0
+        batch = []
+        for _pos, item in open_source(path, "jsonl"):
+            batch.append(item)
+            if len(batch) >= 4096:
+                for m in eng.feed_many(batch):
+                    out.write(m.to_json() + b"\n")
+                    k += 1
+                batch = []
+        for m in eng.feed_many(batch) + eng.close():
+            out.write(m.to_json() + b"\n")
+            k += 1
+        out.close()
+        return k
+
+    row = _row(measure(run, repeat), n)
+    row["events"] = n
+    os.remove(path)
+    os.rmdir(tmp)
+    return {"shipped_pack_end_to_end": row}
+
+
+def memory_per_key(keys: int = 200_000) -> dict:
+    """Bytes of engine state per idle key, for a sequence and a window rule (tracemalloc)."""
+    import tracemalloc
+
+    from sleuth.dsl import load_pack
+    from sleuth.engine import Engine
+
+    out = {}
+    rules = {
+        "sequence": sequence_rule("30m"),
+        "window": '''rule w { meta { ttp = "credential-stuffing" goal = "account-takeover" severity = low title = "w" }
+  by src_ip window 10m where route == "/api/v1/auth/login" having distinct(user) >= 20 }''',
+    }
+    for name, text in rules.items():
+        pack = load_pack(sources={f"{name}.ttp": text})
+        evs = [{"id": f"k{i}", "ts": 1_764_230_400.0 + i * 0.001, "route": "/api/v1/auth/login", "status": 401,
+                "method": "POST", "user": f"user{i}", "src_ip": f"10.{i // 65536 % 256}.{i // 256 % 256}.{i % 256}"}
+               for i in range(keys)]
+        eng = Engine(pack, lateness=0)
+        gc.collect()
+        tracemalloc.start()
+        before = tracemalloc.get_traced_memory()[0]
+        eng.feed_many(evs)
+        gc.collect()
+        after = tracemalloc.get_traced_memory()[0]
+        tracemalloc.stop()
+        live = eng.stats()["keys"]
+        out[f"memory_{name}_bytes_per_key"] = {"keys": live, "bytes_per_key": round((after - before) / max(live, 1))}
+        del evs, eng
+    return out
+
+
+EQL_SCRIPT = r'''
+import sys, time, resource, json
+import eql
+path, events = sys.argv[1], int(sys.argv[2])
+queries = {
+  "filter": ['any where method == "POST" and route == "/api/v1/auth/login" and status == 401'],
+  "sequence": ['sequence by user with maxspan=30m [any where route == "/api/v1/auth/login" and status == 401] '
+               '[any where route == "/api/v1/auth/login" and status == 200] [any where route == "/api/v1/account" and method == "GET"] '
+               '[any where route == "/api/v1/account/email" and method == "PUT"] [any where route == "/api/v1/transfers" and method == "POST"]'],
+}
+out = {}
+for name, qs in queries.items():
+    cfg = eql.ParserConfig()
+    with cfg:
+        parsed = [eql.parse_query(q, implied_any=True, implied_base=True) for q in qs]
+    hits = []
+    engine = eql.PythonEngine()
+    for q in parsed:
+        engine.add_query(q)
+    engine.add_output_hook(hits.append)
+    c0 = resource.getrusage(resource.RUSAGE_SELF).ru_utime
+    with open(path) as fh:
+        evs = (eql.Event("generic", json.loads(line)["ts"], json.loads(line)) for line in fh)
+        engine.stream_events(evs, finalize=True)
+    cpu = resource.getrusage(resource.RUSAGE_SELF).ru_utime - c0
+    out[name] = {"events_per_cpu_s": round(events / cpu), "cpu_s": round(cpu, 3), "matches": len(hits)}
+print(json.dumps(out))
+'''
+
+
+def run_eql(python: str, path: str, events: int, repeat: int) -> dict:
+    """Run eql 1.0.1 in another interpreter (it is AGPL: never imported here)."""
+    script = os.path.join(os.path.dirname(path), "eql_bench.py")
+    with open(script, "w") as fh:
+        fh.write(EQL_SCRIPT)
+    best: dict = {}
+    for _ in range(repeat):
+        proc = subprocess.run([python, script, path, str(events)], capture_output=True, text=True, check=False)
+        if proc.returncode != 0:
+            return {"error": proc.stderr.strip().splitlines()[-1] if proc.stderr else "eql failed"}
+        res = orjson.loads(proc.stdout)
+        for k, v in res.items():
+            if k not in best or v["events_per_cpu_s"] > best[k]["events_per_cpu_s"]:
+                best[k] = v
+    return best
+
+
+def render(results: dict) -> str:
+    lines = [f"{results['events']:,} events, median of {results['repeat']} runs, Python {results['python']}, "
+             f"{results['cpus']} CPUs ({results['machine']})", "",
+             f"{'case':<34}{'events/s (CPU)':>16}{'µs/event':>10}{'wall s':>9}{'matches':>10}{'vs floor':>10}"]
+    for name, row in results["cases"].items():
+        if "events_per_cpu_s" not in row:
+            lines.append(f"{name:<34}{row}")
+            continue
+        eps = f"{row['events_per_cpu_s']:,}" if row["events_per_cpu_s"] else "-"
+        ratio = f"{row['ratio_to_input_floor']:.2f}" if "ratio_to_input_floor" in row else ""
+        lines.append(f"{name:<34}{eps:>16}{row['us_per_event']:>10}{row['wall_s']:>9}{row['matches']:>10}{ratio:>10}")
+    for name, row in results["cases"].items():
+        if "bytes_per_key" in row:
+            lines.append(f"{name:<34}{row['bytes_per_key']:>10} bytes/key ({row['keys']:,} keys)")
+    if results.get("ratios"):
+        lines.append("")
+        for k, v in results["ratios"].items():
+            lines.append(f"{k:<34}{v:>10}")
+    if results.get("eql"):
+        lines.append("")
+        lines.append(f"eql: {results['eql']}")
+    lines.append(f"peak RSS: {results.get('peak_rss_mb')} MB")
+    return "\n".join(lines)
