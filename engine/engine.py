@@ -67,6 +67,12 @@ class EventMachine(Machine):
     def load(self, data) -> None:
         self.load_base(data[0])
 
+    def dump_state(self, key, st) -> list:
+        return [key]
+
+    def load_state(self, item) -> None:
+        pass
+
 
 MACHINES = {"event": EventMachine, "sequence": SequenceMachine, "window": WindowMachine}
 
@@ -603,6 +609,66 @@ class Engine:
                     out.append(info)
         out.sort(key=lambda d: (-d.get("progress", 0.0), d["rule"], repr(d["key"])))
         return out
+
+    # ---------------------------------------------------------------- per-key state
+    def export_key(self, key, rules: Iterable[str] | None = None, *, remove: bool = False) -> bytes:
+        """One key's state across rules, as versioned msgpack bytes tied to the pack.
+
+        For keyed stream processors: keep each key's blob in the processor's
+        keyed state store, `import_key` it before feeding that key's events
+        and `export_key(..., remove=True)` after, so the engine holds only
+        the keys in flight. Timers of the key travel with it.
+        """
+        wanted = set(rules) if rules is not None else None
+        parts = []
+        for m in self.machines:
+            if wanted is not None and m.spec.name not in wanted:
+                continue
+            st = m.states.get(key)
+            if st is None:
+                continue
+            timers = [list(t) for t in self._timers if t[3] == m.spec.index and t[4] != "close" and
+                      thaw_key(t[5]) == key]
+            ends = [e for e, ks in getattr(m, "open_ends", {}).items() if key in ks]
+            parts.append([m.spec.name, m.dump_state(key, st), timers, ends])
+            if remove:
+                del m.states[key]
+                if timers:
+                    self._timers = [t for t in self._timers if not (t[3] == m.spec.index and t[4] != "close"
+                                                                     and thaw_key(t[5]) == key)]
+                    heapq.heapify(self._timers)
+                for e in ends:
+                    m.open_ends[e].remove(key)
+        header = {"magic": SNAPSHOT_MAGIC + "-key", "version": SNAPSHOT_VERSION, "pack": self.pack.fingerprint}
+        return msgpack.packb([header, parts], use_bin_type=True, default=_pack_default)
+
+    def import_key(self, blob: bytes) -> None:
+        """Load a key's state written by `export_key` (replacing what the engine holds for it)."""
+        try:
+            header, parts = msgpack.unpackb(blob, raw=False, strict_map_key=False)
+        except Exception as exc:
+            raise SnapshotError(f"not a sleuth key state ({type(exc).__name__})") from exc
+        if not isinstance(header, dict) or header.get("magic") != SNAPSHOT_MAGIC + "-key":
+            raise SnapshotError("not a sleuth key state (bad magic)")
+        if header.get("version") != SNAPSHOT_VERSION or header.get("pack") != self.pack.fingerprint:
+            raise SnapshotError("key state of another format version or rule pack")
+        by_name = {m.spec.name: m for m in self.machines}
+        for name, item, timers, ends in parts:
+            m = by_name.get(name)
+            if m is None:
+                raise SnapshotError(f"key state for unknown rule '{name}'")
+            m.load_state(item)
+            for t in timers:
+                self._tseq += 1
+                heapq.heappush(self._timers, (t[0], t[1], self._tseq, t[3], t[4], t[5], t[6]))
+            key = thaw_key(item[0])
+            for e in ends:
+                ks = m.open_ends.get(e)
+                if ks is None:
+                    m.open_ends[e] = [key]
+                    self.schedule(e, 0, m.spec.index, "close", e, None)
+                elif key not in ks:
+                    ks.append(key)
 
     # ---------------------------------------------------------------- snapshots
     def options(self) -> dict:

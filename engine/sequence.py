@@ -507,25 +507,31 @@ class SequenceMachine(Machine):
                 "progress": progress, "text": text}
 
     # -- snapshot
+    def dump_state(self, key, st: SeqState) -> list:
+        slots = [None if lst is None else [_dump_partial(p) for p in lst] for lst in st.slots]
+        waits = None
+        if st.waits:
+            waits = [[d, t, _dump_partial(p), f, list(fp) if fp is not None else None]
+                     for d, t, p, f, fp in st.waits]
+        wins = None
+        if st.wins:
+            wins = [[j, w.dump()] for j, w in sorted(st.wins.items())]
+        return [key, st.last, slots, waits, wins]
+
     def dump(self) -> list:
-        out = []
-        for key, st in self.states.items():
-            slots = [None if lst is None else [_dump_partial(p) for p in lst] for lst in st.slots]
-            waits = None
-            if st.waits:
-                waits = [[d, t, _dump_partial(p), f, list(fp) if fp is not None else None]
-                         for d, t, p, f, fp in st.waits]
-            wins = None
-            if st.wins:
-                wins = [[j, w.dump()] for j, w in sorted(st.wins.items())]
-            out.append([key, st.last, slots, waits, wins])
-        return [self.dump_base(), self.token, out]
+        return [self.dump_base(), self.token, [self.dump_state(k, st) for k, st in self.states.items()]]
 
     def load(self, data) -> None:
         base, self.token, items = data
         self.load_base(base)
         self.states.clear()
-        for key, last, slots, waits, wins in items:
+        for item in items:
+            self.load_state(item)
+
+    def load_state(self, item) -> None:
+        """Insert one key's state (from `dump_state`), as most recently active."""
+        key, last, slots, waits, wins = item
+        if True:
             st = SeqState(self.nstates)
             st.last = last
             st.slots = [None if lst is None else [_load_partial(p) for p in lst] for lst in slots]
@@ -539,7 +545,11 @@ class SequenceMachine(Machine):
                     w = SlidingWindow(s.aggs, self.spec.limits, s.window)
                     w.load(wd)
                     st.wins[j] = w
-            self.states[thaw_key(key)] = st
+            key = thaw_key(key)
+            self.states.pop(key, None)
+            self.states[key] = st
+            if st.waits:
+                self.token = max([self.token] + [w[1] for w in st.waits])
 
 
 def _dump_partial(p):

@@ -449,9 +449,12 @@ class WindowMachine(Machine):
 
     # -- snapshot
     def dump(self) -> list:
-        items = []
-        for key, st in self.states.items():
-            items.append([
+        items = [self.dump_state(key, st) for key, st in self.states.items()]
+        return [self.dump_base(), [[e, list(ks)] for e, ks in self.open_ends.items()], items]
+
+    def dump_state(self, key, st: WinState) -> list:
+        if True:
+            return [
                 key, st.last, st.prev, st.cool, st.wid, st.start, st.n,
                 [[r[0], r[1], list(r[2])] for r in st.first],
                 [st.last_rec[0], st.last_rec[1], list(st.last_rec[2])] if st.last_rec else None,
@@ -459,17 +462,22 @@ class WindowMachine(Machine):
                 st.streak, st.last_true,
                 {str(i): b.dump() for i, b in st.bases.items()} if st.bases else None,
                 st.armed, st.open, st.win.dump() if st.win is not None else None,
-            ])
-        return [self.dump_base(), [[e, list(ks)] for e, ks in self.open_ends.items()], items]
+            ]
 
     def load(self, data) -> None:
         base, ends, items = data
         self.load_base(base)
         self.open_ends = {e: [thaw_key(k) for k in ks] for e, ks in ends}
         self.states.clear()
+        for item in items:
+            self.load_state(item)
+
+    def load_state(self, item) -> None:
+        """Insert one key's state (from `dump_state`), as most recently active."""
         spec = self.spec
-        for (key, last, prev, cool, wid, start, n, first, last_rec, view, aggs, streak, last_true,
-             bases, armed, open_, win) in items:
+        (key, last, prev, cool, wid, start, n, first, last_rec, view, aggs, streak, last_true,
+         bases, armed, open_, win) = item
+        if True:
             st = WinState()
             st.last, st.prev, st.cool, st.wid, st.start, st.n = last, prev, cool, wid, start, n
             st.first = [(r[0], r[1], tuple(r[2])) for r in first]
@@ -490,4 +498,6 @@ class WindowMachine(Machine):
             if win is not None:
                 st.win = SlidingWindow(spec.aggs, spec.limits, self.size)
                 st.win.load(win)
-            self.states[thaw_key(key)] = st
+            key = thaw_key(key)
+            self.states.pop(key, None)
+            self.states[key] = st
