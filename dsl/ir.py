@@ -239,16 +239,23 @@ class Agg(Expr):
         return _agg_label(self)
 
 
+def _dur(seconds: float) -> str:
+    for unit, size in (("d", 86400.0), ("h", 3600.0), ("m", 60.0), ("s", 1.0)):
+        if seconds >= size and seconds % size == 0:
+            return f"{int(seconds // size)}{unit}"
+    return f"{seconds:g}s"
+
+
 def _agg_label(agg: Agg) -> str:
     if agg.kind in ("cv", "jitter"):
         return f"{agg.kind}(interarrival())"
     if agg.kind == "baseline":
-        return f"baseline({agg.inner.label() if agg.inner else '?'}, {agg.param:g}s)"
+        return f"baseline({agg.inner.label() if agg.inner else '?'}, {_dur(agg.param)})"
     parts = [ir_text(a) for a in agg.args]
     if agg.kind == "sample":
         parts.append(str(agg.param))
     if agg.kind == "first_seen":
-        parts.append(f"{agg.param:g}s")
+        parts.append(_dur(agg.param))
     return f"{agg.kind}({', '.join(parts)})"
 
 

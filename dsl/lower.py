@@ -240,7 +240,7 @@ def compile_rule(index: int, rule: ir.Rule) -> RuleSpec:
             fns[f"absence_join_{ai}"] = f"absence_join_{ai}"
     if rule.kind == "window":
         tops = sorted({p[0] for p in collect_loads([e for _n, e in rule.emits] + list(rule.fingerprint)
-                                                  + [rule.having], stop_at_agg=True)})
+                                                  + [rule.having] + list(rule.suppress_keys), stop_at_agg=True)})
         if tops:
             w.line("def view(ev):", rule.span)
             w.line("    get = ev.get", rule.span)

@@ -518,14 +518,19 @@ class Baseline:
             return None
         return self.ewma
 
-    def observe(self, wid: int, value) -> None:
-        """Fold a closed window's aggregate value in (quiet windows before it count as 0)."""
-        v = float(value) if isinstance(value, (int, float)) and value == value else 0.0
+    def catch_up(self, wid: int) -> None:
+        """Fold in the quiet windows (value 0) between the last observed one and `wid`."""
         if self.last_wid is not None and wid > self.last_wid + 1:
             missed = wid - self.last_wid - 1
             if self.ewma is not None:
                 self.ewma *= (1.0 - self.alpha) ** min(missed, 10_000)
             self.seen += missed
+            self.last_wid = wid - 1
+
+    def observe(self, wid: int, value) -> None:
+        """Fold a closed window's aggregate value in (quiet windows before it count as 0)."""
+        v = float(value) if isinstance(value, (int, float)) and value == value else 0.0
+        self.catch_up(wid)
         if self.ewma is None:
             self.ewma = v
         else:

@@ -19,6 +19,7 @@ match that value; each rule's handler then updates its machine.
 
 from __future__ import annotations
 
+import hashlib
 import heapq
 from collections import OrderedDict, deque
 from collections.abc import Iterable
@@ -124,6 +125,7 @@ class Engine:
         self._normal_since_suspect = 0
         self._processed = 0
         self._new_keys = 0
+        self._nkeys = 0
         self._closed = False
         self._out: list = []
         self.metrics: dict[str, int] = {
@@ -209,6 +211,11 @@ class Engine:
             wm = ts - self.lateness
             if wm > self._wm:
                 self._wm = wm
+                due = True
+            else:
+                wm = self._wm
+                due = fifo[0][0] <= wm
+            if due:
                 if self._heap or self._timers:
                     self._release(wm)
                     return out
@@ -272,9 +279,12 @@ class Engine:
             self._max_ts = ts
             fifo.append((ts, seq, ev))
             wm = ts - lateness
-            if wm <= self._wm:
-                continue
-            self._wm = wm
+            if wm > self._wm:
+                self._wm = wm
+            else:
+                wm = self._wm
+                if fifo[0][0] > wm:
+                    continue
             if heap or timers:
                 self._release(wm)
                 continue
@@ -434,7 +444,9 @@ class Engine:
 
     def _fire(self, t, at: float) -> None:
         time, _phase, _seq, rule_index, kind, a, b = t
-        self.now = max(self.now, at if kind == "absence" else time)
+        # A timer decides at its own logical time (deadline + grace for absences), even when
+        # it runs late (a key's state imported after its deadline passed).
+        self.now = at if kind == "absence" else time
         try:
             self.machines[rule_index].on_timer(kind, thaw_key(a) if kind != "close" else a, b)
         except Exception as exc:
@@ -477,11 +489,25 @@ class Engine:
         return self._max_ts
 
     # ---------------------------------------------------------------- output
-    def emit(self, spec: RuleSpec, m: Match, ev: dict | None = None) -> None:
-        """Called by machines: apply suppression, record, feed `from matches` rules."""
+    def suppress_key_of(self, spec: RuleSpec, ev: dict | None):
+        """The suppression key a rule's `suppress ... by f` takes from an event (None: the match key)."""
+        if spec.suppress_key is None or ev is None:
+            return None
+        k = spec.suppress_key(ev)
+        return k if isinstance(k, (str, int, float, bool, tuple, type(None))) else repr(jsonable(k))
+
+    def emit(self, spec: RuleSpec, m: Match, ev: dict | None = None, skey=None) -> None:
+        """Called by machines: apply suppression, record, feed `from matches` rules.
+
+        `ev` is the event that decided the match (for `suppress ... by f`);
+        `skey` a suppression key computed earlier (decisions by timers).
+        """
         supp = self._supp[spec.index]
         if supp is not None:
-            skey = self._suppress_key(spec, m, ev)
+            if skey is None:
+                skey = self.suppress_key_of(spec, ev)
+            if skey is None:
+                skey = tuple(sorted((k, repr(v)) for k, v in m.key.items()))
             now = self.now
             dur = spec.suppress
             while supp:
@@ -504,12 +530,6 @@ class Engine:
         self._out.append(m)
         if self._match_dispatch is not None:
             self._feed_match(spec, m)
-
-    def _suppress_key(self, spec: RuleSpec, m: Match, ev):
-        if spec.suppress_key is not None and ev is not None:
-            k = spec.suppress_key(ev)
-            return jsonable(k) if not isinstance(k, (str, int, float, bool, type(None))) and not isinstance(k, tuple) else k
-        return tuple(sorted((k, repr(v)) for k, v in m.key.items()))
 
     def _feed_match(self, spec: RuleSpec, m: Match) -> None:
         ev = m.as_event()
@@ -553,21 +573,24 @@ class Engine:
         self.quarantine.add(self.source, self._seq, "rule-error", detail, excerpt_of(ev.get("id")))
 
     # ---------------------------------------------------------------- memory
-    def note_new_key(self, machine: Machine) -> None:
-        self._new_keys += 1
-        if self._new_keys % 1024 == 0 or self._new_keys < 1024:
-            total = sum(len(m.states) for m in self.machines)
-            while total > self.max_keys:
-                victim = min(self.machines, key=lambda m: m.oldest_activity())
-                if not victim.evict_one():
-                    break
-                total -= 1
+    def note_new_key(self, machine: Machine, delta: int = 1) -> None:
+        """Account a key added (or removed, delta < 0); enforce the global budget exactly."""
+        self._nkeys += delta
+        if delta > 0:
+            self._new_keys += 1
+        while self._nkeys > self.max_keys:
+            victim = min((m for m in self.machines if m.states), key=lambda m: m.oldest_activity(), default=None)
+            if victim is None or not victim.evict_one():
+                break
+            self._nkeys -= 1
 
     def _collect(self) -> None:
-        wm = self._wm
+        # Relative to the processing time, not the watermark: during close() the
+        # watermark is +inf while buffered events still need their keys.
+        now = self.now
         for m in self.machines:
             if m.states:
-                m.collect(wm)
+                self._nkeys -= m.collect(now)
 
     def stats(self) -> dict:
         """Counters and gauges for the run summary and `--metrics`."""
@@ -633,6 +656,7 @@ class Engine:
             parts.append([m.spec.name, m.dump_state(key, st), timers, ends])
             if remove:
                 del m.states[key]
+                self._nkeys -= 1
                 if timers:
                     self._timers = [t for t in self._timers if not (t[3] == m.spec.index and t[4] != "close"
                                                                      and thaw_key(t[5]) == key)]
@@ -657,7 +681,10 @@ class Engine:
             m = by_name.get(name)
             if m is None:
                 raise SnapshotError(f"key state for unknown rule '{name}'")
+            before = len(m.states)
             m.load_state(item)
+            if len(m.states) > before:
+                self.note_new_key(m)
             for t in timers:
                 self._tseq += 1
                 heapq.heappush(self._timers, (t[0], t[1], self._tseq, t[3], t[4], t[5], t[6]))
@@ -676,9 +703,7 @@ class Engine:
                 "future_tolerance": self.future_tolerance, "future_confirm": self.future_confirm}
 
     def snapshot(self) -> bytes:
-        """The engine's whole state as bytes (msgpack, versioned, tied to the pack)."""
-        header = {"magic": SNAPSHOT_MAGIC, "version": SNAPSHOT_VERSION, "pack": self.pack.fingerprint,
-                  "rules": [r.name for r in self.pack.rules]}
+        """The engine's whole state as bytes (msgpack, versioned, tied to the pack, checksummed)."""
         body = {
             "options": self.options(),
             "now": self.now, "seq": self._seq, "tseq": self._tseq, "max_ts": self._max_ts, "wm": self._wm,
@@ -694,33 +719,53 @@ class Engine:
             "quarantine": self.quarantine.counts,
         }
         try:
-            return msgpack.packb([header, body], use_bin_type=True, strict_types=False, default=_pack_default)
+            packed = msgpack.packb(body, use_bin_type=True, strict_types=False, default=_pack_default)
         except (TypeError, ValueError, OverflowError) as exc:
             raise SnapshotError(f"state cannot be serialised: {exc}") from exc
+        header = {"magic": SNAPSHOT_MAGIC, "version": SNAPSHOT_VERSION, "pack": self.pack.fingerprint,
+                  "rules": [r.name for r in self.pack.rules],
+                  "checksum": hashlib.blake2b(packed, digest_size=16).hexdigest()}
+        return msgpack.packb([header, packed], use_bin_type=True)
 
     @classmethod
     def restore(cls, pack: PackSpec, blob: bytes, **overrides) -> Engine:
         """An engine resumed from `snapshot()` bytes; raises `SnapshotError` on any mismatch.
 
         The returned engine is complete or not created at all: a corrupt
-        blob, another format version or another pack never half-restore.
+        blob (checked by a checksum), another format version or another pack
+        never half-restore. `overrides` replace runtime collaborators
+        (normalizer, quarantine, enrich) or options.
         """
         try:
-            header, body = msgpack.unpackb(blob, raw=False, strict_map_key=False, use_list=True)
+            outer = msgpack.unpackb(blob, raw=False, strict_map_key=False, use_list=True)
         except Exception as exc:
             raise SnapshotError(f"not a sleuth snapshot (cannot decode: {type(exc).__name__})") from exc
-        if not isinstance(header, dict) or header.get("magic") != SNAPSHOT_MAGIC:
+        if not (isinstance(outer, list) and len(outer) == 2 and isinstance(outer[0], dict)
+                and outer[0].get("magic") == SNAPSHOT_MAGIC):
             raise SnapshotError("not a sleuth snapshot (bad magic)")
+        header, packed = outer
         if header.get("version") != SNAPSHOT_VERSION:
             raise SnapshotError(f"snapshot format version {header.get('version')} is not supported "
                                 f"(this sleuth reads version {SNAPSHOT_VERSION})")
         if header.get("pack") != pack.fingerprint:
             raise SnapshotError(f"snapshot was taken with another rule pack (fingerprint {header.get('pack')}, "
                                 f"this pack is {pack.fingerprint}); restore with the same rules")
-        options = dict(body["options"])
-        options.update(overrides)
-        eng = cls(pack, **options)
+        if not isinstance(packed, bytes) or \
+                hashlib.blake2b(packed, digest_size=16).hexdigest() != header.get("checksum"):
+            raise SnapshotError("corrupt snapshot: checksum mismatch")
         try:
+            body = msgpack.unpackb(packed, raw=False, strict_map_key=False, use_list=True)
+            options = dict(body["options"])
+            unknown = set(options) - {"lateness", "grace", "max_keys", "future_tolerance", "future_confirm"}
+            if unknown:
+                raise SnapshotError(f"corrupt snapshot: unknown options {sorted(unknown)}")
+            if len(body["machines"]) != len(pack.rules) or len(body["suppress"]) != len(pack.rules):
+                raise SnapshotError("corrupt snapshot: rule state does not match the pack")
+            for name in ("now", "max_ts", "wm"):
+                if not isinstance(body[name], (int, float)):
+                    raise SnapshotError(f"corrupt snapshot: '{name}' is not a time")
+            options.update(overrides)
+            eng = cls(pack, **options)
             eng._load(body)
         except SnapshotError:
             raise
@@ -749,6 +794,7 @@ class Engine:
         self.fingerprints = {k: set(v) for k, v in body["fingerprints"].items()}
         for m, data in zip(self.machines, body["machines"]):
             m.load(data)
+        self._nkeys = sum(len(m.states) for m in self.machines)
         for i, s in enumerate(body["suppress"]):
             if s is not None:
                 self._supp[i] = OrderedDict((thaw_key(k), t) for k, t in s)

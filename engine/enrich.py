@@ -2,10 +2,10 @@
 
 An enricher is any callable ``(event: dict) -> None`` that adds fields to a
 normalised event in place (``asn`` and ``country`` from ``src_ip``, a tenant
-from a header, ...).  It runs after ``Normalizer`` and before dispatch, must
-not raise for any event (a raising enricher is a bug the engine reports as
-``rule-error``), and should only add fields, never overwrite ones the input
-carried.  ``PrefixTable`` is the stock enricher: longest-prefix CIDR lookup on
+from a header, ...).  It runs after ``Normalizer`` and before dispatch
+(``Engine(pack, enrich=[...])``), should not raise (the engine quarantines the
+event's error as ``enrich-error`` and goes on) and should only add fields,
+never overwrite ones the input carried.  ``PrefixTable`` is the stock enricher: longest-prefix CIDR lookup on
 the same ``bisect`` intervals as ``reflist`` (O(log n), ~1-2 µs per event).
 """
 

@@ -1,16 +1,13 @@
-"""Normalisation: any decoded input mapping -> the canonical API event.
+"""Normalisation, the first stage of ``Engine.feed``: decoded record -> canonical API event.
 
-This is the first stage of ``Engine.feed``: readers (``source.py``) decode
-records, the ``Normalizer`` maps aliases (ECS, OpenTelemetry) and user mappings
-to the canonical fields of ``docs/input.md``, parses the time, coerces types and
-records what it could not use in ``ev["_invalid"]``.  Bad events raise
-``BadInput`` with a stable reason id; they never crash the stream.
-
-Measured design choice: it runs for every event, so a dict that is already
-canonical is checked by a small generated function per key set (one
-``str.join`` over the string fields, a type-and-range test per number) and
-returned without copying; the slow path, which builds a new dict, is ~10x
-dearer.  ``benchmarks/bench_ingest.py`` measures both paths.
+``Normalizer`` maps aliases (ECS, OpenTelemetry) and user mappings to the
+canonical fields, parses the time, coerces types and records what it could not
+use in ``ev["_invalid"]``; a record without a usable time raises ``BadInput``.
+Measured design choice: a dict that is already canonical is checked by a small
+function generated per key set (one ``str.join`` over the string fields, a
+type-and-range test per number) and returned without copying, for about the
+cost of ``orjson.loads`` of the event; fixing a copy costs 2-3x that, the
+general path (ECS documents) 10-30x (``benchmarks/bench_ingest.py``).
 """
 
 from __future__ import annotations
@@ -113,12 +110,13 @@ _INT_BOUNDS = {
 }
 _LATENCY_MAX = 1e15  # ms; ~31,700 years: anything above is garbage
 
-#: Latest accepted event time: 9999-12-31T23:59:59.999999Z.
+#: Latest accepted event time: 9999-12-31T23:59:59.999Z.
 TS_MAX = 253402300799.999
 _ID_MAX = 256  # characters kept of a non-string id
 _QUERY_MAX_FIELDS = 1000
 
 _TYPED = {**CANONICAL_FIELDS, **EXTRA_FIELDS}
+_ID_ONLY = ("id",)  # what a checker returns for a canonical event without an id
 _CANON_GET = CANONICAL_FIELDS.get
 _EXTRA_STR = frozenset(k for k, t in EXTRA_FIELDS.items() if t is str)
 _FAST_KEYS = frozenset(_TYPED)
@@ -196,6 +194,7 @@ def _clf_match(m: re.Match, text: str) -> float:
 
 
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+_fromisoformat = datetime.fromisoformat
 
 
 def _check_range(seconds: float, text: str) -> float:
@@ -254,8 +253,19 @@ def parse_time(value: Any) -> float:
     if t is float or t is int:
         return _epoch(value)
     if t is str:
-        if len(value) > 80:  # no time string is this long; keeps the cache small
+        n = len(value)
+        if n > 80:  # no time string is this long; keeps the cache small
             raise _bad_time(f"unparsable time {value[:60]!r}...")
+        if n >= 10 and value[4] == "-":
+            # RFC 3339 straight to C (~0.3 µs); such strings rarely repeat, so no cache.
+            try:
+                dt = _fromisoformat(value)
+            except ValueError:
+                pass
+            else:
+                if dt.tzinfo is None:
+                    dt = dt.replace(tzinfo=UTC)
+                return _check_range(dt.timestamp(), value)
         return _parse_time_text(value)
     if isinstance(value, bool):
         raise _bad_time(f"time must not be a boolean ({value!r})")
@@ -359,7 +369,29 @@ def load_mapping(path: str) -> dict[str, str]:
 
 
 def _lookup(m: Mapping, path: str) -> Any:
-    """Value at a dotted path, trying flat dotted keys and nesting at each dot."""
+    """Value at a dotted path: a flat key (``"source.ip"``), nested mappings
+    (``{"source": {"ip": ...}}``) or a mix of both; ``_MISSING`` if absent.
+
+    The pure forms are tried first; the general search over every split
+    point runs only where a mapping on the way has dotted keys itself.
+    """
+    v = m.get(path, _MISSING)
+    if v is not _MISSING or "." not in path:
+        return v
+    node: Any = m
+    for part in path.split("."):
+        if type(node) is not dict and not isinstance(node, Mapping):
+            return _MISSING
+        nxt = node.get(part, _MISSING)
+        if nxt is _MISSING:
+            if any(type(k) is str and "." in k for k in node):
+                return _lookup_mixed(m, path)
+            return _MISSING
+        node = nxt
+    return node
+
+
+def _lookup_mixed(m: Mapping, path: str) -> Any:
     v = m.get(path, _MISSING)
     if v is not _MISSING:
         return v
@@ -367,7 +399,7 @@ def _lookup(m: Mapping, path: str) -> Any:
     while i != -1:
         head = m.get(path[:i], _MISSING)
         if isinstance(head, Mapping):
-            v = _lookup(head, path[i + 1:])
+            v = _lookup_mixed(head, path[i + 1:])
             if v is not _MISSING:
                 return v
         i = path.find(".", i + 1)
@@ -459,8 +491,9 @@ class Normalizer:
     strings longer than ``max_string`` characters are cut.  Calling it raises
     ``BadInput`` for a non-mapping or an event without a usable time.
 
-    Cost: ~0.3-0.6 µs for an already canonical dict (returned as is), a few µs
-    for the slow path; see ``benchmarks/bench_ingest.py``.
+    Cost per call on the reference machine: ~0.5 µs for an already canonical
+    dict (returned as is), ~1-1.5 µs when a copy needs its id or a few fields
+    fixed, ~5-15 µs for the general path; see ``benchmarks/bench_ingest.py``.
     """
 
     #: Compiled fast-path checkers are bounded; past this, new key sets take the slow path.
@@ -480,11 +513,6 @@ class Normalizer:
         self.templater = templater
         self.max_string = int(max_string)
         self._mapped = list(self.mapping.items())
-        # Aliases per field with the top-level keys through which each is reachable.
-        self._alias_plan = [
-            (name, [(a, frozenset(_prefixes(a))) for a in paths]) for name, paths in ALIASES.items()]
-        self._alias_keys = frozenset(
-            p for _, paths in self._alias_plan for _, prefixes in paths for p in prefixes)
         # A fast-path event must not hold a key a user mapping reads from.
         self._blocked = frozenset(k for k in _FAST_KEYS if any(
             k in _prefixes(src) for src in self.mapping.values()))
@@ -509,6 +537,10 @@ class Normalizer:
                     return self._slow(raw, source, position)
                 if not bad:
                     return raw
+                if bad is _ID_ONLY:  # canonical but for the id (files rarely carry one)
+                    ev = raw.copy()
+                    ev["id"] = f"{source}:{position}"
+                    return ev
                 return self._repair(raw, bad, source, position)
             return self._learn(raw, source, position)
         return self._slow(raw, source, position)
@@ -549,7 +581,7 @@ class Normalizer:
             v = out.pop(k)
             if v is None:  # null is the same as missing
                 continue
-            if _namespace(k, v):
+            if k not in CANONICAL_FIELDS or _namespace(k, v):
                 return self._slow(raw, source, position)
             self._set(out, invalid, k, v, False)
         if "ts" not in out:
@@ -577,7 +609,7 @@ class Normalizer:
         if self.templater is not None and "route" not in shape and "path" in shape:
             start.append("route")
         lines = ["def check(ev, type=type, len=len, float=float, int=int, dict=dict):",
-                 f"    bad = {tuple(start)!r}"]
+                 "    bad = _ID_ONLY" if start == ["id"] else f"    bad = {tuple(start)!r}"]
         if len(strs) == 1:
             lines.append(f"    v = ev[{strs[0]!r}]")
             lines.append(f"    if type(v) is not str or len(v) > {self.max_string}: bad += ({strs[0]!r},)")
@@ -607,7 +639,7 @@ class Normalizer:
             lines.append(f"    v = ev[{k!r}]")
             lines.append(f"    if {test}: bad += ({k!r},)")
         lines.append("    return bad")
-        ns: dict[str, Any] = {"_join": "".join}
+        ns: dict[str, Any] = {"_join": "".join, "_ID_ONLY": _ID_ONLY}
         if len(strs) > 1:
             ns["_strs"] = itemgetter(*strs)
         src = "\n".join(lines)
@@ -662,27 +694,29 @@ class Normalizer:
                 namespaces.add(k)
                 continue
             set_(out, invalid, k, v, False)
-        present = self._alias_keys.intersection(raw)
-        if present:
+        if not _ALIAS_ROOTS.isdisjoint(raw):
+            # One walk collects every alias present, flat ("source.ip"),
+            # nested ({"source": {"ip": ...}}) or mixed; the best rank wins.
+            found: list[tuple[str, Any]] = []
+            _collect_aliases(raw, "", found, 0)
             # A field an earlier normalisation judged invalid stays decided,
             # so that normalising an event twice changes nothing more.
             upstream = raw.get("_invalid")
             decided = upstream if isinstance(upstream, Mapping) else ()
-            for name, paths in self._alias_plan:
-                if name in out or (name in invalid and name not in namespaces) or name in decided:
+            best: dict[str, tuple[int, str, Any]] = {}
+            for path, v in found:
+                name, rank = _ALIAS_INDEX[path]
+                if (v is None or name in out or (name in invalid and name not in namespaces)
+                        or name in decided or _namespace(name, v)):
                     continue
-                for path, prefixes in paths:
-                    if present.isdisjoint(prefixes):
-                        continue
-                    v = _lookup(raw, path)
-                    if v is _MISSING or v is None or _namespace(name, v):
-                        continue
-                    if path in raw:
-                        consumed.add(path)
-                    namespaces.discard(name)
-                    # event.duration is in nanoseconds (ECS, OpenTelemetry).
-                    set_(out, invalid, name, v, path == "event.duration")
-                    break
+                if name not in best or rank < best[name][0]:
+                    best[name] = (rank, path, v)
+            for name, (_, path, v) in best.items():
+                if path in raw:
+                    consumed.add(path)  # a flat alias key such as "@timestamp"
+                namespaces.discard(name)
+                # event.duration is in nanoseconds (ECS, OpenTelemetry).
+                set_(out, invalid, name, v, path == "event.duration")
         for name in namespaces:
             invalid[name] = "wrong-type"
         if "ts" not in out:
@@ -696,11 +730,16 @@ class Normalizer:
             if k in CANONICAL_FIELDS or k in consumed:
                 continue
             if k in _EXTRA_STR:
+                if v is None:  # null is the same as missing
+                    continue
                 s = _text(v)
                 if s is None:
                     invalid[k] = "wrong-type"
                 else:
                     self._cut(out, invalid, k, s)
+                continue
+            if k == "spec" and not isinstance(v, Mapping):
+                invalid[k] = "wrong-type"
                 continue
             out[k] = v
         if self.templater is not None and "route" not in out and "path" in out:
@@ -801,7 +840,37 @@ class Normalizer:
             ev["spec"] = spec
 
 
+def _prefixes(path: str) -> list[str]:
+    """``"a.b.c"`` -> ``["a", "a.b", "a.b.c"]``: the top-level keys that may hold it."""
+    out = []
+    i = path.find(".")
+    while i != -1:
+        out.append(path[:i])
+        i = path.find(".", i + 1)
+    out.append(path)
+    return out
+
+
 _PLAIN = frozenset({str, int, float, bool, list, tuple, bytes, type(None)})
+
+# alias path -> (canonical field, rank among that field's aliases)
+_ALIAS_INDEX = {a: (name, i) for name, paths in ALIASES.items() for i, a in enumerate(paths)}
+# every proper prefix of an alias path: where the alias walk descends
+_ALIAS_PREFIXES = frozenset(p for a in _ALIAS_INDEX for p in _prefixes(a)[:-1])
+_ALIAS_ROOTS = frozenset(p for a in _ALIAS_INDEX for p in _prefixes(a))
+
+
+def _collect_aliases(node: Mapping, prefix: str, found: list, depth: int) -> None:
+    """Append (alias path, value) for every alias under ``node``; bounded by the alias paths."""
+    roots = _ALIAS_ROOTS if depth == 0 else None
+    for k, v in node.items():
+        if type(k) is not str or (roots is not None and k not in roots):
+            continue
+        p = prefix + k
+        if p in _ALIAS_INDEX:
+            found.append((p, v))
+        if p in _ALIAS_PREFIXES and (type(v) is dict or isinstance(v, Mapping)) and depth < 8:
+            _collect_aliases(v, p + ".", found, depth + 1)
 
 
 def _namespace(name: str, v: Any) -> bool:
@@ -812,12 +881,3 @@ def _namespace(name: str, v: Any) -> bool:
     return CANONICAL_FIELDS[name] is not dict and (t is dict or isinstance(v, Mapping))
 
 
-def _prefixes(path: str) -> list[str]:
-    """``"a.b.c"`` -> ``["a", "a.b", "a.b.c"]``: the top-level keys that may hold it."""
-    out = []
-    i = path.find(".")
-    while i != -1:
-        out.append(path[:i])
-        i = path.find(".", i + 1)
-    out.append(path)
-    return out

@@ -37,6 +37,7 @@ REASONS: dict[str, str] = {
     "late": "an event older than the watermark minus the allowed lateness",
     "future": "an event too far ahead of the clock",
     "rule-error": "a rule raised while evaluating this event (the stream goes on)",
+    "enrich-error": "an enricher raised on this event (the event goes on without its fields)",
 }
 
 _EXCERPT = 200

@@ -315,7 +315,14 @@ class SequenceMachine(Machine):
                         else:
                             node = (j, rec, chain[2], cnt + 1)   # keep the first cap-1 and the newest
                         if c < smin:
-                            self._place(st, key, sid + 1, (start, now, cnt + 1, node, binds), ev)
+                            q = (start, now, cnt + 1, node, binds)
+                            nxt = sid + 1
+                            absorbing = c + 1 == smin and (smax is None or smax > smin) and nxt != self.final
+                            if absorbing and slots[nxt] and len(slots[nxt]) >= self.plimit:
+                                # A live run already absorbs here: it started earlier and holds
+                                # every event of the newcomer, which is dropped.
+                                continue
+                            self._place(st, key, nxt, q, ev)
                         else:
                             stay.append((start, now, cnt + 1, node, binds))
                     else:
@@ -372,6 +379,8 @@ class SequenceMachine(Machine):
         values = win.values()
         if not s.having(values, ev):
             return None
+        if any(a.kind == "sample" for a in s.aggs):
+            values = win.values(exact=True)
         prov = win.provenance(s.aggs, values, s.fields, self.ecap)
         return (ev.get("id"), now, s.record(ev), prov)
 
@@ -385,14 +394,15 @@ class SequenceMachine(Machine):
             a = self.trailing
             deadline = eng.now + a.within
             self.token += 1
-            wait = (deadline, self.token, p, fields, fp)
+            skey = eng.suppress_key_of(spec, ev)
+            wait = (deadline, self.token, p, fields, fp, skey)
             if st.waits is None:
                 st.waits = [wait]
             else:
                 st.waits.append(wait)
             eng.schedule(deadline, 2, self.spec.index, "absence", key, self.token)
             return
-        eng.emit(spec, self._match(key, p, fields, fp, eng.now, None))
+        eng.emit(spec, self._match(key, p, fields, fp, eng.now, None), ev)
 
     def on_timer(self, kind: str, key, token) -> None:
         st = self.states.get(key)
@@ -403,8 +413,10 @@ class SequenceMachine(Machine):
                 del st.waits[i]
                 if not st.waits:
                     st.waits = None
-                deadline, _t, p, fields, fp = w
-                self.engine.emit(self.spec, self._match(key, p, fields, fp, deadline, self.trailing))
+                _deadline, _t, p, fields, fp = w[:5]
+                skey = w[5] if len(w) > 5 else None
+                self.engine.emit(self.spec, self._match(key, p, fields, fp, self.engine.now, self.trailing),
+                                 skey=skey)
                 return
 
     def _match(self, key, p: tuple, fields: dict, fp, emitted_at: float, trailing) -> Match:
@@ -511,8 +523,8 @@ class SequenceMachine(Machine):
         slots = [None if lst is None else [_dump_partial(p) for p in lst] for lst in st.slots]
         waits = None
         if st.waits:
-            waits = [[d, t, _dump_partial(p), f, list(fp) if fp is not None else None]
-                     for d, t, p, f, fp in st.waits]
+            waits = [[w[0], w[1], _dump_partial(w[2]), w[3], list(w[4]) if w[4] is not None else None,
+                      w[5] if len(w) > 5 else None] for w in st.waits]
         wins = None
         if st.wins:
             wins = [[j, w.dump()] for j, w in sorted(st.wins.items())]
@@ -536,8 +548,8 @@ class SequenceMachine(Machine):
             st.last = last
             st.slots = [None if lst is None else [_load_partial(p) for p in lst] for lst in slots]
             if waits:
-                st.waits = [(d, t, _load_partial(p), f, tuple(fp) if fp is not None else None)
-                            for d, t, p, f, fp in waits]
+                st.waits = [(w[0], w[1], _load_partial(w[2]), w[3], tuple(w[4]) if w[4] is not None else None,
+                             thaw_key(w[5]) if len(w) > 5 else None) for w in waits]
             if wins:
                 st.wins = {}
                 for j, wd in wins:

