@@ -285,7 +285,8 @@ def compile_rule(index: int, rule: ir.Rule) -> RuleSpec:
             name=s.name, index=s.index, min=s.min, max=s.max, gap=s.gap,
             key=fn(sa.get("key")), join=fn(sa.get("join")), bind=fn(sa.get("bind")),
             record=fn(sa["record"]), fields=tuple(".".join(p) for p in s.fields),
-            window=s.window, aggs=sa.get("aggs", ()), extract=fn(sa.get("extract")),
+            window=s.window, key_names=tuple(k.dotted for k in s.keys), aggs=sa.get("aggs", ()),
+            extract=fn(sa.get("extract")),
             having=fn(sa.get("having"))))
     absences = tuple(
         AbsenceSpec(a.name, a.start, a.end, a.within, fn(fns.get(f"absence_join_{ai}")))

@@ -134,8 +134,8 @@ def _set(ev: dict, path: tuple[str, ...], value) -> None:
     d[path[-1]] = value
 
 
-def build_events(case: TestCase) -> list[dict]:
-    """The events of a test block, in written order."""
+def build_events(case: TestCase, base: float = BASE_TIME) -> list[dict]:
+    """The events of a test block, in written order (relative times count from `base`)."""
     events: list[dict] = []
     last_ts = None
     for item in case.decl.items:
@@ -148,12 +148,12 @@ def build_events(case: TestCase) -> list[dict]:
                         v = _eval(a.value, i)
                         if a.target.parts == ("ts",):
                             if isinstance(v, Rel):
-                                v = BASE_TIME + v.seconds
+                                v = base + v.seconds
                         else:
                             v = _plain(v)
                         _set(ev, a.target.parts, v)
                     if "ts" not in ev:
-                        ev["ts"] = (last_ts + 1.0) if isinstance(last_ts, (int, float)) else BASE_TIME
+                        ev["ts"] = (last_ts + 1.0) if isinstance(last_ts, (int, float)) else base
                     last_ts = ev["ts"] if isinstance(ev["ts"], (int, float)) else last_ts
                     ev.setdefault("id", f"e{len(events) + 1}")
                     events.append(ev)

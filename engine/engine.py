@@ -408,7 +408,7 @@ class Engine:
                 from_heap = True
             if timers:
                 t = timers[0]
-                tt = t[0] + (self.grace if t[1] == 2 else 0.0)
+                tt = t[0] + (self.grace if t[4] == "absence" else 0.0)
                 due = tt <= wm if t[1] == 0 else tt < wm
                 if due and (e is None or (tt, t[1]) < (e[0], 1)):
                     heapq.heappop(timers)
@@ -465,6 +465,8 @@ class Engine:
             if to + self.lateness > self._max_ts:
                 self._max_ts = to + self.lateness
             self._release(to)
+        if to > self.now:
+            self.now = to      # time has passed: partials() counts what is left from here
         return out
 
     def close(self) -> list[Match]:

@@ -67,6 +67,15 @@ class SequenceMachine(Machine):
     def extra_horizon(self) -> float:
         return 0.0
 
+    def key_dict(self, key) -> dict:
+        """Key values by field name; with per-step keys, the first step's key fields name them."""
+        if not self.per_step_keys:
+            return super().key_dict(key)
+        names = self.spec.steps[0].key_names
+        if len(names) == 1:
+            return {names[0]: key}
+        return dict(zip(names, key)) if isinstance(key, tuple) else {"key": key}
+
     def pinned(self, st) -> bool:
         return bool(st.waits)
 
@@ -463,8 +472,7 @@ class SequenceMachine(Machine):
                 if entry["name"] == trailing.name:
                     entry["checked_until"] = format_ts(emitted_at)
             prov["decided_at_watermark"] = format_ts(emitted_at)
-        key_d = self.key_dict(key) if spec.key_names else (
-            {"key": list(key) if isinstance(key, tuple) else key} if key != () else {})
+        key_d = self.key_dict(key)
         if fp is None:
             fp_parts = (spec.name, sorted(key_d.items()))
         else:
@@ -493,7 +501,7 @@ class SequenceMachine(Machine):
             break
         if best is None and not st.waits:
             return None
-        key_d = self.key_dict(key) if spec.key_names else {"key": key}
+        key_d = self.key_dict(key)
         if best is None:
             w = st.waits[0]
             return {"rule": spec.name, "kind": "sequence", "key": key_d, "step": len(spec.steps),

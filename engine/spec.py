@@ -97,6 +97,7 @@ class StepSpec:
     record: Callable[[dict], tuple]          # provenance values of `fields`
     fields: tuple[str, ...]
     window: float | None = None              # aggregate step
+    key_names: tuple[str, ...] = ()          # dotted names of the step's key fields (rule key first)
     aggs: tuple[AggSpec, ...] = ()
     extract: Callable[[dict], tuple] | None = None
     having: Callable[[list], bool] | None = None

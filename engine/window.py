@@ -466,8 +466,8 @@ class WindowMachine(Machine):
         """The key's current aggregate values, for near-miss reports."""
         spec = self.spec
         if self.wkind == "sliding":
-            if st.win is None or not st.win.events:
-                return None
+            if st.win is None or not st.win.events or st.win.events[-1][0] <= self.engine.now - self.size:
+                return None     # every event has left the window
             values = st.win.values()
             closes = st.win.events[0][0] + self.size - self.engine.now
         else:
