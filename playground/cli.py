@@ -138,6 +138,22 @@ def _simulate(p: argparse.ArgumentParser) -> None:
                    help="output folder (events.jsonl, labels.jsonl, traps.jsonl, openapi.json, manifest.json)")
 
 
+@command("eval", "score a rule pack against labelled simulator traffic", "sleuth.playground.cmd_eval:run_eval_cmd")
+def _eval(p: argparse.ArgumentParser) -> None:
+    p.add_argument("pack", metavar="PACK", nargs="?", default="builtin",
+                   help="rule pack folder or file (default: the shipped pack)")
+    p.add_argument("data", metavar="DIR", nargs="?", help="a 'sleuth simulate' folder (default: simulate in memory)")
+    p.add_argument("--hours", type=float, default=1.0, help="in-memory simulation: hours (default 1)")
+    p.add_argument("--seed", type=int, default=7, help="in-memory simulation: seed (default 7)")
+    p.add_argument("--scale", type=float, default=1.0, help="in-memory simulation: benign volume (default 1)")
+    p.add_argument("--attacks", metavar="LIST", help="in-memory simulation: ttp ids (default: all)")
+    p.add_argument("--only-benign", action="store_true", help="in-memory simulation: no attacks (false alarms)")
+    p.add_argument("--no-openapi", action="store_true", help="route heuristically instead of by the OpenAPI document")
+    p.add_argument("--detail", action="store_true", help="per-instance and per-match rows in the JSON")
+    p.add_argument("--json", action="store_true", help="JSON result on stdout instead of the table")
+    p.add_argument("-o", "--out", metavar="FILE", help="also write the JSON result here")
+
+
 @command("bench", "measure speed and memory (events/s of CPU, ratios in one run)",
          "sleuth.playground.cmd_bench:run_bench")
 def _bench(p: argparse.ArgumentParser) -> None:
