@@ -15,11 +15,10 @@ import ipaddress
 import math
 import os
 import re
-import sre_parse
 from collections.abc import Callable
+from re import _parser as sre_parse  # the `sre_parse` alias is deprecated since 3.11
 
 import attrs
-
 from sleuth.engine.schema import FIELDS, GOALS, MATCH_FIELDS, SEVERITIES, SPEC_FIELDS, TTPS
 
 from . import ast, ir
@@ -60,7 +59,7 @@ META_LISTS = ("references", "tags", "false_positives", "blind_spots")
 LIMITS: dict[str, tuple[int, int]] = {
     # name -> (min, max) accepted at load time
     "keys": (1, 10_000_000), "partials": (1, 64), "events": (1, 10_000),
-    "distinct": (1, 1_000_000), "values": (1, 100_000),
+    "distinct": (1, 1_000_000), "values": (1, 100_000), "window": (1, 1_000_000),
 }
 MAX_DURATION = 30 * 86400.0
 MAX_REPEAT = 1000
@@ -69,6 +68,17 @@ REFIRE = ("reset", "keep", "cooldown")
 RESERVED_EMIT = frozenset({"rule", "ttp", "goal", "severity", "title", "key", "provenance",
                            "match_id", "fingerprint", "first_ts", "last_ts", "emitted_at", "flags"})
 MAP_FIELDS = frozenset(n for n, t in FIELDS.items() if t == "map")
+# rule kind -> the clauses it takes (every ast.Clause class is in at least one;
+# tests/dsl/test_passes.py checks that)
+ALLOWED_CLAUSES: dict[str, frozenset[type]] = {
+    "event": frozenset({ast.WhenClause, ast.ByClause, ast.Meta, ast.Emit, ast.Suppress, ast.FromMatches,
+                        ast.Limit, ast.Fingerprint}),
+    "sequence": frozenset({ast.Sequence, ast.ByClause, ast.WithinClause, ast.WhereClause, ast.UntilClause,
+                           ast.UnlessBetween, ast.UnlessAfter, ast.Meta, ast.Emit, ast.Suppress,
+                           ast.FromMatches, ast.Limit, ast.Fingerprint}),
+    "window": frozenset({ast.HavingClause, ast.WindowClause, ast.ByClause, ast.WhereClause, ast.Meta,
+                         ast.Emit, ast.Suppress, ast.FromMatches, ast.Limit, ast.Fingerprint, ast.Refire}),
+}
 
 
 # ---------------------------------------------------------------- scopes
@@ -150,19 +160,30 @@ class CheckedPack:
 # ---------------------------------------------------------------- list files
 
 
+_LIST_COMMENT = re.compile(r"(?:^|(?<=\s))#")
+
+
 def read_list_file(path: str) -> list[str]:
-    """Values of a list file: one a line, `#` comments and blank lines skipped."""
+    """Values of a list file: one a line, `#` comments and blank lines skipped.
+
+    A comment starts a line or follows whitespace (`C#` is a value), as for
+    the engine's `RefList` (docs/input.md).
+    """
     with open(path, encoding="utf-8") as fh:
         out = []
         for line in fh:
-            line = line.split("#", 1)[0].strip()
+            line = _LIST_COMMENT.split(line, maxsplit=1)[0].strip()
             if line:
                 out.append(line)
         return out
 
 
-def classify_values(values: list) -> tuple[frozenset, str]:
-    """(values, kind) for list items: all ints → int, all IP/CIDR → ip, else str/mixed."""
+def classify_values(values: list, *, from_text: bool = False) -> tuple[frozenset, str]:
+    """(values, kind) for list items: all ints → int, all IP/CIDR → ip, else str/mixed.
+
+    `from_text`: the values were read from a list file, where everything is
+    text, so digit strings are numbers. A quoted literal stays a string.
+    """
     if values and all(isinstance(v, int) and not isinstance(v, bool) for v in values):
         return frozenset(values), "int"
     if values and all(isinstance(v, (int, float)) and not isinstance(v, bool) for v in values):
@@ -171,7 +192,7 @@ def classify_values(values: list) -> tuple[frozenset, str]:
     if values and len(strs) == len(values):
         if all(_is_ip_or_net(v) for v in strs):
             return frozenset(strs), "ip"
-        if all(re.fullmatch(r"-?[0-9]+", v) for v in strs):
+        if from_text and all(re.fullmatch(r"-?[0-9]+", v) for v in strs):
             return frozenset(int(v) for v in strs), "int"
         return frozenset(strs), "str"
     return frozenset(values), "mixed" if values else "str"
@@ -282,6 +303,9 @@ class Checker:
     def warn(self, code: str, message: str, span: Span, *hints: str, related=()) -> None:
         self.diags.append(Diagnostic(code, WARNING, message, span, hints, related))
 
+    def _error_count(self) -> int:
+        return sum(1 for d in self.diags if d.is_error)
+
     # -- driver
     def run(self) -> CheckedPack:
         for path in list(self.modules):
@@ -289,7 +313,6 @@ class Checker:
         rule_decls: dict[str, tuple[ast.RuleDecl, str]] = {}
         test_seen: dict[tuple[str, str], ast.TestDecl] = {}
         for path, module in self.modules.items():
-            scope = self.scopes[path]
             for decl in module.decls:
                 if isinstance(decl, ast.RuleDecl):
                     if decl.name in rule_decls:
@@ -299,7 +322,7 @@ class Checker:
                                    related=[Related("first defined here", first.span)])
                         continue
                     rule_decls[decl.name] = (decl, path)
-        for name, (decl, path) in rule_decls.items():
+        for decl, path in rule_decls.values():
             rule = self.check_rule(decl, self.scopes[path])
             if rule is not None:
                 self.rules.append(rule)
@@ -405,7 +428,7 @@ class Checker:
                                'write strings, numbers or CIDRs: ["a", 1, 10.0.0.0/8]')
                 else:
                     values.append(v)
-        vals, kind = classify_values(values)
+        vals, kind = classify_values(values, from_text=decl.file is not None)
         if kind == "mixed":
             self.warn("mixed-list", f"list '{decl.name}' mixes strings and numbers", decl.span,
                       "membership compares values exactly; keep one type per list")
@@ -652,7 +675,7 @@ class Checker:
 
     def _arity(self, node: ast.Call, lo: int, hi: int) -> None:
         want = f"{lo}" if lo == hi else f"{lo} to {hi}"
-        noun = "argument" if hi == 1 else "arguments"
+        noun = "argument" if lo == hi == 1 else "arguments"
         self.error("bad-arity", f"{node.name}() takes {want} {noun} (got {len(node.args)})", node.span)
 
     def _aggregate(self, node: ast.Call, ctx: Ctx) -> ir.Expr:
@@ -750,7 +773,7 @@ class Checker:
                        node.span, "test membership with 'in', e.g. 'src_ip in 10.0.0.0/8'")
             return _err(node)
         if node.op in ("<", "<=", ">", ">="):
-            for side, t, other in ((node.left, lt, rt), (node.right, rt, lt)):
+            for side, t in ((node.left, lt), (node.right, rt)):
                 if t in (ir.BOOL, ir.MAP, ir.LIST):
                     self.error("type-mismatch", f"'{node.op}' cannot order a {t}", side.span)
                     return _err(node)
@@ -795,7 +818,8 @@ class Checker:
             container = self.expr(target, ctx)
         if isinstance(item, _Err) or isinstance(container, _Err):
             return _err(node)
-        if isinstance(container, ir.SetConst):
+        if isinstance(container, ir.SetConst) and container.values:
+            # (an empty list, e.g. one whose file could not be read, has no type)
             it = item.type
             k = container.kind
             bad = ((it in ir.NUMERIC and k in ("str", "ip")) or (it == ir.STR and k in ("int", "num"))
@@ -918,15 +942,7 @@ class Checker:
         meta = self._check_meta(decl, one(ast.Meta))
         keys = self._keys(one(ast.ByClause), base)
         key_paths = frozenset(k.path for k in keys)
-        allowed = {
-            "event": {ast.WhenClause, ast.ByClause, ast.Meta, ast.Emit, ast.Suppress, ast.FromMatches,
-                      ast.Limit, ast.Fingerprint},
-            "sequence": {ast.Sequence, ast.ByClause, ast.WithinClause, ast.WhereClause, ast.UntilClause,
-                         ast.UnlessBetween, ast.UnlessAfter, ast.Meta, ast.Emit, ast.Suppress,
-                         ast.FromMatches, ast.Limit, ast.Fingerprint},
-            "window": {ast.HavingClause, ast.WindowClause, ast.ByClause, ast.WhereClause, ast.Meta,
-                       ast.Emit, ast.Suppress, ast.FromMatches, ast.Limit, ast.Fingerprint, ast.Refire},
-        }[kind]
+        allowed = ALLOWED_CLAUSES[kind]
         for c in decl.clauses:
             if type(c) not in allowed:
                 what = {"event": "a single-event ('when') rule", "sequence": "a sequence rule",
@@ -1155,8 +1171,9 @@ class Checker:
             if w is not None:
                 window = self._duration(w.size, "step window")
                 hctx = ctx.evolve(allow_agg=True, where="a step window")
+                errors_before = self._error_count()
                 having = self.cond(w.cond, hctx)
-                if not _aggs(having):
+                if not _aggs(having) and self._error_count() == errors_before:
                     self.warn("no-aggregate", "this step window's condition uses no aggregate", w.cond.span,
                               "e.g. 'window 5m having distinct(user) >= 20'")
                 if rep is not None:
@@ -1196,7 +1213,7 @@ class Checker:
                 bad = False
                 for nm in (clause.start, clause.end):
                     if nm not in step_index:
-                        self._unknown_step(nm, clause.span, step_index)
+                        self._unknown_step(nm, self._word_after(clause.span, "between", nm), step_index)
                         bad = True
                 if bad:
                     continue
@@ -1212,7 +1229,8 @@ class Checker:
                 out.append(ir.Absence(clause.name, ev, join, a, b, None, clause.span))
             else:
                 if clause.after not in step_index:
-                    self._unknown_step(clause.after, clause.span, step_index)
+                    self._unknown_step(clause.after, self._word_after(clause.span, "after", clause.after),
+                                       step_index)
                     continue
                 a = step_index[clause.after]
                 if a != len(steps) - 1:
@@ -1226,6 +1244,22 @@ class Checker:
                 ev, join = _split_join(cond)
                 out.append(ir.Absence(clause.name, ev, join, a, None, within, clause.span))
         return tuple(out)
+
+    def _word_after(self, span: Span, keyword: str, word: str) -> Span:
+        """The span of `word` after the last `keyword` inside `span` (a step name in
+        an `unless` clause; the AST keeps names as strings), else `span` itself."""
+        text = self.sources.get(span.file)
+        if text is None or span.end > len(text):
+            return span
+        segment = text[span.start:span.end]
+        kw = max(segment.rfind(f" {keyword} "), segment.rfind(f"\n{keyword} "), segment.rfind(f"\t{keyword} "))
+        m = re.compile(rf"(?<![A-Za-z0-9_]){re.escape(word)}(?![A-Za-z0-9_])").search(segment, max(kw, 0))
+        if kw < 0 or m is None:
+            return span
+        start = span.start + m.start()
+        line = text.count("\n", 0, start) + 1
+        col = start - (text.rfind("\n", 0, start) + 1) + 1
+        return Span(span.file, line, col, line, col + len(word), start, start + len(word))
 
     def _unknown_step(self, name: str, span: Span, step_index: dict[str, int]) -> None:
         guess = closest(name, step_index)
@@ -1245,6 +1279,7 @@ class Checker:
         else:
             out["window_size"] = self._duration(wc.size, "window")
         hctx = base.evolve(allow_agg=True, where="'having'", key_paths=key_paths)
+        errors_before = self._error_count()
         cond = self.cond(having.cond, hctx)
         for e in ir.walk(cond):
             if isinstance(e, ir.Load) and e.path not in key_paths and not _inside_agg(cond, e):
@@ -1253,7 +1288,7 @@ class Checker:
                            f"distinct({e.dotted}) or sample({e.dotted}, 5)")
                 break
         aggs = _aggs(cond)
-        if not aggs:
+        if not aggs and self._error_count() == errors_before:
             self.warn("no-aggregate", "'having' uses no aggregate", having.cond.span,
                       "window rules test aggregates, e.g. 'having count() >= 100'")
         if having.sustain is not None:

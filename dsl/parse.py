@@ -5,10 +5,12 @@ The Lark parser is built once per process (about 60 ms) and reused. The
 transformer only builds nodes and raises nothing (Lark would wrap it in
 `VisitError`); all validation lives in `check.py`.
 
-Syntax errors are collected, not stopped at: after an error the parser
-blanks the broken top-level declaration (keeping line structure, so every
-position stays right) and parses the rest again, up to `MAX_SYNTAX_ERRORS`
-times. Each error is labelled from the example table in `syntax_errors.py`.
+Syntax errors are collected, not stopped at: when a file does not parse,
+each top-level declaration is parsed on its own (the text around it blanked
+or cut, so every position stays right), giving at most one error per
+declaration and up to `MAX_SYNTAX_ERRORS`; the declarations that parse make
+the module. Each error is labelled from the example table in
+`syntax_errors.py`.
 """
 
 from __future__ import annotations
@@ -16,9 +18,11 @@ from __future__ import annotations
 import functools
 import re
 import threading
+from decimal import Decimal
 from importlib import resources
 
 from lark import Lark, Token, Transformer, Tree, v_args
+from lark.lark import PostLex
 from lark.exceptions import UnexpectedCharacters, UnexpectedEOF, UnexpectedInput, UnexpectedToken
 
 from . import ast
@@ -27,6 +31,10 @@ from .errors import RuleSyntaxError
 from .span import Span
 
 MAX_SYNTAX_ERRORS = 10
+# Deepest parse tree a declaration may have. The passes over the tree
+# (transformer, checker, unparser) recurse, so a hostile `((((...` must be
+# refused before them; real rules stay far below (a 20-clause `and` is 3).
+MAX_DEPTH = 100
 
 # Terminals that carry data; every other token is a keyword or punctuation.
 DATA_TERMINALS = frozenset({
@@ -35,6 +43,8 @@ DATA_TERMINALS = frozenset({
 })
 
 DURATION_UNITS = {"ms": 0.001, "s": 1.0, "m": 60.0, "h": 3600.0, "d": 86400.0, "w": 604800.0}
+_DURATION_UNITS_EXACT = {"ms": Decimal("0.001"), "s": Decimal(1), "m": Decimal(60), "h": Decimal(3600),
+                         "d": Decimal(86400), "w": Decimal(604800)}
 _DURATION_RE = re.compile(r"([0-9]+(?:\.[0-9]+)?)(ms|s|m|h|d|w)$")
 _ESCAPES = {"n": "\n", "t": "\t", "r": "\r", "0": "\0", '"': '"', "\\": "\\", "/": "/"}
 TOP_KEYWORDS = ("rule", "macro", "list", "import", "test")
@@ -50,12 +60,28 @@ def _collect_comment(tok: Token) -> Token:
     return tok
 
 
+class _WholeWords(PostLex):
+    """Lex NAME in every parser state (tokens pass through unchanged).
+
+    The contextual lexer only tries the terminals a state accepts. Where
+    only keywords are accepted (a rule body), a keyword would then match
+    the start of a longer word: `whenever x` read as `when ever x`. With
+    NAME always on, the whole word is read, a keyword only when it is the
+    whole word, and the error points at the word.
+    """
+
+    always_accept = ("NAME",)
+
+    def process(self, stream):
+        return stream
+
+
 @functools.lru_cache(maxsize=1)
 def parser() -> Lark:
     """The process-wide LALR parser of the rule language."""
     grammar = resources.files("sleuth.dsl").joinpath("grammar.lark").read_text(encoding="utf-8")
     return Lark(grammar, parser="lalr", lexer="contextual", propagate_positions=True,
-                keep_all_tokens=True, maybe_placeholders=False,
+                keep_all_tokens=True, maybe_placeholders=False, postlex=_WholeWords(),
                 lexer_callbacks={"COMMENT": _collect_comment})
 
 
@@ -104,7 +130,10 @@ def duration_seconds(text: str) -> float:
     """Seconds of a DURATION token (`1.5h` → 5400.0)."""
     m = _DURATION_RE.match(text)
     assert m is not None, text
-    return float(m.group(1)) * DURATION_UNITS[m.group(2)]
+    # Decimal arithmetic, rounded once: `0.7s` and `700ms` must be the same
+    # float (700 * 0.001 is 0.7000000000000001), or `sleuth fmt` would change
+    # the meaning of a rule when it picks the largest exact unit.
+    return float(Decimal(m.group(1)) * _DURATION_UNITS_EXACT[m.group(2)])
 
 
 def _data(children: list) -> list:
@@ -475,24 +504,84 @@ def parse(text: str, file: str = "<input>") -> ast.Module:
 
 
 def parse_recovering(text: str, file: str = "<input>") -> tuple[ast.Module, list[Diagnostic]]:
-    """Parse, skipping broken declarations; returns what parsed and the errors."""
+    """Parse, skipping broken declarations; returns what parsed and the errors.
+
+    When the file does not parse, each top-level declaration (a chunk from
+    one line-start `rule`/`macro`/`list`/`import`/`test` to the next) is
+    parsed on its own, with the text before it blanked so positions stay
+    right and the text after it cut, so an error is reported inside the
+    declaration that holds it (an unfinished `macro c = z ==` ends at its
+    own end, not at the next declaration, which would read `macro` as a
+    field). The declarations that parse make the module.
+    """
+    try:
+        tree = parser().parse(text)
+    except UnexpectedInput as first:
+        first_error = first
+    else:
+        return _build(tree, file, [])
     diags: list[Diagnostic] = []
     work = text
-    blanked: list[tuple[int, int]] = []
-    while True:
+    for a, b in _declaration_chunks(text):
         try:
-            tree = parser().parse(work)
+            parser().parse(_blank(text[:a]) + text[a:b])
         except UnexpectedInput as exc:
-            diags.append(syntax_diagnostic(exc, text, file))
-            region = _broken_region(work, _offset_of(exc, work))
-            if region is None or len(diags) >= MAX_SYNTAX_ERRORS or region in blanked:
+            diags.append(syntax_diagnostic(exc, _blank(text[:a]) + text[a:b], file))
+            if len(diags) >= MAX_SYNTAX_ERRORS:
                 return ast.Module(()), diags
-            blanked.append(region)
-            a, b = region
-            work = work[:a] + re.sub(r"[^\n]", " ", work[a:b]) + work[b:]
+            work = work[:a] + _blank(work[a:b]) + work[b:]
+    if not diags:  # no declaration fails alone: report the whole file's error
+        return ast.Module(()), [syntax_diagnostic(first_error, text, file)]
+    try:
+        tree = parser().parse(work)
+    except UnexpectedInput:
+        return ast.Module(()), diags
+    return _build(tree, file, diags)
+
+
+def _build(tree: Tree, file: str, diags: list[Diagnostic]) -> tuple[ast.Module, list[Diagnostic]]:
+    """The module of a parse tree, leaving out (and reporting) declarations nested too deeply."""
+    kept = []
+    for decl in tree.children:
+        deep = _too_deep(decl) if isinstance(decl, Tree) else None
+        if deep is None:
+            kept.append(decl)
             continue
-        module = _Builder(file).transform(tree)
-        return module, diags
+        meta = deep.meta
+        span = Span(file, meta.line, meta.column, meta.line, meta.column + 1, meta.start_pos, meta.start_pos + 1)
+        diags.append(Diagnostic("nesting-too-deep", ERROR,
+                                f"this declaration nests more than {MAX_DEPTH} levels deep", span,
+                                ("split the expression into macros",)))
+    if len(kept) != len(tree.children):
+        tree = Tree(tree.data, kept, tree._meta)
+    return _Builder(file).transform(tree), diags
+
+
+def _too_deep(tree: Tree) -> Tree | None:
+    """The first subtree deeper than MAX_DEPTH below `tree` (iterative), else None."""
+    stack = [(tree, 1)]
+    while stack:
+        node, depth = stack.pop()
+        if depth > MAX_DEPTH:
+            return node
+        stack.extend((c, depth + 1) for c in node.children if isinstance(c, Tree))
+    return None
+
+
+def _blank(text: str) -> str:
+    """The same text with every character but newlines made a space."""
+    return re.sub(r"[^\n]", " ", text)
+
+
+def _declaration_chunks(text: str) -> list[tuple[int, int]]:
+    """(start, end) offsets of the top-level declarations, by line-start keyword."""
+    starts = [m.start() for m in re.finditer(rf"(?m)^(?:{'|'.join(TOP_KEYWORDS)})\b", text)]
+    if not starts or text[: starts[0]].strip():
+        # Text before the first declaration (not only comments) is a chunk too.
+        if not starts or re.sub(r"#[^\n]*", "", text[: starts[0]]).strip():
+            starts.insert(0, 0)
+    bounds = starts + [len(text)]
+    return [(bounds[i], bounds[i + 1]) for i in range(len(starts))]
 
 
 def parse_expr(text: str, file: str = "<expr>") -> ast.Expr:
@@ -501,27 +590,6 @@ def parse_expr(text: str, file: str = "<expr>") -> ast.Expr:
     (decl,) = module.decls
     assert isinstance(decl, ast.MacroDecl)
     return decl.body
-
-
-def _offset_of(exc: UnexpectedInput, text: str) -> int:
-    pos = getattr(exc, "pos_in_stream", None)
-    if pos is None and isinstance(exc, UnexpectedToken):
-        pos = exc.token.start_pos
-    if pos is None:
-        pos = len(text)
-    return max(0, min(pos, len(text)))
-
-
-def _broken_region(text: str, offset: int) -> tuple[int, int] | None:
-    """From the start of the declaration holding `offset` to the next one."""
-    starts = [m.start() for m in re.finditer(r"(?m)^(?:%s)\b" % "|".join(TOP_KEYWORDS), text)]
-    before = [s for s in starts if s <= offset]
-    after = [s for s in starts if s > offset]
-    a = before[-1] if before else 0
-    b = after[0] if after else len(text)
-    if b <= a:
-        return None
-    return a, b
 
 
 def syntax_diagnostic(exc: UnexpectedInput, text: str, file: str) -> Diagnostic:

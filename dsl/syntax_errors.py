@@ -69,18 +69,19 @@ EXAMPLES: list[tuple[tuple[str, str, tuple[str, ...]], list[str]]] = [
       (f"rule clauses are: {CLAUSES}",)),
      ['rule r { foo }', 'rule r { foo a == 1 }', 'rule r { when a == 1 foo }',
       'rule r { sequence { s: a } foo }', 'rule r { "x" }', 'rule r { 1 }', 'rule r { by a b }',
-      'rule r { within 5m foo }', 'rule r { window 5m foo }', 'rule r { from x }']),
+      'rule r { within 5m foo }', 'rule r { window 5m foo }', 'rule r { from x }',
+      'rule r { meta { } foo }', 'rule r { suppress 5m foo }', 'rule r { emit { } foo }',
+      'rule r { sequence { s: a } within 5m foo }']),
     (("expected-declaration", "expected a declaration",
       ("a rule file holds: rule, macro, list, import and test blocks",)),
      ['foo', 'when a == 1', 'a == 1', '"x"', '{', 'rules r { }', 'rule r { } }', '1']),
-    (("rule-name", "a rule needs a name",
-      ("write 'rule name { ... }' with a name of letters, digits and '_'",)),
+    (("rule-name", "a name is expected here",
+      ("names are letters, digits and '_': 'rule name { ... }', 'macro name = ...', 'list name = ...'",)),
      ['rule { }', 'rule "r" { }', 'rule 1 { }', 'rule r-x { }', 'macro = a', 'macro "m" = a',
       'list = [1]', 'list "x" = [1]']),
     (("bad-list", "a list is written [a, b, c] or file(\"path\")",
       ('e.g. list methods = ["POST", "PUT"]',)),
-     ['list x = (1, 2)', 'list x = 1', 'list x = "a"', 'list x = a', 'list x = file "a"',
-      'list x = [1 2]']),
+     ['list x = (1, 2)', 'list x = 1', 'list x = "a"', 'list x = a', 'list x = file "a"']),
     (("bad-test", "a test is written: test \"name\" for rule { events ... expect ... }",
       ("see docs/language.md, section Tests",)),
      ['test t for r { }', 'test "t" r { }', 'test "t" for { }', 'test "t" for r { foo }',
@@ -97,17 +98,31 @@ EXAMPLES: list[tuple[tuple[str, str, tuple[str, ...]], list[str]]] = [
      ['rule r { unless a == 1 between x and y }', 'rule r { unless x: a == 1 }',
       'rule r { unless x: a between y }', 'rule r { unless x: a after y }',
       'rule r { unless x: a between y or z }']),
+    (("tuple-not-allowed", "a tuple '(a, b)' only appears right of 'in'",
+      ("write 'x in (a, b)', or join conditions with 'and' / 'or'",)),
+     ['rule r { when (a, b) }', 'macro m = (1, 2)', 'rule r { emit { x = (a, b) } }']),
     (("missing-separator", "two values follow each other without an operator or ','",
       ("separate items with ',' or join conditions with 'and' / 'or'",)),
      ['rule r { when a in (1 2) }', 'rule r { when f(a b) }', 'rule r { when a == 1 2 }',
-      'rule r { emit { x = f(a b) } }']),
+      'rule r { emit { x = f(a b) } }', 'list x = [1 2]',
+      'test "t" for r { expect match { a == 1 b == 2 } }']),
 ]
+
+
+_UNTERMINATED_REGEX = ("unterminated-regex", "this regex literal is not closed on its line",
+                       ("write /pattern/flags with '\\/' for a literal slash",))
+_CLAUSE_STARTS = frozenset({"META", "WHEN", "SEQUENCE", "HAVING"})
+_UNKNOWN_CLAUSE = next(label for label, _ in EXAMPLES if label[0] == "unknown-clause")
 
 
 def label_for(exc: UnexpectedInput, text: str) -> tuple[str, str, tuple[str, ...]]:
     """(code, message, hints) for a parse error in `text`."""
     if isinstance(exc, UnexpectedCharacters):
         return _label_characters(exc, text)
+    if isinstance(exc, UnexpectedToken) and exc.token.type == "SLASH" and "REGEX" in _expected_terminals(exc):
+        # A '/' where a value is expected starts a regex that was not closed
+        # (an unclosed REGEX does not lex, and the '/' lexes as division).
+        return _UNTERMINATED_REGEX
     label = _match(exc)
     if label is not None:
         code, message, hints = label
@@ -136,7 +151,10 @@ def _example_index() -> tuple[dict, dict]:
                 key = _key(e)
                 if key is not None:
                     exact.setdefault(key, label)
-                    by_state.setdefault(key[0], label)
+                    # An example failing at end of input says the input ended
+                    # early; it says nothing about a wrong token in that state.
+                    if key[1] != "$END":
+                        by_state.setdefault(key[0], label)
     return exact, by_state
 
 
@@ -146,7 +164,13 @@ def _match(exc: UnexpectedInput):
     if key is None:
         return None
     exact, by_state = _example_index()
-    return exact.get(key) or by_state.get(key[0])
+    if key in exact:
+        return exact[key]
+    # A word where a new clause could start is a misspelt or unknown clause,
+    # whichever clause came before it (each ends in its own parser state).
+    if key[1] == "NAME" and _CLAUSE_STARTS <= _expected_terminals(exc):
+        return _UNKNOWN_CLAUSE
+    return by_state.get(key[0])
 
 
 def _label_characters(exc: UnexpectedCharacters, text: str) -> tuple[str, str, tuple[str, ...]]:
@@ -158,8 +182,7 @@ def _label_characters(exc: UnexpectedCharacters, text: str) -> tuple[str, str, t
         return ("c-operator", "'&&', '||' and '!' are written 'and', 'or' and 'not'",
                 ("write 'a == 1 and b == 2'",))
     if ch == "/":
-        return ("unterminated-regex", "this regex literal is not closed on its line",
-                ("write /pattern/flags with '\\/' for a literal slash",))
+        return _UNTERMINATED_REGEX
     if ch == "'":
         return ("single-quote", "strings are written with double quotes",
                 ('write "text" instead of \'text\'',))
@@ -205,8 +228,18 @@ def _describe_found(exc: UnexpectedInput) -> str:
     return ""
 
 
+def _expected_terminals(exc: UnexpectedInput) -> set[str]:
+    """What the parser accepts where it failed (from the LALR table when known:
+    the lexer's own set also holds NAME, which `parse._WholeWords` lexes everywhere)."""
+    state = getattr(exc, "state", None)
+    try:
+        return {t for t in state.parse_conf.states[state.position] if t.isupper()}
+    except (AttributeError, KeyError, TypeError):
+        return set(getattr(exc, "expected", None) or ())
+
+
 def _expected_message(exc: UnexpectedInput) -> str:
-    expected = sorted({_readable(t) for t in (getattr(exc, "expected", None) or ())})
+    expected = sorted({_readable(t) for t in _expected_terminals(exc)})
     found = _describe_found(exc) or "this"
     if not expected:
         return f"unexpected {found}"

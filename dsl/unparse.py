@@ -9,24 +9,35 @@ invariant, tested on every rule file and every example of
 
 from __future__ import annotations
 
+import functools
+import math
 import re
+from decimal import Decimal
 
 from . import ast
 
 # Binding strength, loosest first; an operand weaker than its slot is parenthesised.
 P_OR, P_AND, P_NOT, P_CMP, P_SUM, P_PRODUCT, P_UNARY, P_ATOM = range(1, 9)
 _SUM_OPS = {"+", "-"}
-_UNITS = (("w", 604800.0), ("d", 86400.0), ("h", 3600.0), ("m", 60.0), ("s", 1.0), ("ms", 0.001))
+_UNITS = (("w", Decimal(604800)), ("d", Decimal(86400)), ("h", Decimal(3600)), ("m", Decimal(60)),
+          ("s", Decimal(1)), ("ms", Decimal("0.001")))
 _IDENT = re.compile(r"[A-Za-z_][A-Za-z0-9_]*$")
 
 
 def format_duration(seconds: float) -> str:
-    """Largest exact unit: 90 → '90s', 5400 → '90m', 1.5 → '1500ms'."""
+    """Largest exact unit: 90 → '90s', 5400 → '90m', 1.5 → '1500ms'.
+
+    Exact in decimal, from the shortest text of the float, so the result
+    parses back to the same float (`parse.duration_seconds`).
+    """
+    if not math.isfinite(seconds):
+        return "1" + "0" * 400 + "w"    # only a literal this long reads back as infinity
+    exact = Decimal(repr(float(seconds)))
     for unit, size in _UNITS:
-        v = seconds / size
-        if v >= 1 and abs(v - round(v)) < 1e-9:
-            return f"{int(round(v))}{unit}"
-    ms = f"{seconds * 1000:.6f}".rstrip("0").rstrip(".")
+        v = exact / size
+        if v >= 1 and v == v.to_integral_value() and v * size == exact:
+            return f"{int(v)}{unit}"
+    ms = format((exact * 1000).normalize(), "f")
     return f"{ms}ms"
 
 
@@ -62,6 +73,7 @@ class Unparser:
         self.ind = indent
         self.comments = sorted(comments)   # (line, col, text), consumed as printed
         self.dispatch = _build_dispatch(self, "unparse_")
+        self._commas: set[int] = set()   # ids of entries printed with a trailing ','
 
     # -- comments: kept next to the element they were written at
     def _take(self, pred) -> list[str]:
@@ -160,10 +172,21 @@ class Unparser:
 
     # -- clauses
     def unparse_meta(self, node, depth):
+        self._mark_commas(node.entries)
         return self._block(node, depth, "meta", node.entries, empty="meta {}")
 
     def unparse_meta_entry(self, node, depth):
-        return f"{self._pad(depth)}{node.name} = {self.expr(node.value)}"
+        return f"{self._pad(depth)}{node.name} = {self.expr(node.value)}{self._comma(node)}"
+
+    def _mark_commas(self, entries) -> None:
+        # Entries need no separator, except before a name that is also a keyword:
+        # after a value, LALR lookahead lets the lexer read `window` as the keyword.
+        for entry, nxt in zip(entries, entries[1:]):
+            if nxt.name in keywords():
+                self._commas.add(id(entry))
+
+    def _comma(self, node) -> str:
+        return "," if id(node) in self._commas else ""
 
     def unparse_by_clause(self, node, depth):
         return f"{self._pad(depth)}by {', '.join(self.expr(k) for k in node.keys)}"
@@ -198,10 +221,11 @@ class Unparser:
                 f"after {node.after} within {self.expr(node.within)}")
 
     def unparse_emit(self, node, depth):
+        self._mark_commas(node.entries)
         return self._block(node, depth, "emit", node.entries, empty="emit {}")
 
     def unparse_emit_entry(self, node, depth):
-        return f"{self._pad(depth)}{node.name} = {self.expr(node.value)}"
+        return f"{self._pad(depth)}{node.name} = {self.expr(node.value)}{self._comma(node)}"
 
     def unparse_suppress(self, node, depth):
         keys = f" by {', '.join(self.expr(k) for k in node.keys)}" if node.keys else ""
@@ -257,7 +281,12 @@ class Unparser:
         return f"{self._pad(depth)}repeat {node.count} {{ {self._assigns(node.assigns)} }}".replace("{  }", "{}")
 
     def _assigns(self, assigns) -> str:
-        return "  ".join(self.node(a) for a in assigns)
+        out = ""
+        for i, a in enumerate(assigns):
+            if i:
+                out += ",  " if a.target.parts[0] in keywords() else "  "
+            out += self.node(a)
+        return out
 
     def unparse_assign(self, node, depth):
         return f"{self.expr(node.target)} = {self.expr(node.value)}"
@@ -270,7 +299,7 @@ class Unparser:
             return f"{self._pad(depth)}expect match"
         if len(node.asserts) == 1:
             return f"{self._pad(depth)}expect match {{ {self.expr(node.asserts[0])} }}"
-        inner = [f"{self._pad(depth + 1)}{self.expr(a)}" for a in node.asserts]
+        inner = [f"{self._pad(depth + 1)}{self.expr(a)}," for a in node.asserts]
         return "\n".join([f"{self._pad(depth)}expect match {{", *inner, f"{self._pad(depth)}}}"])
 
     def unparse_expect_none(self, node, depth):
@@ -288,8 +317,9 @@ class Unparser:
         return str(node.value), P_ATOM
 
     def unparse_float_lit(self, node, depth):
-        text = repr(float(node.value))
-        return text, P_ATOM
+        if math.isinf(node.value):  # `1e999` parses to infinity; `inf` would read as a field
+            return "1e999", P_ATOM
+        return repr(float(node.value)), P_ATOM
 
     def unparse_bool_lit(self, node, depth):
         return ("true" if node.value else "false"), P_ATOM
@@ -370,6 +400,15 @@ _LEAF_ELEMENTS = (
     ast.Fingerprint, ast.Refire, ast.SeqStep, ast.EventLit, ast.EventRepeat, ast.EventsFile,
     ast.ExpectMatch, ast.ExpectNone, ast.ExpectCount,
 )
+
+
+@functools.cache
+def keywords() -> frozenset[str]:
+    """The grammar's keywords (`rule`, `window`, `by`, ...), from the parser itself."""
+    from .parse import parser
+
+    return frozenset(t.pattern.value for t in parser().terminals
+                     if t.pattern.type == "str" and _IDENT.match(t.pattern.value))
 
 
 def _snake(name: str) -> str:
