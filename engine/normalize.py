@@ -13,6 +13,7 @@ general path (ECS documents) 10-30x (``benchmarks/bench_ingest.py``).
 from __future__ import annotations
 
 import math
+import os
 import re
 from collections.abc import Mapping
 from datetime import UTC, datetime, timedelta
@@ -332,7 +333,7 @@ def parse_mapping(spec: str) -> tuple[str, str]:
     return name, path
 
 
-def load_mapping(path: str) -> dict[str, str]:
+def load_mapping(path: str | os.PathLike) -> dict[str, str]:
     """Read a mapping file: a JSON object, or ``canonical = source.path`` lines.
 
     In the line form ``#`` starts a comment and blank lines are ignored.

@@ -564,6 +564,12 @@ _METHOD = re.compile(r"[!#$%&'*+.^_`|~0-9A-Za-z-]+")  # an RFC 9110 token
 _PROTOCOL = re.compile(r"HTTP/\d(?:\.\d)?")
 _ABSOLUTE = re.compile(r"[A-Za-z][A-Za-z0-9+.-]*://([^/?#]*)")
 _MAX_CANDIDATES = 8  # request-end candidates tried: bounds the work on hostile lines
+# The common well-formed line in one linear regex (no quotes inside quoted
+# fields, a plain request): ~2x cheaper than the general parser below, and
+# must give the same event (tests check both on every honeynet line).
+_WELL_FORMED = re.compile(
+    r'(\S+) \S+ (\S+) \[([^\]]{1,64})\] "([!#$%&\'*+.^_`|~0-9A-Za-z-]+) ([^" ]+) (HTTP/\d(?:\.\d)?)" '
+    r'(\d{3}) (\d+|-)(?: "([^"]*)" "([^"]*)")?(?: (\d{1,12}(?:\.\d{1,9})?))?\s*')
 
 
 def parse_access_line(text: str) -> dict | Bad:
@@ -576,6 +582,32 @@ def parse_access_line(text: str) -> dict | Bad:
     are left out and the raw text goes to ``request`` (first 1024 chars).
     Costs a few µs per line; linear in the line length.
     """
+    w = _WELL_FORMED.fullmatch(text)
+    if w is not None:
+        host, user, when, method, target, protocol, status, size, referer, ua, num = w.groups()
+        try:
+            ts = parse_time(when)
+        except BadInput as e:
+            return Bad("bad-time", e.detail, text[:_EXCERPT])
+        ev = {"ts": ts, "src_ip": host, "method": method}
+        _target(method, target, protocol, ev)
+        ev["status"] = int(status)
+        if size != "-":
+            ev["resp_bytes"] = int(size)
+        if user != "-":
+            ev["user"] = user
+        if num is not None:
+            ev["latency_ms"] = float(num) * 1000.0 if "." in num else int(num) / 1000.0
+        if referer is not None and referer != "-":
+            ev["headers"] = {"referer": referer}
+        if ua is not None and ua != "-":
+            ev["ua"] = ua
+        return ev
+    return _parse_access_line(text)
+
+
+def _parse_access_line(text: str) -> dict | Bad:
+    """The general parser: any line shape, quotes inside fields, junk requests."""
     m = _PREFIX.match(text)
     if m is None:
         return Bad("unparsable-line", "not an access-log line (host ident user [time] \"request\" ...)",
@@ -621,7 +653,7 @@ def _parse_tail(tail: str) -> dict | None:
         s = s[: m.start()]
     if not s:
         return out
-    if not (s.startswith(' "') and s.endswith('"')) or len(s) < 7:
+    if not (s.startswith(' "') and s.endswith('"')) or len(s) < 6:
         return None
     i = s.find('" "', 2)
     if i < 0:
@@ -643,7 +675,7 @@ def _parse_tail(tail: str) -> dict | None:
 
 
 def _escape_bytes(line: bytes) -> str:
-    """A line that is not UTF-8, escaped the way Apache 2 logs bytes: ``\\xhh``, ``\\\\``.
+    """A line that is not UTF-8, escaped much as Apache 2 logs bytes (``\\xhh``, ``\\\\``).
 
     Apache 1.3 wrote request bytes unescaped (the honeynet's 8 KB WebDAV
     overflow attempts); ``repr`` does the escaping in C, ~40x faster than a
@@ -667,8 +699,11 @@ def _parse_request(req: str, ev: dict) -> None:
         if req != "-":  # "-" is what Apache logs when no request arrived (408)
             ev["request"] = req[:_REQUEST_KEEP]
         return
-    target = rest
     ev["method"] = method
+    _target(method, rest, protocol, ev)
+
+
+def _target(method: str, target: str, protocol: str | None, ev: dict) -> None:
     path, q, query = target.partition("?")
     ev["path"] = path
     if q:
