@@ -197,7 +197,7 @@ class Engine:
                                 exc.reason, exc.detail, excerpt_of(event))
             return out
         if self.enrich:
-            self._enrich(ev, event, source, position)
+            ev = self._enrich(ev, event, source, position)
         ts = ev["ts"]
         mx = self._max_ts
         if ts >= mx and not self._suspects:
@@ -231,13 +231,17 @@ class Engine:
         self._accept(ev, source, position)
         return out
 
-    def _enrich(self, ev, event, source, position) -> None:
+    def _enrich(self, ev, event, source, position) -> dict:
+        """Run the enrichers on the event (a copy when it is the caller's own dict)."""
+        if ev is event:
+            ev = dict(ev)
         for fn in self.enrich:
             try:
                 fn(ev)
             except Exception as exc:  # an enricher is user code: report, keep the event
                 self.quarantine.add(source or self.source, position if position is not None else self._seq,
                                     "enrich-error", f"{type(exc).__name__}: {exc}"[:300], excerpt_of(event))
+        return ev
 
     def feed_many(self, events: Iterable, source: str | None = None,
                   positions: list[int] | None = None) -> list[Match]:
@@ -269,7 +273,7 @@ class Engine:
                 self.quarantine.add(src, pos, exc.reason, exc.detail, excerpt_of(event))
                 continue
             if enrich:
-                self._enrich(ev, event, source, None)
+                ev = self._enrich(ev, event, source, pos)
             ts = ev["ts"]
             mx = self._max_ts
             if ts < mx or self._suspects or (ts - mx > tol and mx != NEG_INF):
