@@ -29,6 +29,7 @@ import time
 
 import msgpack
 import orjson
+
 from sleuth.engine.normalize import BadInput, Normalizer
 from sleuth.engine.openapi import HeuristicTemplater, OpenAPI
 from sleuth.engine.reflist import RefList

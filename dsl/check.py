@@ -19,6 +19,7 @@ from collections.abc import Callable
 from re import _parser as sre_parse  # the `sre_parse` alias is deprecated since 3.11
 
 import attrs
+
 from sleuth.engine.schema import FIELDS, GOALS, MATCH_FIELDS, SEVERITIES, SPEC_FIELDS, TTPS
 
 from . import ast, ir

@@ -28,7 +28,15 @@ from sleuth.engine.spec import (
 
 from . import ir
 from .check import CheckedPack
-from .codegen import Consts, ExprCompiler, Writer, collect_loads, compile_source, hoist_loads, unique_filename
+from .codegen import (
+    Consts,
+    ExprCompiler,
+    Writer,
+    collect_loads,
+    compile_source,
+    hoist_loads,
+    unique_filename,
+)
 from .unparse import format_duration
 
 INDEX_PREFERENCE = ("route", "method", "status", "path", "host", "rule", "ttp", "user", "country", "asn")

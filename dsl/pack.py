@@ -14,7 +14,7 @@ import os
 from collections.abc import Iterable, Sequence
 
 from . import ast
-from .check import Checker, CheckedPack
+from .check import CheckedPack, Checker
 from .diagnostic import ERROR, Diagnostic
 from .errors import PackError
 from .parse import parse_recovering

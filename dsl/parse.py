@@ -22,8 +22,8 @@ from decimal import Decimal
 from importlib import resources
 
 from lark import Lark, Token, Transformer, Tree, v_args
-from lark.lark import PostLex
 from lark.exceptions import UnexpectedCharacters, UnexpectedEOF, UnexpectedInput, UnexpectedToken
+from lark.lark import PostLex
 
 from . import ast
 from .diagnostic import ERROR, Diagnostic

@@ -255,48 +255,57 @@ class Engine:
         if self._closed:
             raise EngineError("the engine is closed")
         out = self._out = []
-        normalize = self.normalize
+        normalize = getattr(self.normalize, "normalize", self.normalize)
         src = source or self.source
         fifo, heap, timers = self._fifo, self._heap, self._timers
+        popleft, push = fifo.popleft, fifo.append
         lateness, tol = self.lateness, self.future_tolerance
         index, always = self._event_dispatch
         single = index[0] if len(index) == 1 else None
+        s_field, s_table = single if single is not None else (None, None)
         rule_error = self._rule_error
         enrich = self.enrich
+        # Hot state lives in locals; it is written back before anything else reads it.
+        seq, mx, wm0, processed = self._seq, self._max_ts, self._wm, self._processed
         for i, event in enumerate(events):
-            self._seq = seq = self._seq + 1
+            seq += 1
             pos = seq if positions is None else positions[i]
             try:
                 ev = normalize(event, src, pos)
             except BadInput as exc:
+                self._seq = seq
                 self.metrics["bad_input"] += 1
                 self.quarantine.add(src, pos, exc.reason, exc.detail, excerpt_of(event))
                 continue
             if enrich:
+                self._seq = seq
                 ev = self._enrich(ev, event, source, pos)
             ts = ev["ts"]
-            mx = self._max_ts
             if ts < mx or self._suspects or (ts - mx > tol and mx != NEG_INF):
+                self._seq, self._max_ts, self._wm, self._processed = seq, mx, wm0, processed
                 self._out = out
                 self._accept(ev, src, pos)
+                mx, wm0, processed = self._max_ts, self._wm, self._processed
                 continue
-            self._max_ts = ts
-            fifo.append((ts, seq, ev))
+            mx = ts
+            push((ts, seq, ev))
             wm = ts - lateness
-            if wm > self._wm:
-                self._wm = wm
+            if wm > wm0:
+                wm0 = wm
             else:
-                wm = self._wm
+                wm = wm0
                 if fifo[0][0] > wm:
                     continue
             if heap or timers:
+                self._seq, self._max_ts, self._wm, self._processed = seq, mx, wm0, processed
                 self._release(wm)
+                processed = self._processed
                 continue
             while fifo and fifo[0][0] <= wm:
-                t, _s, e = fifo.popleft()
+                t, _s, e = popleft()
                 self.now = t
-                if single is not None:
-                    g = single[1].get(e.get(single[0]))
+                if s_table is not None:
+                    g = s_table.get(e.get(s_field))
                     if g is not None:
                         try:
                             g(e)
@@ -316,12 +325,16 @@ class Engine:
                         always(e)
                     except Exception as exc:
                         rule_error(exc, e)
-                self._processed = n = self._processed + 1
-                if not n % COLLECT_EVERY:
+                processed += 1
+                if not processed % COLLECT_EVERY:
+                    self._processed = processed
                     self._collect()
                 if heap or timers:
+                    self._seq, self._max_ts, self._wm, self._processed = seq, mx, wm0, processed
                     self._release(wm)
+                    processed = self._processed
                     break
+        self._seq, self._max_ts, self._wm, self._processed = seq, mx, wm0, processed
         return out
 
     def _accept(self, ev: dict, source, position) -> None:

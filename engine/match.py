@@ -13,13 +13,13 @@ from __future__ import annotations
 
 import hashlib
 import math
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from typing import Any
 
 import attrs
 import orjson
 
-_EPOCH = datetime(1970, 1, 1, tzinfo=timezone.utc)
+_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 
 
 _SECONDS: dict[int, str] = {}
@@ -34,7 +34,7 @@ def format_ts(ts: float | None) -> str | None:
     head = _SECONDS.get(sec)
     if head is None:
         try:
-            dt = datetime.fromtimestamp(sec, timezone.utc)
+            dt = datetime.fromtimestamp(sec, UTC)
         except (OverflowError, OSError, ValueError):
             return None
         head = dt.strftime("%Y-%m-%dT%H:%M:%S")

@@ -16,7 +16,7 @@ import ipaddress
 import math
 import re
 from bisect import bisect_right
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 
 NUM = (int, float)
 SCALAR = (str, int, float, bool)
@@ -235,7 +235,7 @@ def hour(ts):
 def weekday(ts):
     """UTC weekday of an epoch time, Monday = 0."""
     if is_num(ts) and 0 <= ts < 253402300800:
-        return datetime.fromtimestamp(ts, timezone.utc).weekday()
+        return datetime.fromtimestamp(ts, UTC).weekday()
     return None
 
 

@@ -506,7 +506,7 @@ class SequenceMachine(Machine):
             w = st.waits[0]
             return {"rule": spec.name, "kind": "sequence", "key": key_d, "step": len(spec.steps),
                     "step_name": spec.steps[-1].name, "progress": 0.99,
-                    "waiting_until": w[0], "text": f"all steps done; waiting for the absence deadline"}
+                    "waiting_until": w[0], "text": "all steps done; waiting for the absence deadline"}
         sid, j, p = best
         s = spec.steps[j]
         cnt = p[_CNT]

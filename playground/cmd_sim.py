@@ -23,10 +23,8 @@ def run_simulate(args) -> int:
         return EXIT_USAGE
     paths = write(sim, args.out)
     took = time.monotonic() - started
-    m = sim.manifest
     print(f"wrote {len(sim.events):,} events, {len(sim.labels)} attack instances, {len(sim.traps)} traps "
           f"to {args.out}/ in {took:.1f}s", file=sys.stderr)
-    for name, path in sorted(paths.items()):
+    for _name, path in sorted(paths.items()):
         print(path)
-    _ = m
     return EXIT_OK

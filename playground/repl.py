@@ -20,6 +20,7 @@ from collections.abc import Callable, Iterable
 
 import attrs
 import orjson
+
 from sleuth.dsl.diagnostic import closest
 from sleuth.engine.match import format_ts
 from sleuth.engine.normalize import BadInput, parse_time

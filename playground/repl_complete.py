@@ -16,6 +16,7 @@ from collections.abc import Iterable
 from lark.lexer import PatternStr
 from prompt_toolkit.completion import Completer, Completion, PathCompleter
 from prompt_toolkit.document import Document
+
 from sleuth.dsl import ast
 from sleuth.dsl.check import AGGREGATES, FUNCTIONS
 from sleuth.dsl.parse import parser

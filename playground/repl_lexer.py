@@ -23,6 +23,7 @@ from lark.lexer import PatternStr
 from prompt_toolkit.document import Document
 from prompt_toolkit.lexers import Lexer
 from prompt_toolkit.styles import Style
+
 from sleuth.dsl.check import AGGREGATES, FUNCTIONS
 from sleuth.dsl.parse import parser
 

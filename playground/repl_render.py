@@ -14,6 +14,7 @@ import re
 from typing import Any
 
 import attrs
+
 from sleuth.dsl import ir
 from sleuth.engine.match import format_ts
 

@@ -24,6 +24,7 @@ from typing import Any
 
 import attrs
 import orjson
+
 from sleuth.dsl import ast
 from sleuth.dsl.diagnostic import Diagnostic, Related, render_all, sort_diagnostics
 from sleuth.dsl.errors import RuleSyntaxError

@@ -7,6 +7,7 @@ from importlib import resources
 
 import pytest
 from lark import Lark
+
 from sleuth.dsl import ast
 from sleuth.dsl.parse import _Builder, parser
 

@@ -8,6 +8,7 @@ left out of equality, so hand-built nodes need none.
 from __future__ import annotations
 
 import pytest
+
 from sleuth.dsl import ast as A
 from sleuth.dsl.parse import parse, parse_expr
 from sleuth.dsl.span import Span

@@ -15,6 +15,7 @@ import sys
 from pathlib import Path
 
 import pytest
+
 from sleuth.dsl import load_pack
 
 GOLDEN = Path(__file__).parent / "golden"

@@ -9,10 +9,10 @@ from __future__ import annotations
 
 import random
 
-import pytest
 from corpus import compile_rules, json_lines, run_items
-from sleuth.engine import Engine
 from streams import AGENTS, GAPS, IPS, METHODS, MIXED_PACK, ROUTES, STATUSES, USERS
+
+from sleuth.engine import Engine
 
 X = '''
 rule x {

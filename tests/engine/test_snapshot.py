@@ -17,6 +17,7 @@ import hashlib
 import msgpack
 import pytest
 from corpus import compile_rules, json_lines, load_cases, prepare_items, run_items
+
 from sleuth.dsl import PackError
 from sleuth.engine import Engine, SnapshotError
 

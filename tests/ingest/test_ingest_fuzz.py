@@ -12,6 +12,7 @@ import pytest
 hypothesis = pytest.importorskip("hypothesis")
 from hypothesis import HealthCheck, given, settings  # noqa: E402
 from hypothesis import strategies as st  # noqa: E402
+
 from sleuth.engine.normalize import ALIASES, CANONICAL_FIELDS, BadInput, Normalizer  # noqa: E402
 from sleuth.engine.openapi import HeuristicTemplater, OpenAPI  # noqa: E402
 from sleuth.engine.reflist import RefList  # noqa: E402

@@ -14,6 +14,7 @@ import collections
 import pathlib
 
 import pytest
+
 from sleuth.engine.normalize import Normalizer
 from sleuth.engine.quarantine import Quarantine
 from sleuth.engine.source import Bad, open_source

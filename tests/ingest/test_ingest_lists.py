@@ -8,6 +8,7 @@ import random
 
 import orjson
 import pytest
+
 from sleuth.engine.enrich import DEFAULT_PREFIXES, Prefix, PrefixTable, chain
 from sleuth.engine.normalize import BadInput
 from sleuth.engine.quarantine import REASONS, Quarantine, excerpt_of

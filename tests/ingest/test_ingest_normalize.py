@@ -7,6 +7,7 @@ import math
 from datetime import UTC, datetime, timedelta, timezone
 
 import pytest
+
 from sleuth.engine.normalize import (
     ALIASES,
     CANONICAL_FIELDS,

@@ -6,6 +6,7 @@ import json
 import pathlib
 
 import pytest
+
 from sleuth.engine.normalize import Normalizer
 from sleuth.engine.openapi import UNMATCHED, HeuristicTemplater, OpenAPI
 

@@ -12,6 +12,7 @@ import time
 import msgpack
 import orjson
 import pytest
+
 from sleuth.engine import source as source_mod
 from sleuth.engine.source import Bad, open_source, parse_access_line, sniff_format
 

@@ -19,6 +19,7 @@ import time
 from pathlib import Path
 
 import pytest
+
 from sleuth.dsl.pack import check_paths
 from sleuth.playground.repl import Shell, blocks, interactive, run_script, toolbar_text
 from sleuth.playground.repl_session import Session

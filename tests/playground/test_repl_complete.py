@@ -5,6 +5,7 @@ from __future__ import annotations
 import pytest
 from prompt_toolkit.completion import CompleteEvent
 from prompt_toolkit.document import Document
+
 from sleuth.playground.repl import Shell
 from sleuth.playground.repl_complete import SleuthCompleter, keywords
 from sleuth.playground.repl_session import Session

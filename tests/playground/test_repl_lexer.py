@@ -5,6 +5,7 @@ from __future__ import annotations
 import pytest
 from lark.lexer import PatternStr
 from prompt_toolkit.document import Document
+
 from sleuth.dsl.parse import parser
 from sleuth.playground.repl import COMMAND_WORDS
 from sleuth.playground.repl_lexer import (

@@ -6,6 +6,7 @@ import json
 import os
 
 import pytest
+
 from sleuth.dsl.pack import check_paths
 from sleuth.playground.repl import Shell
 from sleuth.playground.repl_session import SESSION_FILE, Session, parse_duration

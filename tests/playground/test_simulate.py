@@ -18,6 +18,7 @@ from collections import Counter, defaultdict
 from pathlib import Path
 
 import pytest
+
 from sleuth.playground.simulate import (
     ATTACK_KINDS,
     GOALS,
