@@ -26,6 +26,7 @@ from collections.abc import Callable
 from typing import Any
 
 from sleuth.engine import prims
+from sleuth.engine.reflist import RefList
 from sleuth.engine.spec import LineInfo
 
 from . import ir
@@ -77,6 +78,7 @@ class Consts:
     def __init__(self) -> None:
         self.values: list[Any] = []
         self.index: dict[Any, int] = {}
+        self.reloadable: list = []        # file lists bound here (reloaded under --follow)
 
     def add(self, value: Any, key: Any = None) -> str:
         key = (type(value), value) if key is None else key
@@ -94,10 +96,24 @@ class Consts:
         return [f"k{i}" for i in range(len(self.values))]
 
 
-def runtime_set(s: ir.SetConst):
-    """The runtime membership object for a constant set."""
+def runtime_set(s: ir.SetConst, reloadable: list | None = None):
+    """The runtime membership object for a constant set.
+
+    A list declared from a file becomes a `RefList` that can reload when the
+    file changes (`sleuth run --follow`); IP/CIDR sets are interval tables
+    (O(log n) membership); other literal sets are frozensets.
+    """
+    if s.source is not None:
+        try:
+            lst = RefList.from_file(s.source, s.name)
+        except OSError:
+            lst = None
+        if lst is not None:
+            if reloadable is not None:
+                reloadable.append(lst)
+            return lst
     if s.kind == "ip":
-        return prims.IpSet(s.values)
+        return RefList.from_values(sorted(s.values, key=str), name=s.name or "")
     return frozenset(s.values)
 
 
@@ -158,7 +174,10 @@ class ExprCompiler:
         return self._const(e.value)
 
     def v_setconst(self, e: ir.SetConst) -> str:
-        return self.consts.add(runtime_set(e), key=("set", e.kind, e.values))
+        key = ("set", e.kind, e.values, e.source)
+        if key in self.consts.index:
+            return f"k{self.consts.index[key]}"
+        return self.consts.add(runtime_set(e, self.consts.reloadable), key=key)
 
     def v_load(self, e: ir.Load) -> str:
         name = self.loads.get(e.path)

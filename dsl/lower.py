@@ -51,8 +51,11 @@ def compile_pack(checked: CheckedPack, *, name: str = "pack") -> PackSpec:
     match_rules = [(r, spec) for r, spec in zip(checked.rules, rules) if r.source == "matches"]
     events = build_dispatch("events", event_rules)
     matches = build_dispatch("matches", match_rules)
+    lists = [lst for spec in rules for lst in spec.lists]
+    for g in events.groups() + matches.groups():
+        lists.extend(g.lists)
     return PackSpec(name, pack_fingerprint(checked), tuple(rules), events, matches,
-                    tests=checked.tests, checked=checked)
+                    tests=checked.tests, checked=checked, lists=tuple(lists))
 
 
 def pack_fingerprint(checked: CheckedPack) -> str:
@@ -312,7 +315,8 @@ def compile_rule(index: int, rule: ir.Rule) -> RuleSpec:
         has_until=rule.until is not None, window_kind=rule.window_kind, window_size=rule.window_size,
         window_gap=rule.window_gap, aggs=agg_specs, extract=fn(fns.get("extract")),
         having=fn(fns.get("having")), sustain=rule.sustain, refire=rule.refire,
-        refire_after=rule.refire_after, consumes=rule.consumes, view=fn(fns.get("view")), filename=filename, lines=lines_map, source_text=source,
+        refire_after=rule.refire_after, consumes=rule.consumes, view=fn(fns.get("view")), filename=filename,
+        lines=lines_map, lists=tuple(consts.reloadable), source_text=source,
         explain_text="")
     object.__setattr__(spec, "explain_text", explain_rule(rule, spec, source, lines_map))
     return spec
@@ -533,7 +537,7 @@ def generate_group(label: str, members: list[tuple[ir.Rule, RuleSpec, tuple | No
         return _factory(*_bound, *handlers)
 
     line_map = {k + 1: v for k, v in w.map.items()}
-    return GroupSpec(label, filename, source, make, tuple(slots), line_map)
+    return GroupSpec(label, filename, source, make, tuple(slots), line_map, tuple(consts.reloadable))
 
 
 # ---------------------------------------------------------------- explain

@@ -12,10 +12,8 @@ functions cover the general cases (field vs field, arithmetic, calls).
 from __future__ import annotations
 
 import fnmatch
-import ipaddress
 import math
 import re
-from bisect import bisect_right
 from datetime import UTC, datetime
 
 NUM = (int, float)
@@ -266,75 +264,9 @@ def compile_regex(pattern: str, flags: str = "") -> re.Pattern:
     return re.compile(pattern, f)
 
 
-class IpSet:
-    """A set of IP networks with O(log n) membership (merged intervals + bisect).
-
-    `ip in ipset` accepts a string address (v4 or v6); anything else is
-    False. Tens of thousands of ranges cost one bisect per lookup.
-    """
-
-    __slots__ = ("_starts4", "_ends4", "_starts6", "_ends6", "size", "_cache")
-
-    def __init__(self, networks):
-        r4: list[tuple[int, int]] = []
-        r6: list[tuple[int, int]] = []
-        for n in networks:
-            try:
-                net = ipaddress.ip_network(str(n).strip(), strict=False)
-            except ValueError:
-                continue
-            pair = (int(net.network_address), int(net.broadcast_address))
-            (r4 if net.version == 4 else r6).append(pair)
-        self._starts4, self._ends4 = _merge(r4)
-        self._starts6, self._ends6 = _merge(r6)
-        self.size = len(r4) + len(r6)
-        self._cache: dict = {}
-
-    def __contains__(self, value) -> bool:
-        if type(value) is not str or len(value) > 64:
-            return False
-        cache = self._cache
-        hit = cache.get(value)
-        if hit is not None:
-            return hit
-        try:
-            addr = ipaddress.ip_address(value)
-        except ValueError:
-            result = False
-        else:
-            if addr.version == 4:
-                starts, ends = self._starts4, self._ends4
-            else:
-                starts, ends = self._starts6, self._ends6
-            x = int(addr)
-            i = bisect_right(starts, x) - 1
-            result = i >= 0 and x <= ends[i]
-        if len(cache) >= 65536:
-            cache.clear()
-        cache[value] = result
-        return result
-
-    def __len__(self) -> int:
-        return self.size
-
-
-def _merge(ranges: list[tuple[int, int]]) -> tuple[list[int], list[int]]:
-    ranges.sort()
-    starts: list[int] = []
-    ends: list[int] = []
-    for a, b in ranges:
-        if starts and a <= ends[-1] + 1:
-            if b > ends[-1]:
-                ends[-1] = b
-        else:
-            starts.append(a)
-            ends.append(b)
-    return starts, ends
-
-
 __all__ = [
     "lt", "le", "gt", "ge", "eq", "ne", "add", "sub", "mul", "div", "mod", "neg",
     "contains", "in_set", "lower", "upper", "length", "startswith", "endswith", "contains_fn",
     "to_int", "to_float", "to_str", "absolute", "hour", "weekday", "field", "truthy",
-    "IpSet", "REGEX_WINDOW", "is_num",
+    "REGEX_WINDOW", "is_num",
 ]

@@ -51,6 +51,7 @@ class GroupSpec:
     factory: Callable[..., Callable[[dict], None]]
     slots: tuple[tuple[int, str], ...]
     lines: dict[int, LineInfo]
+    lists: tuple = ()              # file-backed reference lists bound in this function
 
 
 @attrs.frozen(eq=False)
@@ -153,6 +154,7 @@ class RuleSpec:
     view: Callable[[dict], dict] | None = None   # window rules: the fields emit/having read
     filename: str = ""                           # fake filename of the generated module
     lines: dict = attrs.Factory(dict)            # generated line -> LineInfo
+    lists: tuple = ()                            # file-backed reference lists bound in its code
     source_text: str = ""
     explain_text: str = ""
 
@@ -183,6 +185,23 @@ class PackSpec:
     matches: Dispatch
     tests: tuple = ()
     checked: Any = None            # the dsl's CheckedPack (tests, sources); opaque to the engine
+    lists: tuple = ()              # file-backed reference lists (RefList), for reloads
+
+    def reload_lists(self) -> list[str]:
+        """Reload every list file that changed on disk; the names of those that did.
+
+        Membership tests read the lists live, so a reload takes effect for the
+        next event. Used by `sleuth run --follow`.
+        """
+        changed = []
+        seen: set[int] = set()
+        for lst in self.lists:
+            if id(lst) in seen:
+                continue
+            seen.add(id(lst))
+            if lst.maybe_reload():
+                changed.append(lst.name)
+        return changed
 
     def rule(self, name: str) -> RuleSpec:
         for r in self.rules:

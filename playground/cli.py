@@ -88,7 +88,10 @@ def _run(p: argparse.ArgumentParser) -> None:
     p.add_argument("--no-templating", action="store_true",
                    help="without --openapi, do not derive route from path heuristically")
     p.add_argument("--enrich-table", metavar="CSV", help="prefix table adding asn/country to events (docs/input.md)")
-    p.add_argument("--follow", action="store_true", help="keep reading a growing file (Ctrl-C to stop)")
+    p.add_argument("--follow", action="store_true",
+                   help="keep reading a growing file (Ctrl-C to stop); list files reload when they change")
+    p.add_argument("--idle-timeout", type=float, metavar="SECONDS",
+                   help="with --follow, stop after this long without new input")
     p.add_argument("--max-line-bytes", type=int, default=1 << 20, metavar="N",
                    help="longer input lines are quarantined as 'oversized' (default 1 MiB)")
     p.add_argument("--state", metavar="FILE", help="checkpoint here and resume from it (see docs/reliability.md)")

@@ -203,12 +203,14 @@ def run_run(args) -> int:
         _atomic_write(args.state, blob)
 
     since_checkpoint = 0
+    last_reload = time.monotonic()
     try:
         for fi in range(file_index, len(inputs)):
             path = inputs[fi]
             try:
                 reader = open_source(None if path == "-" else path, args.format, follow=args.follow,
-                                     max_line_bytes=args.max_line_bytes)
+                                     max_line_bytes=args.max_line_bytes,
+                                     idle_timeout=args.idle_timeout if args.follow else None)
             except ValueError as exc:
                 print(f"sleuth run: {exc}", file=sys.stderr)
                 return EXIT_USAGE
@@ -226,6 +228,19 @@ def run_run(args) -> int:
                         continue
                     batch.append(item)
                     positions.append(pos)
+                    if args.follow:
+                        now_w = time.monotonic()
+                        if now_w - last_reload >= 1.0:
+                            last_reload = now_w
+                            changed = pack.reload_lists()
+                            if changed and not args.quiet:
+                                print(f"sleuth run: reloaded list(s) {', '.join(changed)}", file=sys.stderr)
+                        # Following a live file: evaluate each event as it arrives.
+                        write(engine.feed_many(batch, name, positions))
+                        read_events += len(batch)
+                        out.flush()
+                        batch, positions = [], []
+                        continue
                     if len(batch) >= BATCH:
                         write(engine.feed_many(batch, name, positions))
                         read_events += len(batch)
