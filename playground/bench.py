@@ -367,6 +367,17 @@ queries = {
                '[any where route == "/api/v1/auth/login" and status == 200] [any where route == "/api/v1/account" and method == "GET"] '
                '[any where route == "/api/v1/account/email" and method == "PUT"] [any where route == "/api/v1/transfers" and method == "POST"]'],
 }
+R = json.loads(sys.argv[3])
+mix = []
+for i in range(20):
+    mix.append(f'any where route == "{R[i % 20]}" and status == {(200, 401, 403, 404)[i % 4]} and latency_ms > {100 + 10 * i}')
+for i in range(6):
+    mix.append(f'sequence by user with maxspan={5 + i}m [any where route == "{R[i]}"] [any where route == "{R[i + 6]}"] '
+               f'[any where route == "{R[(i + 10) % 20]}" and status == 200]')
+for i in range(4):
+    key = ("src_ip", "user", "asn", "route")[i]
+    mix.append(f'any where route == "{R[8 + i]}" | unique_count {key} | filter count >= {30 + i}')
+queries["mix30"] = mix
 out = {}
 for name, qs in queries.items():
     cfg = eql.ParserConfig()
@@ -378,9 +389,12 @@ for name, qs in queries.items():
         engine.add_query(q)
     engine.add_output_hook(hits.append)
     c0 = resource.getrusage(resource.RUSAGE_SELF).ru_utime
-    with open(path) as fh:
-        evs = (eql.Event("generic", json.loads(line)["ts"], json.loads(line)) for line in fh)
-        engine.stream_events(evs, finalize=True)
+    def stream():
+        with open(path) as fh:
+            for line in fh:
+                data = json.loads(line)
+                yield eql.Event("generic", data["ts"], data)
+    engine.stream_events(stream(), finalize=True)
     cpu = resource.getrusage(resource.RUSAGE_SELF).ru_utime - c0
     out[name] = {"events_per_cpu_s": round(events / cpu), "cpu_s": round(cpu, 3), "matches": len(hits)}
 print(json.dumps(out))
@@ -394,10 +408,12 @@ def run_eql(python: str, path: str, events: int, repeat: int) -> dict:
         fh.write(EQL_SCRIPT)
     best: dict = {}
     for _ in range(repeat):
-        proc = subprocess.run([python, script, path, str(events)], capture_output=True, text=True, check=False)
+        proc = subprocess.run([python, script, path, str(events), orjson.dumps(ROUTES).decode()],
+                              capture_output=True, text=True, check=False)
         if proc.returncode != 0:
             return {"error": proc.stderr.strip().splitlines()[-1] if proc.stderr else "eql failed"}
-        res = orjson.loads(proc.stdout)
+        lines = [ln for ln in proc.stdout.splitlines() if ln.startswith("{")]
+        res = orjson.loads(lines[-1])
         for k, v in res.items():
             if k not in best or v["events_per_cpu_s"] > best[k]["events_per_cpu_s"]:
                 best[k] = v
