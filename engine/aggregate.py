@@ -553,6 +553,19 @@ AGGREGATORS = {
 }
 
 
+def factories(specs, limits: dict, window: float | None = None) -> list:
+    """Zero-argument constructors for a rule's aggregates (built once per rule, called per key)."""
+    out = []
+    for spec in specs:
+        out.append(lambda spec=spec: make_aggregator(spec, limits, window))
+        kind = spec.kind
+        if kind == "count" and spec.arg is not None:
+            out[-1] = CountIf
+        elif kind in ("count", "ratio", "sum", "avg", "changes", "rate") and kind != "sum" and kind != "avg":
+            out[-1] = AGGREGATORS[kind]
+    return out
+
+
 def make_aggregator(spec, limits: dict, window: float | None = None):
     """A fresh aggregator for an `AggSpec`."""
     kind = spec.kind

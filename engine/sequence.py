@@ -385,11 +385,9 @@ class SequenceMachine(Machine):
         if win is None:
             win = wins[j] = SlidingWindow(s.aggs, self.spec.limits, s.window)
         win.add(now, ev.get("id"), s.extract(ev), s.record(ev))
-        values = win.values()
-        if not s.having(values, ev):
+        if not s.having(win, ev):
             return None
-        if any(a.kind == "sample" for a in s.aggs):
-            values = win.values(exact=True)
+        values = win.values(exact=True)
         prov = win.provenance(s.aggs, values, s.fields, self.ecap)
         return (ev.get("id"), now, s.record(ev), prov)
 

@@ -24,7 +24,7 @@ from __future__ import annotations
 import math
 from collections import deque
 
-from .aggregate import Baseline, FirstSeen, Gaps, make_aggregator
+from .aggregate import Baseline, FirstSeen, Gaps, factories, make_aggregator
 from .match import Match, event_record, format_seconds, format_ts, jsonable, stable_hash
 from .state import NEG_INF, Machine, thaw_key
 
@@ -34,28 +34,34 @@ _CAPPED_KINDS = ("distinct", "sample", "entropy")
 class SlidingWindow:
     """Events of one key within (t - size, t] with incremental aggregates."""
 
-    __slots__ = ("size", "events", "aggs", "args", "cap", "capped", "dropped")
+    __slots__ = ("size", "events", "aggs", "args", "cap", "capped", "dropped", "_adders", "_removers")
 
-    def __init__(self, aggs, limits: dict, size: float):
+    def __init__(self, aggs, limits: dict, size: float, ctors: list | None = None):
         self.size = size
         self.events: deque = deque()
-        self.aggs = [make_aggregator(a, limits, size) for a in aggs]
+        if ctors is not None:
+            self.aggs = [c() for c in ctors]
+        else:
+            self.aggs = [make_aggregator(a, limits, size) for a in aggs]
         self.args = [a.arg for a in aggs]
         self.cap = limits.get("window", 10_000)
         self.capped = False
         self.dropped = 0
+        self._bind()
+
+    def _bind(self) -> None:
+        # Bound methods paired with their argument slot: the per-event loop does no lookups.
+        self._adders = [(agg.add, a) for agg, a in zip(self.aggs, self.args)]
+        self._removers = [(agg.remove, a) for agg, a in zip(self.aggs, self.args)]
 
     def add(self, ts: float, eid, vals: tuple, rec: tuple) -> None:
         events = self.events
         horizon = ts - self.size
-        aggs = self.aggs
-        args = self.args
         while events and events[0][0] <= horizon:
             self._pop()
         events.append((ts, eid, vals, rec))
-        for i, agg in enumerate(aggs):
-            a = args[i]
-            agg.add(vals[a] if a is not None else None, ts)
+        for add, a in self._adders:
+            add(vals[a] if a is not None else None, ts)
         if len(events) > self.cap:
             self._pop()
             self.capped = True
@@ -63,10 +69,16 @@ class SlidingWindow:
 
     def _pop(self) -> None:
         ts, _eid, vals, _rec = self.events.popleft()
-        args = self.args
-        for i, agg in enumerate(self.aggs):
-            a = args[i]
-            agg.remove(vals[a] if a is not None else None, ts)
+        for remove, a in self._removers:
+            remove(vals[a] if a is not None else None, ts)
+
+    def __getitem__(self, i: int):
+        """One aggregate's current value: `having` reads only what it needs (A[i])."""
+        agg = self.aggs[i]
+        v = agg.value()
+        if agg.kind == "rate":
+            return v / self.size if self.size else None
+        return v
 
     def values(self, exact: bool = False) -> list:
         """Current aggregate values; `exact` also orders sample() by the window's events.
@@ -114,6 +126,7 @@ class SlidingWindow:
                 _reinit(agg, new)
                 fresh.append(new)
         self.aggs = fresh
+        self._bind()
 
     def provenance(self, specs, values: list, fields: tuple, cap: int) -> dict:
         events = self.events
@@ -155,6 +168,7 @@ class SlidingWindow:
         self.events = deque((e[0], e[1], tuple(e[2]), tuple(e[3])) for e in events)
         for agg, s in zip(self.aggs, aggs):
             agg.load(s)
+        self._bind()
 
 
 def _reinit(old, new) -> None:
@@ -223,6 +237,7 @@ class WindowMachine(Machine):
                       + [spec.sustain or 0.0])
         self._extra = longest
         self.fs_idx = [i for i, a in enumerate(spec.aggs) if a.kind == "first_seen"]
+        self.ctors = factories(spec.aggs, spec.limits, self.size or self.gap)
 
     def extra_horizon(self) -> float:
         return self._extra
@@ -262,10 +277,9 @@ class WindowMachine(Machine):
         spec = self.spec
         win = st.win
         if win is None:
-            win = st.win = SlidingWindow(spec.aggs, spec.limits, self.size)
+            win = st.win = SlidingWindow(spec.aggs, spec.limits, self.size, self.ctors)
         win.add(now, ev.get("id"), vals, rec)
-        values = win.values()
-        ok = bool(spec.having(values, ev))
+        ok = bool(spec.having(win, ev))
         policy = spec.refire
         fire = False
         if ok:
@@ -280,8 +294,7 @@ class WindowMachine(Machine):
         st.prev = ok
         if not fire:
             return
-        if any(a.kind == "sample" for a in spec.aggs):
-            values = win.values(exact=True)
+        values = win.values(exact=True)
         prov = win.provenance(spec.aggs, values, spec.record_fields, self.ecap)
         prov = {"kind": "window", **prov}
         first_ts = win.events[0][0] if win.events else now

@@ -233,7 +233,13 @@ def main(argv: list[str] | None = None) -> int:
         parser.print_help()
         return EXIT_USAGE
     module_name, func_name = COMMANDS[args.command][2].split(":")
+    import gc
     import importlib
+
+    # The engine's state is acyclic tuples and dicts; the cyclic collector only
+    # rescans millions of live objects. Collect rarely (measured: ~2x on the
+    # shipped pack end to end); reference counting still frees everything.
+    gc.set_threshold(200_000, 50, 1000)
 
     run = getattr(importlib.import_module(module_name), func_name)
     try:

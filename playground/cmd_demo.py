@@ -36,6 +36,9 @@ def run_demo(args) -> int:
     t1 = time.monotonic()
     print(f"{dim}simulated {len(sim.events):,} events, {len(sim.labels)} labelled attack instances "
           f"in {t1 - t0:.1f}s{reset}", file=sys.stderr)
+    import gc
+
+    gc.freeze()    # simulated events and the compiled pack stay alive: keep them out of GC scans
     normalizer = Normalizer(templater=OpenAPI.load(sim.openapi))
     engine = Engine(pack, normalizer=normalizer, quarantine=Quarantine())
     c0 = time.process_time()

@@ -155,6 +155,9 @@ def run_run(args) -> int:
             return EXIT_IO
     if engine is None:
         engine = Engine(pack, normalizer=normalizer, quarantine=quarantine, enrich=enrich, **options)
+    import gc
+
+    gc.freeze()    # the pack and its generated code live for the whole run: keep them out of GC scans
 
     if args.out:
         if args.state and out_len:
