@@ -214,6 +214,24 @@ def compile_rule(index: int, rule: ir.Rule) -> RuleSpec:
         arg_index = {a: i for i, a in enumerate(args)}
         g.tuple_func("extract", "ev", args, cond=True)
         reg("extract", "extract")
+
+        def prep_body(c: ExprCompiler, _args=args):
+            # Key, aggregate arguments and provenance values in one pass over the event.
+            if rule.keys:
+                names = [c.value(k) for k in rule.keys]
+                bad = " or ".join(f"{n} is None or type({n}) is dict or type({n}) is list" for n in names)
+                g.w.line(f"if {bad}:")
+                g.w.line("    return None")
+                key = names[0] if len(names) == 1 else f"({', '.join(names)},)"
+            else:
+                key = "()"
+            vals = [c.cond(e) if e.type == ir.BOOL else c.value(e) for e in _args]
+            recs = [c.value(ir.Load(p)) for p in rule.fields]
+            tv = f"({', '.join(vals)}{',' if len(vals) == 1 else ''})" if vals else "()"
+            tr = f"({', '.join(recs)}{',' if len(recs) == 1 else ''})" if recs else "()"
+            g.w.line(f"return ({key}, {tv}, {tr})")
+        g.func("prep", "ev", list(rule.keys) + list(args) + [ir.Load(p) for p in rule.fields], prep_body)
+        reg("prep", "prep")
         g.cond_func("having", "A, ev", rule.having, agg_index)
         reg("having", "having")
         agg_specs = _agg_specs(aggs, arg_index)
@@ -316,7 +334,7 @@ def compile_rule(index: int, rule: ir.Rule) -> RuleSpec:
         window_gap=rule.window_gap, aggs=agg_specs, extract=fn(fns.get("extract")),
         having=fn(fns.get("having")), sustain=rule.sustain, refire=rule.refire,
         refire_after=rule.refire_after, consumes=rule.consumes, view=fn(fns.get("view")), filename=filename,
-        lines=lines_map, lists=tuple(consts.reloadable), source_text=source,
+        lines=lines_map, lists=tuple(consts.reloadable), prep=fn(fns.get("prep")), source_text=source,
         explain_text="")
     object.__setattr__(spec, "explain_text", explain_rule(rule, spec, source, lines_map))
     return spec

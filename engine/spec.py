@@ -152,6 +152,7 @@ class RuleSpec:
     refire_after: float | None = None
     consumes: tuple[str, ...] | None = None
     view: Callable[[dict], dict] | None = None   # window rules: the fields emit/having read
+    prep: Callable[[dict], tuple | None] | None = None  # window rules: (key, aggregate args, record) or None
     filename: str = ""                           # fake filename of the generated module
     lines: dict = attrs.Factory(dict)            # generated line -> LineInfo
     lists: tuple = ()                            # file-backed reference lists bound in its code

@@ -248,11 +248,11 @@ class WindowMachine(Machine):
     # -- entry
     def on_event(self, ev) -> None:
         spec = self.spec
-        key = spec.key(ev) if spec.key is not None else ()
-        if key is None:
+        prepped = spec.prep(ev)
+        if prepped is None:
             return
-        eng = self.engine
-        now = eng.now
+        key, vals, rec = prepped
+        now = self.engine.now
         st = self.states.get(key)
         if st is None:
             st = WinState()
@@ -263,8 +263,6 @@ class WindowMachine(Machine):
                 st = WinState()          # idle past the horizon: a new key
                 self.states[key] = st
         st.last = now
-        vals = spec.extract(ev)
-        rec = spec.record(ev)
         if self.wkind == "sliding":
             self._sliding(key, st, ev, now, vals, rec)
         elif self.wkind == "tumbling":
