@@ -45,8 +45,16 @@ _FUNC_PRIM = {
 _counter = itertools.count(1)
 
 
+_SAFE_LINE = re.compile(r"[ -~]*")
+
+
 class Writer:
-    """Source text with indentation and a generated-line → rule-line map."""
+    """Source text with indentation and a generated-line → rule-line map.
+
+    Every line must be printable ASCII without line breaks: rule text (file
+    names, strings, field names) never reaches the source; values are `k<n>`
+    constants, names are identifiers the grammar produced.
+    """
 
     def __init__(self) -> None:
         self.lines: list[str] = []
@@ -55,6 +63,8 @@ class Writer:
         self.rule = ""
 
     def line(self, text: str, span: Span | None = None, rule: str | None = None) -> None:
+        if not _SAFE_LINE.fullmatch(text):
+            raise ValueError(f"refusing to generate a line with unsafe characters: {text[:60]!r}")
         self.lines.append("    " * self.depth + text)
         if span is not None and span is not NOWHERE:
             self.map[len(self.lines)] = LineInfo(rule or self.rule, span.file, span.line)

@@ -505,7 +505,7 @@ def generate_group(label: str, members: list[tuple[ir.Rule, RuleSpec, tuple | No
             c = conds[0]
             if c == ir.FALSE:
                 continue
-            w.line(f"# rule {rule.name} ({rule.file}:{rule.span.line})", rule.span, rule.name)
+            w.line(f"# rule {rule.name}", rule.span, rule.name)
             if c == ir.TRUE:
                 w.line(f"{h}(ev)", rule.span, rule.name)
             else:
@@ -516,7 +516,7 @@ def generate_group(label: str, members: list[tuple[ir.Rule, RuleSpec, tuple | No
             c = conds[0]
             if c == ir.FALSE:
                 continue
-            w.line(f"# rule {rule.name} ({rule.file}:{rule.span.line})", rule.span, rule.name)
+            w.line(f"# rule {rule.name}", rule.span, rule.name)
             if c == ir.TRUE:
                 w.line(f"{h}(ev)", rule.span, rule.name)
             else:
@@ -527,7 +527,7 @@ def generate_group(label: str, members: list[tuple[ir.Rule, RuleSpec, tuple | No
             live = [(bit, c) for bit, c in enumerate(conds) if c != ir.FALSE]
             if not live:
                 continue
-            w.line(f"# rule {rule.name} ({rule.file}:{rule.span.line})", rule.span, rule.name)
+            w.line(f"# rule {rule.name}", rule.span, rule.name)
             w.line("m = 0", rule.span, rule.name)
             for bit, c in live:
                 if c == ir.TRUE:

@@ -25,10 +25,16 @@ flag the result as capped. Exact definitions (also in docs/semantics.md):
 from __future__ import annotations
 
 import math
+import reprlib
 from collections import OrderedDict, deque
 from itertools import islice
 
 _LOG2 = math.log2
+
+
+_REPR = reprlib.Repr()
+_REPR.maxlevel = 4
+_REPR.maxstring = _REPR.maxother = 256
 
 
 def _hashable(v):
@@ -39,8 +45,12 @@ def _hashable(v):
         return v if v == v else "nan"
     if v is None:
         return None
-    # Lists and mappings from untrusted input: counted by their text.
-    return repr(v)[:256]
+    # Lists and mappings from untrusted input: counted by their (depth-bounded) text,
+    # so a value nested a thousand levels deep is counted, never an error.
+    try:
+        return _REPR.repr(v)[:256]
+    except Exception:
+        return f"<{t.__name__}>"
 
 
 class Count:
@@ -233,12 +243,15 @@ class Entropy:
         return h if h > 1e-12 else 0.0
 
     def dump(self):
-        return [list(self.d.items()), self.n, self.capped]
+        return [list(self.d.items()), self.n, self.capped, self.s, self.ops]
 
     def load(self, s):
-        items, self.n, self.capped = s
+        items, self.n, self.capped = s[:3]
         self.d = {(_hashable(k)): c for k, c in items}
-        self.s = math.fsum(c * _LOG2(c) for c in self.d.values() if c > 1)
+        if len(s) > 3:
+            self.s, self.ops = s[3], s[4]      # the running sum as it was: bit-identical after restore
+        else:
+            self.s = math.fsum(c * _LOG2(c) for c in self.d.values() if c > 1)
 
 
 class Sum:

@@ -39,6 +39,7 @@ INF = float("inf")
 SNAPSHOT_MAGIC = "sleuth-snapshot"
 SNAPSHOT_VERSION = 1
 COLLECT_EVERY = 4096
+MAX_SUSPECTS = 256
 _NO_MATCHES: list = []
 
 
@@ -200,7 +201,7 @@ class Engine:
             ev = self._enrich(ev, event, source, position)
         ts = ev["ts"]
         mx = self._max_ts
-        if ts >= mx and not self._suspects:
+        if ts >= mx and not self._suspects and mx != NEG_INF:
             # In order (the common case): append to the monotone deque.
             if ts - mx > self.future_tolerance and mx != NEG_INF:
                 self._suspect((ts, seq, ev), source, position)
@@ -281,7 +282,7 @@ class Engine:
                 self._seq = seq
                 ev = self._enrich(ev, event, source, pos)
             ts = ev["ts"]
-            if ts < mx or self._suspects or (ts - mx > tol and mx != NEG_INF):
+            if ts < mx or self._suspects or ts - mx > tol:
                 self._seq, self._max_ts, self._wm, self._processed = seq, mx, wm0, processed
                 self._out = out
                 self._accept(ev, src, pos)
@@ -347,7 +348,9 @@ class Engine:
             return
         item = (ts, self._seq, ev)
         if ts > self._max_ts:
-            if self._max_ts != NEG_INF and ts - self._max_ts > self.future_tolerance:
+            if ts - self._max_ts > self.future_tolerance:
+                # A jump far ahead (or the very first event: nothing to compare with)
+                # must be confirmed by another event before it moves the clock.
                 self._suspect(item, source, position)
                 return
             self._max_ts = ts
@@ -374,24 +377,49 @@ class Engine:
                 self._drop_suspects("unconfirmed after 1000 events")
 
     def _suspect(self, item, source, position) -> None:
-        """The far-future guard: a big jump needs another event to agree with it."""
+        """The far-future guard: a big jump needs another event to agree with it.
+
+        Held events are bounded (`MAX_SUSPECTS`): past it the oldest is
+        quarantined. The first event of a stream is held the same way, so a
+        forged first timestamp cannot set the clock either.
+        """
         ts = item[0]
         near = [s for s in self._suspects if abs(s[0][0] - ts) <= self.future_tolerance]
         if len(near) + 1 >= self.future_confirm:
             group = [s[0] for s in near] + [item]
-            self._suspects = [s for s in self._suspects if abs(s[0][0] - ts) > self.future_tolerance]
+            rest = [s for s in self._suspects if abs(s[0][0] - ts) > self.future_tolerance]
+            first_clock = self._max_ts == NEG_INF
+            top = max(it[0] for it in group)
+            if first_clock:
+                # The clock is being set for the first time: held events before it are the
+                # start of a sparse stream, not outliers; they go first, in time order.
+                group += [it for it, _s, _p in rest if it[0] <= top]
+                rest = [r for r in rest if r[0][0] > top]
             group.sort()
             for it in group:
                 heapq.heappush(self._heap, it)
-            self._max_ts = max(it[0] for it in group)
+            self._max_ts = max(self._max_ts, top)
+            self._suspects = []
+            self._normal_since_suspect = 0
             wm = self._max_ts - self.lateness
             if wm > self._wm:
                 self._wm = wm
-                self._release(wm)
-            if not self._suspects:
-                self._normal_since_suspect = 0
+            self._release(self._wm)
+            # Held events that the confirmed clock has caught up with are ordinary now.
+            for it, src, pos in rest:
+                if it[0] - self._max_ts > self.future_tolerance:
+                    self._suspects.append((it, src, pos))
+                else:
+                    self._accept(it[2], src, pos)
+            if self._suspects:
+                self._normal_since_suspect = 1     # the confirming event counts against the rest
             return
         self._suspects.append((item, source or self.source, position if position is not None else item[1]))
+        if len(self._suspects) > MAX_SUSPECTS:
+            (old, src, pos) = self._suspects.pop(0)
+            self.metrics["future"] += 1
+            self.quarantine.add(src, pos, "future", f"event time {format_ts(old[0])} was never confirmed "
+                                f"(more than {MAX_SUSPECTS} unconfirmed events held)", excerpt_of(old[2].get("id")))
 
     def _drop_suspects(self, why: str) -> None:
         for (ts, _seq, ev), src, pos in self._suspects:
@@ -477,6 +505,7 @@ class Engine:
     def advance(self, to: float) -> list[Match]:
         """Move the watermark to event time `to` (seconds): windows close, absences fire."""
         self._out = out = []
+        self._adopt_unclocked()
         if to > self._wm:
             self._wm = to
             if to + self.lateness > self._max_ts:
@@ -486,11 +515,39 @@ class Engine:
             self.now = to      # time has passed: partials() counts what is left from here
         return out
 
+    def _adopt_unclocked(self) -> None:
+        """No clock was ever confirmed (too few events): the largest agreeing group sets it.
+
+        Held events no later than that group (+ tolerance) are taken in time
+        order; the rest stay held (and are quarantined as `future` at close).
+        """
+        if not self._suspects or self._max_ts != NEG_INF:
+            return
+        held = sorted(self._suspects, key=lambda h: (h[0][0], h[0][1]))
+        clusters: list[list] = []
+        for h in held:
+            if clusters and h[0][0] - clusters[-1][-1][0][0] <= self.future_tolerance:
+                clusters[-1].append(h)
+            else:
+                clusters.append([h])
+        best = max(clusters, key=len)          # ties: the earliest (max keeps the first)
+        top = best[-1][0][0]
+        keep, self._suspects = [], []
+        for h in held:
+            if h[0][0] <= top + self.future_tolerance:
+                keep.append(h)
+            else:
+                self._suspects.append(h)
+        for it, _src, _pos in keep:
+            heapq.heappush(self._heap, it)
+        self._max_ts = max(it[0] for it, _s, _p in keep)
+
     def close(self) -> list[Match]:
         """End of input: process everything buffered, close all windows, fire all absences."""
         if self._closed:
             return []
         self._out = out = []
+        self._adopt_unclocked()
         if self._suspects:
             self._drop_suspects("never confirmed before the end of input")
         self._wm = INF
@@ -696,10 +753,28 @@ class Engine:
         if header.get("version") != SNAPSHOT_VERSION or header.get("pack") != self.pack.fingerprint:
             raise SnapshotError("key state of another format version or rule pack")
         by_name = {m.spec.name: m for m in self.machines}
+        # Validate everything on scratch machines first: a bad blob changes nothing.
+        try:
+            if not isinstance(parts, list):
+                raise ValueError("parts")
+            for name, item, timers, ends in parts:
+                m = by_name.get(name)
+                if m is None:
+                    raise SnapshotError(f"key state for unknown rule '{name}'")
+                scratch = type(m)(self, m.spec)
+                scratch.load_state(item)
+                for t in timers:
+                    if not (isinstance(t, list) and len(t) == 7 and isinstance(t[0], (int, float))
+                            and t[4] in _TIMER_KINDS):
+                        raise ValueError("timer")
+                if not all(isinstance(e, (int, float)) for e in ends):
+                    raise ValueError("window end")
+        except SnapshotError:
+            raise
+        except Exception as exc:
+            raise SnapshotError(f"corrupt key state: {type(exc).__name__}: {exc}") from exc
         for name, item, timers, ends in parts:
             m = by_name.get(name)
-            if m is None:
-                raise SnapshotError(f"key state for unknown rule '{name}'")
             before = len(m.states)
             m.load_state(item)
             if len(m.states) > before:
@@ -739,8 +814,14 @@ class Engine:
         }
         try:
             packed = msgpack.packb(body, use_bin_type=True, strict_types=False, default=_pack_default)
-        except (TypeError, ValueError, OverflowError) as exc:
-            raise SnapshotError(f"state cannot be serialised: {exc}") from exc
+        except (TypeError, ValueError, OverflowError, UnicodeEncodeError):
+            # Hostile values the engine accepted (ints past 64 bits, lone surrogates,
+            # nesting deeper than msgpack allows, foreign objects): store a safe copy.
+            try:
+                packed = msgpack.packb(_sanitize(body), use_bin_type=True, strict_types=False,
+                                       default=_pack_default)
+            except (TypeError, ValueError, OverflowError, UnicodeEncodeError) as exc:
+                raise SnapshotError(f"state cannot be serialised: {exc}") from exc
         header = {"magic": SNAPSHOT_MAGIC, "version": SNAPSHOT_VERSION, "pack": self.pack.fingerprint,
                   "rules": [r.name for r in self.pack.rules],
                   "checksum": hashlib.blake2b(packed, digest_size=16).hexdigest()}
@@ -783,6 +864,7 @@ class Engine:
             for name in ("now", "max_ts", "wm"):
                 if not isinstance(body[name], (int, float)):
                     raise SnapshotError(f"corrupt snapshot: '{name}' is not a time")
+            _validate_body(body, len(pack.rules))
             options.update(overrides)
             eng = cls(pack, **options)
             eng._load(body)
@@ -820,6 +902,67 @@ class Engine:
         for reason, n in body.get("quarantine", {}).items():
             self.quarantine.counts[reason] = self.quarantine.counts.get(reason, 0) + n
             self.quarantine.total += n
+
+
+_TIMER_KINDS = frozenset({"absence", "session", "close"})
+
+
+def _validate_body(body: dict, nrules: int) -> None:
+    """Shapes the engine relies on later: refuse now rather than fail mid-stream."""
+    def bad(what):
+        raise SnapshotError(f"corrupt snapshot: {what}")
+
+    for name in ("fifo", "heap"):
+        for item in body[name]:
+            if not (isinstance(item, list) and len(item) == 3 and isinstance(item[0], (int, float))
+                    and isinstance(item[1], int) and isinstance(item[2], dict)):
+                bad(f"a buffered event in '{name}' is malformed")
+    for t in body["timers"]:
+        if not (isinstance(t, list) and len(t) == 7 and isinstance(t[0], (int, float)) and t[1] in (0, 2)
+                and isinstance(t[2], int) and isinstance(t[3], int) and 0 <= t[3] < nrules
+                and t[4] in _TIMER_KINDS):
+            bad("a timer is malformed")
+    for it in body["suspects"]:
+        if not (isinstance(it, list) and len(it) == 3 and isinstance(it[0], list) and len(it[0]) == 3
+                and isinstance(it[0][0], (int, float)) and isinstance(it[0][2], dict)):
+            bad("a held far-future event is malformed")
+    for k in ("seq", "tseq", "processed", "new_keys", "normal_since_suspect"):
+        if not isinstance(body[k], int):
+            bad(f"'{k}' is not a counter")
+    if not isinstance(body["metrics"], dict) or not isinstance(body["matches_by_rule"], dict):
+        bad("counters are malformed")
+
+
+_SANE_DEPTH = 64
+
+
+def _sanitize(obj, depth: int = 0):
+    """A msgpack-safe copy: deep nesting cut, huge ints and foreign objects as text."""
+    t = type(obj)
+    if t is str:
+        try:
+            obj.encode("utf-8")
+            return obj
+        except UnicodeEncodeError:
+            return obj.encode("utf-8", "backslashreplace").decode("ascii")
+    if t is int:
+        return obj if -(2 ** 63) <= obj < 2 ** 64 else str(obj)
+    if t is float or t is bool or obj is None or t is bytes:
+        return obj
+    if depth >= _SANE_DEPTH:
+        return "<nested too deep>"
+    if t is list or t is tuple:
+        return [_sanitize(x, depth + 1) for x in obj]
+    if t is dict:
+        out = {}
+        for k, v in obj.items():
+            if type(k) not in (str, int):
+                k = repr(k)[:200]
+            out[_sanitize(k, depth + 1)] = _sanitize(v, depth + 1)
+        return out
+    if t in (set, frozenset):
+        return [_sanitize(x, depth + 1) for x in sorted(obj, key=repr)]
+    return repr(obj)[:200]
 
 
 def _pack_default(obj):

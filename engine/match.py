@@ -55,10 +55,17 @@ def format_seconds(seconds: float | None) -> str | None:
     return f"{seconds:g}s"
 
 
+_INT_MIN, _INT_MAX = -(2 ** 63), 2 ** 64 - 1
+
+
 def jsonable(value: Any, depth: int = 0) -> Any:
-    """A value made safe for JSON: tuples → lists, non-finite floats → None."""
+    """A value made safe for JSON: tuples → lists, non-finite floats → None, huge ints → text."""
     t = type(value)
-    if t is str or t is int or t is bool or value is None:
+    if t is int:
+        return value if _INT_MIN <= value <= _INT_MAX else str(value)
+    if t is str:
+        return value if value.isprintable() or _encodable(value) else value.encode("utf-8", "backslashreplace").decode()
+    if t is bool or value is None:
         return value
     if t is float:
         return value if math.isfinite(value) else None
@@ -71,6 +78,14 @@ def jsonable(value: Any, depth: int = 0) -> Any:
     if t in (frozenset, set):
         return sorted((jsonable(v, depth + 1) for v in value), key=repr)
     return str(value)
+
+
+def _encodable(text: str) -> bool:
+    try:
+        text.encode("utf-8")
+        return True
+    except UnicodeEncodeError:    # a lone surrogate from hostile input
+        return False
 
 
 def stable_hash(*parts: Any, size: int = 8) -> str:
@@ -92,7 +107,7 @@ def event_record(rec: tuple, fields: tuple[str, ...]) -> dict:
             if v is None:
                 continue
             t = type(v)
-            d[f] = v if (t is str or t is int or t is bool) else jsonable(v)
+            d[f] = v if (t is str and len(v) < 4096 and v.isascii()) or t is bool else jsonable(v)
         out["fields"] = d
     return out
 

@@ -20,7 +20,7 @@ NUM = (int, float)
 SCALAR = (str, int, float, bool)
 # A regex only scans the first REGEX_WINDOW characters of a value, which
 # bounds its cost on hostile input together with the load-time hazard check.
-REGEX_WINDOW = 8192
+REGEX_WINDOW = 1024
 MAX_LENGTH = 1 << 62
 
 

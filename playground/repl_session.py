@@ -186,7 +186,9 @@ class Session:
         self.checked = compiled.checked
 
     def _new_engine(self) -> Engine:
-        return Engine(self.pack, normalizer=self.normalizer)
+        # Interactive: every event counts as it is typed, so the first one needs no
+        # second event to confirm the clock (future_confirm=1).
+        return Engine(self.pack, normalizer=self.normalizer, future_confirm=1)
 
     def _render(self, diags: list[Diagnostic], sources: dict) -> str:
         return render_all(sort_diagnostics(diags), sources, colour=self.colour)

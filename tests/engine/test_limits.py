@@ -54,14 +54,15 @@ def test_an_unconfirmed_far_future_event_is_quarantined_after_1000_further_event
     assert eng.quarantine.counts.get("future") == 1
 
 
-def test_the_first_event_sets_the_clock():
-    """A far-future first event is the clock: later normal events are simply late."""
+def test_a_far_future_first_event_does_not_set_the_clock():
+    """The first event needs confirmation too: a lone forged first timestamp is quarantined."""
     eng = Engine(compile_rules(X), lateness=5)
     out = eng.feed({"ts": 10_000_000, "route": "/x"})
     out += eng.feed({"ts": 100, "route": "/x"})
+    out += eng.feed({"ts": 101, "route": "/x"})
     out += eng.close()
-    assert [m.first_ts for m in out] == [10_000_000]
-    assert dict(eng.quarantine.counts) == {"late": 1}
+    assert [m.first_ts for m in out] == [100, 101]
+    assert dict(eng.quarantine.counts) == {"future": 1}
 
 
 def test_max_keys_holds_across_rules():
