@@ -547,10 +547,11 @@ class Checker:
             path = os.path.normpath(os.path.join(os.path.dirname(ld.file), decl.file))
             try:
                 values = self.read_list(path)
-            except (OSError, UnicodeDecodeError) as exc:
+            except (OSError, UnicodeDecodeError, ValueError) as exc:
                 self.error("unreadable-list", f"cannot read list file '{decl.file}'", decl.span,
                            f"{type(exc).__name__}: {exc.strerror or exc}" if isinstance(exc, OSError)
-                           else "the file is not valid UTF-8")
+                           else "the file is not valid UTF-8" if isinstance(exc, UnicodeDecodeError)
+                           else "the path is not a valid file name")
             source = path
         else:
             source = None

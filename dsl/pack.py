@@ -42,9 +42,10 @@ def _read(path: str) -> tuple[str | None, Diagnostic | None]:
     try:
         with open(path, "rb") as fh:
             data = fh.read()
-    except OSError as exc:
-        return None, Diagnostic("unreadable-file", ERROR, f"cannot read rule file: {exc.strerror or exc}",
-                                Span(path, 1, 1, 1, 1, 0, 0))
+    except (OSError, ValueError) as exc:      # ValueError: a NUL in the path
+        reason = exc.strerror if isinstance(exc, OSError) and exc.strerror else str(exc)
+        return None, Diagnostic("unreadable-file", ERROR, f"cannot read rule file: {reason}",
+                                Span(path.replace("\0", "\\0"), 1, 1, 1, 1, 0, 0))
     try:
         return data.decode("utf-8"), None
     except UnicodeDecodeError as exc:

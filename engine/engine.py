@@ -501,6 +501,29 @@ class Engine:
         """Register a timer (phase 0: before events at `time`; 2: after them)."""
         self._tseq += 1
         heapq.heappush(self._timers, (time, phase, self._tseq, rule_index, kind, a, b))
+        if len(self._timers) > 2 * self._nkeys + 256:
+            self._compact_timers()      # amortised O(1): at most one live timer per key survives
+
+    def _compact_timers(self) -> None:
+        """Drop timers whose key is gone (evicted or expired): memory stays O(live keys)."""
+        keep = []
+        for t in self._timers:
+            m = self.machines[t[3]]
+            kind = t[4]
+            if kind == "close":
+                if t[5] in getattr(m, "open_ends", {}):
+                    keep.append(t)
+                continue
+            st = m.states.get(thaw_key(t[5]))
+            if st is None:
+                continue
+            if kind == "session" and not (st.open and st.armed):
+                continue
+            if kind == "absence" and not any(w[1] == t[6] for w in (st.waits or ())):
+                continue
+            keep.append(t)
+        heapq.heapify(keep)
+        self._timers[:] = keep      # in place: running loops hold this list
 
     def advance(self, to: float) -> list[Match]:
         """Move the watermark to event time `to` (seconds): windows close, absences fire."""
@@ -596,6 +619,8 @@ class Engine:
                 self.metrics["suppressed"] += 1
                 return
             supp[skey] = now
+            if len(supp) > spec.limit("keys"):
+                supp.popitem(last=False)      # bounded like the rule's keys: the oldest goes
         self.metrics["matches"] += 1
         self.matches_by_rule[spec.name] += 1
         fps = self.fingerprints.get(spec.ttp)
@@ -734,11 +759,11 @@ class Engine:
                 del m.states[key]
                 self._nkeys -= 1
                 if timers:
-                    self._timers = [t for t in self._timers if not (t[3] == m.spec.index and t[4] != "close"
-                                                                     and thaw_key(t[5]) == key)]
+                    self._timers[:] = [t for t in self._timers if not (t[3] == m.spec.index and t[4] != "close"
+                                                                        and thaw_key(t[5]) == key)]
                     heapq.heapify(self._timers)
                 for e in ends:
-                    m.open_ends[e].remove(key)
+                    m.open_ends[e].pop(key, None)
         header = {"magic": SNAPSHOT_MAGIC + "-key", "version": SNAPSHOT_VERSION, "pack": self.pack.fingerprint}
         return msgpack.packb([header, parts], use_bin_type=True, default=_pack_default)
 
@@ -786,10 +811,10 @@ class Engine:
             for e in ends:
                 ks = m.open_ends.get(e)
                 if ks is None:
-                    m.open_ends[e] = [key]
+                    m.open_ends[e] = {key: None}
                     self.schedule(e, 0, m.spec.index, "close", e, None)
-                elif key not in ks:
-                    ks.append(key)
+                else:
+                    ks[key] = None
 
     # ---------------------------------------------------------------- snapshots
     def options(self) -> dict:
@@ -854,7 +879,8 @@ class Engine:
                 hashlib.blake2b(packed, digest_size=16).hexdigest() != header.get("checksum"):
             raise SnapshotError("corrupt snapshot: checksum mismatch")
         try:
-            body = msgpack.unpackb(packed, raw=False, strict_map_key=False, use_list=True)
+            body = msgpack.unpackb(packed, raw=False, strict_map_key=False, use_list=True,
+                                   object_pairs_hook=_thaw_pairs)
             options = dict(body["options"])
             unknown = set(options) - {"lateness", "grace", "max_keys", "future_tolerance", "future_confirm"}
             if unknown:
@@ -905,6 +931,11 @@ class Engine:
 
 
 _TIMER_KINDS = frozenset({"absence", "session", "close"})
+
+
+def _thaw_pairs(pairs) -> dict:
+    """Map keys that were tuples (msgpack writes them as arrays) become tuples again."""
+    return {(thaw_key(k) if type(k) is list else k): v for k, v in pairs}
 
 
 def _validate_body(body: dict, nrules: int) -> None:

@@ -727,8 +727,9 @@ def sniff_format(head: bytes) -> str | None:
     """The format of an input from its first bytes (gzip already unwrapped), or None.
 
     Rules, in order: a msgpack map marker (0x80-0x8f, 0xde, 0xdf) -> msgpack;
-    ``{`` -> jsonl when the first line is a whole JSON value, else json (one
-    pretty-printed document); ``[`` -> json unless the first line is a whole
+    ``{`` -> jsonl when the first line is a whole JSON value, is longer than
+    the sniffed head, or when one of the next lines is a whole object; else
+    json (one pretty-printed document); ``[`` -> json unless the first line is a whole
     value followed by more lines (then jsonl); a first line that parses as an
     access-log line -> apache; a comma- or tab-separated first line naming a
     canonical field or alias -> csv.
@@ -752,8 +753,31 @@ def sniff_format(head: bytes) -> str | None:
         except orjson.JSONDecodeError:
             whole = False
         if c == b"{":
-            return "jsonl" if whole else "json"
-        return "jsonl" if whole and rest.strip() else "json"
+            if whole or b"\n" not in text:
+                return "jsonl"     # one object a line (or a first line longer than the sniff window)
+            # A broken first line must not turn a JSON lines file into one bad document:
+            # any of the next lines being a whole object means JSON lines.
+            for line2 in rest.split(b"\n")[:8]:
+                line2 = line2.strip()
+                if line2[:1] == b"{":
+                    try:
+                        orjson.loads(line2)
+                        return "jsonl"
+                    except orjson.JSONDecodeError:
+                        continue
+            return "json"
+        if whole:
+            return "jsonl" if rest.strip() else "json"
+        # A broken first line starting with '[': JSON lines if a next line is a whole value.
+        for line2 in rest.split(b"\n")[:8]:
+            line2 = line2.strip()
+            if line2[:1] in (b"{", b"["):
+                try:
+                    orjson.loads(line2)
+                    return "jsonl"
+                except orjson.JSONDecodeError:
+                    continue
+        return "json"
     line = first.decode("utf-8", "backslashreplace").rstrip("\r")
     if isinstance(parse_access_line(line), dict):
         return "apache"

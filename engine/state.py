@@ -37,7 +37,7 @@ class Machine:
         states = self.states
         states[key] = state
         if len(states) > self.cap:
-            states.popitem(last=False)
+            self.forget(*states.popitem(last=False))
             self.evicted += 1
             self.last_eviction = self.engine.now
             self.engine.metrics["evictions"] += 1
@@ -48,7 +48,7 @@ class Machine:
         """Evict this rule's least recently active key (global budget pressure)."""
         if not self.states:
             return False
-        self.states.popitem(last=False)
+        self.forget(*self.states.popitem(last=False))
         self.evicted += 1
         self.last_eviction = self.engine.now
         self.engine.metrics["evictions"] += 1
@@ -68,10 +68,13 @@ class Machine:
             key, st = next(iter(states.items()))
             if st.last >= limit or self.pinned(st):
                 break
-            states.popitem(last=False)
+            self.forget(*states.popitem(last=False))
             n += 1
         self.expired += n
         return n
+
+    def forget(self, key, state) -> None:
+        """A key's state is gone (evicted or expired): drop what refers to it elsewhere."""
 
     def extra_horizon(self) -> float:
         return 0.0

@@ -242,6 +242,12 @@ class WindowMachine(Machine):
     def extra_horizon(self) -> float:
         return self._extra
 
+    def forget(self, key, st) -> None:
+        if st.open and self.wkind == "tumbling" and st.start is not None:
+            keys = self.open_ends.get(st.start + self.size)
+            if keys is not None:
+                keys.pop(key, None)
+
     def pinned(self, st) -> bool:
         return st.open and self.wkind != "sliding"
 
@@ -317,10 +323,10 @@ class WindowMachine(Machine):
             end = (wid + 1) * size
             keys = self.open_ends.get(end)
             if keys is None:
-                self.open_ends[end] = [key]
+                self.open_ends[end] = {key: None}
                 self.engine.schedule(end, 0, self.spec.index, "close", end, None)
             else:
-                keys.append(key)
+                keys[key] = None
         self._accumulate(st, ev, now, vals, rec)
 
     def _open(self, st: WinState, start: float, wid) -> None:
@@ -434,7 +440,7 @@ class WindowMachine(Machine):
 
     def on_timer(self, kind: str, a, b) -> None:
         if kind == "close":
-            keys = self.open_ends.pop(a, ())
+            keys = self.open_ends.pop(a, {})
             for key in keys:
                 st = self.states.get(key)
                 if st is not None and st.open and st.start + self.size == a:
@@ -514,7 +520,7 @@ class WindowMachine(Machine):
     def load(self, data) -> None:
         base, ends, items = data
         self.load_base(base)
-        self.open_ends = {e: [thaw_key(k) for k in ks] for e, ks in ends}
+        self.open_ends = {e: {thaw_key(k): None for k in ks} for e, ks in ends}
         self.states.clear()
         for item in items:
             self.load_state(item)

@@ -27,7 +27,7 @@ from sleuth.engine import Engine, Normalizer, Quarantine
 from sleuth.engine.errors import SnapshotError
 from sleuth.engine.source import Bad, open_source
 
-from .cli import EXIT_FINDINGS, EXIT_IO, EXIT_OK, EXIT_USAGE, use_colour
+from .cli import EXIT_FINDINGS, EXIT_INTERRUPTED, EXIT_IO, EXIT_OK, EXIT_USAGE, use_colour
 
 BATCH = 512
 STATE_MAGIC = "sleuth-run-state"
@@ -125,49 +125,67 @@ def run_run(args) -> int:
     except (OSError, ValueError) as exc:
         print(f"sleuth run: {exc}", file=sys.stderr)
         return EXIT_USAGE
-    qsink = None
-    if args.quarantine:
-        qsink = open(args.quarantine, "ab" if args.state else "wb")
-    quarantine = Quarantine(qsink)
     enrich = []
     if args.enrich_table:
         from sleuth.engine.enrich import PrefixTable
 
         enrich.append(PrefixTable.from_csv(args.enrich_table))
     options = dict(lateness=args.lateness, grace=args.grace, max_keys=args.max_keys)
+    abs_inputs = [os.path.abspath(p) if p != "-" else "-" for p in inputs]
 
     # Resume from a checkpoint when one exists.
-    file_index, skip, out_len = 0, 0, 0
-    engine = None
+    file_index, skip, out_len, q_len = 0, 0, 0, 0
+    state = None
     if args.state and os.path.exists(args.state):
         try:
             with open(args.state, "rb") as fh:
                 state = msgpack.unpackb(fh.read(), raw=False, strict_map_key=False)
             if not isinstance(state, dict) or state.get("magic") != STATE_MAGIC:
                 raise SnapshotError("not a sleuth run state file")
-            if state.get("inputs") != [os.path.abspath(p) if p != "-" else "-" for p in inputs]:
+            if state.get("inputs") != abs_inputs:
                 raise SnapshotError("the state file was written for other inputs")
-            engine = Engine.restore(pack, state["engine"], normalizer=normalizer, quarantine=quarantine,
-                                    enrich=enrich)
-            file_index, skip, out_len = state["file_index"], state["position"], state["out_len"]
-        except (SnapshotError, OSError, ValueError, KeyError, msgpack.UnpackException) as exc:
+            file_index, skip = int(state["file_index"]), int(state["position"])
+            out_len, q_len = int(state["out_len"]), int(state.get("quarantine_len", 0))
+        except (SnapshotError, OSError, ValueError, KeyError, TypeError, msgpack.UnpackException) as exc:
             print(f"sleuth run: cannot resume from {args.state}: {exc}", file=sys.stderr)
             return EXIT_IO
-    if engine is None:
+        try:
+            header = msgpack.unpackb(state["engine"], raw=False)[0]
+        except Exception:
+            header = {}
+        if not isinstance(header, dict) or header.get("pack") != pack.fingerprint:
+            print(f"sleuth run: cannot resume from {args.state}: it was written with another rule pack",
+                  file=sys.stderr)
+            return EXIT_IO
+        if state.get("done"):
+            print(f"sleuth run: {args.state} records a finished run; nothing to do "
+                  f"(remove it to run again)", file=sys.stderr)
+            return EXIT_OK
+
+    # Outputs: on resume, cut back to what the checkpoint had written (exactly once).
+    def open_out(path: str, length: int):
+        if state is not None:
+            fh = open(path, "r+b") if os.path.exists(path) else open(path, "w+b")
+            fh.truncate(length)
+            fh.seek(length)
+            return fh
+        return open(path, "wb")
+
+    qsink = open_out(args.quarantine, q_len) if args.quarantine else None
+    quarantine = Quarantine(qsink)
+    if state is not None:
+        try:
+            engine = Engine.restore(pack, state["engine"], normalizer=normalizer, quarantine=quarantine,
+                                    enrich=enrich)
+        except SnapshotError as exc:
+            print(f"sleuth run: cannot resume from {args.state}: {exc}", file=sys.stderr)
+            return EXIT_IO
+    else:
         engine = Engine(pack, normalizer=normalizer, quarantine=quarantine, enrich=enrich, **options)
     import gc
 
     gc.freeze()    # the pack and its generated code live for the whole run: keep them out of GC scans
-
-    if args.out:
-        if args.state and out_len:
-            with open(args.out, "r+b") as fh:
-                fh.truncate(out_len)
-            out = open(args.out, "ab")
-        else:
-            out = open(args.out, "ab" if (args.state and engine._seq) else "wb")
-    else:
-        out = sys.stdout.buffer
+    out = open_out(args.out, out_len) if args.out else sys.stdout.buffer
     progress = Progress(sys.stderr.isatty() and not args.quiet and not args.no_progress,
                         sum(os.path.getsize(p) for p in inputs if p != "-" and os.path.isfile(p)) or None)
     written = 0
@@ -176,10 +194,15 @@ def run_run(args) -> int:
     read_events = 0
     stop = {"flag": False}
 
-    def on_term(signum, frame):
+    def on_signal(signum, frame):
+        # Stop at the next safe point (between batches); a second Ctrl-C stops hard.
+        if stop["flag"] and signum == signal.SIGINT:
+            raise KeyboardInterrupt
         stop["flag"] = True
+        stop["signal"] = signum
 
-    old = signal.signal(signal.SIGTERM, on_term)
+    old_term = signal.signal(signal.SIGTERM, on_signal)
+    old_int = signal.signal(signal.SIGINT, on_signal)
 
     def write(matches) -> None:
         nonlocal written
@@ -188,7 +211,7 @@ def run_run(args) -> int:
             out.write(b"\n")
         written += len(matches)
 
-    def checkpoint(fi: int, pos: int) -> None:
+    def checkpoint(fi: int, pos: int, done: bool = False) -> None:
         if not args.state:
             return
         out.flush()
@@ -196,86 +219,93 @@ def run_run(args) -> int:
             os.fsync(out.fileno())
         if qsink is not None:
             qsink.flush()
+            os.fsync(qsink.fileno())
         blob = msgpack.packb({
-            "magic": STATE_MAGIC, "version": 1,
-            "inputs": [os.path.abspath(p) if p != "-" else "-" for p in inputs],
-            "file_index": fi, "position": pos,
+            "magic": STATE_MAGIC, "version": 1, "inputs": abs_inputs,
+            "file_index": fi, "position": pos, "done": done,
             "out_len": out.tell() if out is not sys.stdout.buffer else 0,
+            "quarantine_len": qsink.tell() if qsink is not None else 0,
             "engine": engine.snapshot(),
         }, use_bin_type=True)
         _atomic_write(args.state, blob)
 
     since_checkpoint = 0
+    last_checkpoint = time.monotonic()
     last_reload = time.monotonic()
+    fi, fed_pos = file_index, skip
+    finished = False
     try:
         for fi in range(file_index, len(inputs)):
             path = inputs[fi]
             try:
                 reader = open_source(None if path == "-" else path, args.format, follow=args.follow,
                                      max_line_bytes=args.max_line_bytes,
-                                     idle_timeout=args.idle_timeout if args.follow else None)
+                                     idle_timeout=args.idle_timeout if args.follow else None,
+                                     stop=lambda: stop["flag"])
             except ValueError as exc:
                 print(f"sleuth run: {exc}", file=sys.stderr)
                 return EXIT_USAGE
             name = reader.name
             batch: list = []
             positions: list[int] = []
-            last_pos = skip if fi == file_index else 0
+            fed_pos = skip if fi == file_index else 0
+            pending_pos = fed_pos
+            limit = 1 if args.follow else BATCH
+
+            def flush(name=name) -> None:
+                nonlocal batch, positions, fed_pos, read_events, since_checkpoint
+                if batch:
+                    write(engine.feed_many(batch, name, positions))
+                    read_events += len(batch)
+                    since_checkpoint += len(batch)
+                    batch, positions = [], []
+                fed_pos = pending_pos  # noqa: B023 (read when called, inside this iteration)
+
             try:
                 for pos, item in reader:
                     if fi == file_index and pos <= skip:
                         continue
-                    last_pos = pos
+                    if args.follow and time.monotonic() - last_reload >= 1.0:
+                        last_reload = time.monotonic()
+                        changed = pack.reload_lists()
+                        if changed and not args.quiet:
+                            print(f"sleuth run: reloaded list(s) {', '.join(changed)}", file=sys.stderr)
+                    pending_pos = pos
                     if type(item) is Bad:
                         quarantine.add(name, pos, item.reason, item.detail, item.excerpt)
-                        continue
-                    batch.append(item)
-                    positions.append(pos)
-                    if args.follow:
-                        now_w = time.monotonic()
-                        if now_w - last_reload >= 1.0:
-                            last_reload = now_w
-                            changed = pack.reload_lists()
-                            if changed and not args.quiet:
-                                print(f"sleuth run: reloaded list(s) {', '.join(changed)}", file=sys.stderr)
-                        # Following a live file: evaluate each event as it arrives.
-                        write(engine.feed_many(batch, name, positions))
-                        read_events += len(batch)
-                        out.flush()
-                        batch, positions = [], []
-                        continue
-                    if len(batch) >= BATCH:
-                        write(engine.feed_many(batch, name, positions))
-                        read_events += len(batch)
-                        since_checkpoint += len(batch)
-                        batch, positions = [], []
+                    else:
+                        batch.append(item)
+                        positions.append(pos)
+                    if len(batch) >= limit or (type(item) is Bad and not batch):
+                        flush()
+                        if args.follow:
+                            out.flush()
                         progress.update(read_events, written)
-                        if args.state and since_checkpoint >= args.checkpoint_every:
-                            checkpoint(fi, last_pos)
+                        if args.state and (since_checkpoint >= args.checkpoint_every
+                                           or (args.follow and time.monotonic() - last_checkpoint >= 5.0)):
+                            checkpoint(fi, fed_pos)
                             since_checkpoint = 0
-                        if stop["flag"]:
-                            break
+                            last_checkpoint = time.monotonic()
+                    if stop["flag"]:
+                        break
             except OSError as exc:
                 print(f"sleuth run: cannot read {path}: {exc}", file=sys.stderr)
                 return EXIT_IO
-            if batch:
-                write(engine.feed_many(batch, name, positions))
-                read_events += len(batch)
-            if args.state:
-                checkpoint(fi, last_pos)
-            if stop["flag"]:
+            flush()
+            if stop["flag"] or (args.follow and args.state):
+                # Interrupted, or a followed input went idle: keep the stream open for a
+                # later run (nothing is closed: windows and absences stay pending).
+                checkpoint(fi, fed_pos)
                 break
             skip = 0
-        if not stop["flag"]:
+        else:
+            finished = True
+        if finished:
             write(engine.close())
-            if args.state:
-                checkpoint(len(inputs), 0)
-    except KeyboardInterrupt:
-        if args.state:
-            checkpoint(fi, last_pos)
-        raise
+            checkpoint(len(inputs), 0, done=True)
     finally:
-        signal.signal(signal.SIGTERM, old)
+        signal.signal(signal.SIGTERM, old_term)
+        signal.signal(signal.SIGINT, old_int)
         progress.done()
         try:
             out.flush()
@@ -294,7 +324,12 @@ def run_run(args) -> int:
                                   option=orjson.OPT_SORT_KEYS | orjson.OPT_INDENT_2))
     if not args.quiet:
         print_summary(stats, cpu, elapsed, sys.stderr)
-    return EXIT_OK
+        if not finished:
+            print(f"sleuth run: stopped at {inputs[fi]}:{fed_pos}; "
+                  + (f"resume with the same command (state in {args.state})" if args.state else
+                     "nothing was checkpointed (use --state FILE to resume)"), file=sys.stderr)
+    # SIGTERM is a requested, clean stop (0); Ctrl-C is an interruption (130).
+    return EXIT_INTERRUPTED if stop.get("signal") == signal.SIGINT and not finished else EXIT_OK
 
 
 def print_summary(stats: dict, cpu: float, wall: float, stream) -> None:

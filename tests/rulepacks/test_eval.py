@@ -1,0 +1,155 @@
+"""Detection quality of the api pack on seeded simulator traffic, and the scorer itself.
+
+The two seeded runs (one hour at scale 0.3 with every attack, and one
+benign-only hour) assert the measured quality minus a small margin.
+Thresholds only move up: when a change to the pack lowers a number below
+its floor, fix the pack (or explain in docs/detection.md why the floor must
+drop), never lower the floor silently.
+"""
+
+from __future__ import annotations
+
+import pytest
+
+from sleuth.playground.evaluate import evaluate, render_table, run_eval_sim
+from sleuth.playground.simulate import SimConfig
+
+# ---------------------------------------------------------------- the scorer
+
+
+def _match(mid, rule, ttp, ids, emitted="2026-11-27T08:10:00.000Z", kind="window"):
+    prov = ({"kind": "window", "events": [{"id": i} for i in ids]} if kind == "window"
+            else {"kind": "sequence", "steps": [{"step": "s", "events": [{"id": i} for i in ids]}]})
+    return {"match_id": mid, "rule": rule, "ttp": ttp, "emitted_at": emitted, "provenance": prov}
+
+
+LABELS = [
+    {"id": "atk-1", "ttp": "credential-stuffing", "also": ["l3-rotation"], "difficulty": "easy",
+     "generator": "stuffing", "start": "2026-11-27T08:00:00.000Z", "event_ids": ["a1", "a2", "a3"]},
+    {"id": "atk-2", "ttp": "campaign", "also": [], "difficulty": "hard", "generator": "campaign",
+     "start": "2026-11-27T08:05:00.000Z", "event_ids": ["c1", "c2", "c3", "c4"]},
+    {"id": "atk-3", "ttp": "scraping", "also": [], "difficulty": "hard", "generator": "campaign",
+     "campaign": "atk-2", "start": "2026-11-27T08:05:00.000Z", "event_ids": ["c1", "c2"]},
+    {"id": "atk-4", "ttp": "enumeration", "also": [], "difficulty": "medium", "generator": "enum",
+     "start": "2026-11-27T08:00:00.000Z", "event_ids": ["e1"]},
+]
+TRAPS = [{"id": "trap-1", "trap": "corporate-nat", "event_ids": ["n1", "n2"]}]
+META = {"start": "2026-11-27T08:00:00Z", "end": "2026-11-27T10:00:00Z", "events": 100, "hours": 2}
+
+
+def test_attribution_precision_and_false_alarms():
+    matches = [
+        _match("m1", "stuffing_single_source", "credential-stuffing", ["a1", "a2", "x9"]),
+        _match("m2", "rotation_cookieless_fleet", "l3-rotation", ["a3"]),            # an `also` technique
+        _match("m3", "scraping_catalogue_walk", "scraping", ["c1", "c2"], kind="sequence"),  # tie: the stage
+        _match("m4", "stuffing_single_source", "credential-stuffing", ["n1", "n2", "z"]),  # a trap
+        _match("m5", "volume_source_sustained", "sustained-volume", ["z1"]),          # unexplained
+        _match("m6", "reputation_tor_sensitive", "l3-reputation", ["e1"]),           # attack, wrong ttp
+    ]
+    r = evaluate(matches, LABELS, TRAPS, META, detail=True)
+    rows = {row["match_id"]: row for row in r["match_detail"]}
+    assert rows["m1"]["instance"] == "atk-1" and rows["m1"]["correct_ttp"]
+    assert rows["m2"]["instance"] == "atk-1" and rows["m2"]["correct_ttp"]
+    assert rows["m3"]["instance"] == "atk-3"
+    assert rows["m4"]["trap"] == "corporate-nat" and rows["m5"]["trap"] == "none"
+    assert rows["m6"]["instance"] == "atk-4" and not rows["m6"]["correct_ttp"]
+    assert r["matches"] == {"total": 6, "attributed": 4, "correct_ttp": 3, "false": 2}
+    assert r["precision"] == 0.5 and r["precision_any_ttp"] == round(4 / 6, 4)
+    assert r["false_alarms"]["per_hour"] == 1.0
+    assert r["false_alarms"]["by_trap"] == {"corporate-nat": 1, "none": 1}
+    per = {row["id"]: row for row in r["instance_detail"]}
+    assert per["atk-1"]["detected_right_ttp"] and per["atk-1"]["ttd_s"] == 600.0
+    assert per["atk-3"]["detected_right_ttp"]
+    assert per["atk-4"]["detected"] and not per["atk-4"]["detected_right_ttp"]
+    assert not per["atk-2"]["detected"]
+    assert r["recall"] == 0.5
+    assert r["per_difficulty"]["hard"]["recall"] == 0.5
+    assert "atk-2 campaign (campaign, hard)" in r["missed"]
+    assert "precision" in render_table(r)
+
+
+def test_rules_over_rules_attribute_through_their_matches():
+    stage = _match("m1", "scraping_catalogue_walk", "scraping", ["c1", "c2"])
+    other = _match("m2", "stuffing_network_wave", "credential-stuffing", ["c3", "c4"])
+    chain = _match("m3", "campaign_kill_chain", "campaign", ["m1", "m2"], emitted="2026-11-27T09:05:00.000Z",
+                   kind="sequence")
+    r = evaluate([stage, other, chain], LABELS, TRAPS, META, detail=True)
+    rows = {row["match_id"]: row for row in r["match_detail"]}
+    assert rows["m3"]["instance"] == "atk-2" and rows["m3"]["correct_ttp"]
+    assert r["per_ttp"]["campaign"]["ttd_median_s"] == 3600.0
+
+
+def test_technique_evidence_spanning_two_stages_stays_with_a_stage():
+    labels = LABELS + [
+        {"id": "atk-5", "ttp": "account-takeover", "also": [], "difficulty": "hard", "generator": "campaign",
+         "campaign": "atk-2", "start": "2026-11-27T08:20:00.000Z", "event_ids": ["c3", "c4"]},
+    ]
+    # A takeover window that also holds the stuffing-stage login (c2): the umbrella
+    # overlaps most (3 events), but the match is the takeover stage's.
+    m = _match("m1", "ato_change_from_hosting", "account-takeover", ["c2", "c3", "c4"])
+    r = evaluate([m], labels, TRAPS, META, detail=True)
+    assert r["match_detail"][0]["instance"] == "atk-5"
+    assert r["per_ttp"]["account-takeover"]["recall"] == 1.0
+
+
+def test_only_benign_counts_every_match():
+    matches = [_match("m1", "stuffing_single_source", "credential-stuffing", ["a1"])]
+    r = evaluate(matches, [], TRAPS, META, only_benign=True)
+    assert r["false_alarms"]["count"] == 1 and r["false_alarms"]["per_hour"] == 0.5
+    assert r["recall"] is None and r["precision"] == 0.0
+
+
+# ---------------------------------------------------------------- seeded runs
+
+
+@pytest.fixture(scope="module")
+def attack_hour():
+    return run_eval_sim(None, SimConfig(hours=1, seed=7, scale=0.3))
+
+
+@pytest.fixture(scope="module")
+def benign_hour():
+    return run_eval_sim(None, SimConfig(hours=1, seed=8, scale=0.3, only_benign=True))
+
+
+def test_attack_hour_recall(attack_hour):
+    r = attack_hour
+    print(render_table(r))
+    assert r["instances"]["instances"] == 42
+    # Measured: 0.98 overall (41/42: sustained-route runs 08:22-08:37, and the route's
+    # 30-minute baseline, defined from 08:30, has learned the surge by then), easy 1.00,
+    # medium 1.00, hard 0.95.
+    assert r["recall"] >= 0.95
+    assert r["per_difficulty"]["easy"]["recall"] >= 1.0
+    assert r["per_difficulty"]["medium"]["recall"] >= 1.0
+    assert r["per_difficulty"]["hard"]["recall"] >= 0.9
+    assert r["instances"]["recall_any_ttp"] >= 1.0
+    for ttp, row in r["per_ttp"].items():
+        if ttp != "sustained-volume":
+            assert row["recall"] == 1.0, ttp
+
+
+def test_attack_hour_precision_and_false_alarms(attack_hour):
+    r = attack_hour
+    # Measured: precision 0.83 (strict ttp: the rest are other techniques the same
+    # attack really shows, see docs/detection.md), 1.00 attributed to some attack,
+    # no false alarm.
+    assert r["precision"] >= 0.80
+    assert r["precision_any_ttp"] >= 0.98
+    assert r["false_alarms"]["count"] == 0
+
+
+def test_attack_hour_time_to_detect(attack_hour):
+    r = attack_hour
+    # Measured: median 91 s, p90 9.9 min (trailing absences and 30-minute windows
+    # of the low-and-slow rules dominate the tail).
+    assert r["instances"]["ttd_median_s"] <= 100
+    assert r["instances"]["ttd_p90_s"] <= 11 * 60
+
+
+def test_benign_hour_has_no_false_alarm(benign_hour):
+    r = benign_hour
+    assert r["only_benign"] and r["traffic"]["events"] > 30_000
+    # Measured: 0 false alarms in the hour (and in 6 benign hours at scale 1, seed 7).
+    assert r["false_alarms"]["count"] == 0
+    assert r["engine"]["metrics"]["rule_errors"] == 0
