@@ -55,7 +55,24 @@ def compile_pack(checked: CheckedPack, *, name: str = "pack") -> PackSpec:
     for g in events.groups() + matches.groups():
         lists.extend(g.lists)
     return PackSpec(name, pack_fingerprint(checked), tuple(rules), events, matches,
-                    tests=checked.tests, checked=checked, lists=tuple(lists))
+                    tests=checked.tests, checked=checked, lists=tuple(lists),
+                    fields=fields_read(checked.rules))
+
+
+def fields_read(rules) -> frozenset:
+    """Top-level event fields any rule reads (conditions, keys, aggregates, emits, ...)."""
+    exprs: list = []
+    for r in rules:
+        exprs += [r.cond, r.having, r.until, *r.keys, *r.fingerprint, *r.suppress_keys]
+        exprs += [e for _n, e in r.emits]
+        for st in r.steps:
+            exprs += [st.cond, st.join, st.having, *st.keys]
+        for a in r.absences:
+            exprs += [a.cond, a.join]
+    out = {p[0] for p in collect_loads([e for e in exprs if e is not None])}
+    for r in rules:
+        out |= {p[0] for p in r.fields}
+    return frozenset(out)
 
 
 def pack_fingerprint(checked: CheckedPack) -> str:

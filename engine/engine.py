@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import hashlib
 import heapq
+import itertools
 from collections import OrderedDict, deque
 from collections.abc import Iterable
 
@@ -110,7 +111,8 @@ class Engine:
         self.max_keys = int(max_keys)
         self.future_tolerance = float(future_tolerance)
         self.future_confirm = int(future_confirm)
-        self.normalize = normalizer if normalizer is not None else Normalizer()
+        # By default the normaliser checks the types of the fields the pack reads.
+        self.normalize = normalizer if normalizer is not None else Normalizer(watch=pack.fields)
         self.quarantine = quarantine if quarantine is not None else Quarantine(keep=100)
         self.enrich = tuple(enrich)
         self.source = source
@@ -268,9 +270,9 @@ class Engine:
         enrich = self.enrich
         # Hot state lives in locals; it is written back before anything else reads it.
         seq, mx, wm0, processed = self._seq, self._max_ts, self._wm, self._processed
-        for i, event in enumerate(events):
+        held = bool(self._suspects)
+        for event, pos in zip(events, positions if positions is not None else itertools.count(seq + 1)):
             seq += 1
-            pos = seq if positions is None else positions[i]
             try:
                 ev = normalize(event, src, pos)
             except BadInput as exc:
@@ -282,11 +284,12 @@ class Engine:
                 self._seq = seq
                 ev = self._enrich(ev, event, source, pos)
             ts = ev["ts"]
-            if ts < mx or self._suspects or ts - mx > tol:
+            if ts < mx or held or ts - mx > tol:
                 self._seq, self._max_ts, self._wm, self._processed = seq, mx, wm0, processed
                 self._out = out
                 self._accept(ev, src, pos)
                 mx, wm0, processed = self._max_ts, self._wm, self._processed
+                held = bool(self._suspects)
                 continue
             mx = ts
             push((ts, seq, ev))

@@ -15,7 +15,7 @@ from __future__ import annotations
 import math
 import os
 import re
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from datetime import UTC, datetime, timedelta
 from functools import lru_cache
 from operator import itemgetter
@@ -506,8 +506,13 @@ class Normalizer:
         *,
         templater: Any = None,
         max_string: int = 65536,
+        watch: Iterable[str] | None = None,
     ) -> None:
         self.mapping = dict(mapping or {})
+        # `watch`: the fields a rule pack reads. The fast path then checks the types of
+        # those only (others pass through as they are: no rule compares them); the
+        # engine builds its default normaliser this way. None checks every field.
+        self.watch = None if watch is None else frozenset(watch) | {"ts", "id", "route", "path"}
         for name in self.mapping:
             if name not in CANONICAL_FIELDS:
                 raise ValueError(f"unknown canonical field {name!r} in mapping")
@@ -603,6 +608,10 @@ class Normalizer:
         checks their types in C, and its length bounds each of them.
         """
         keys = sorted(shape)
+        unwatched = []
+        if self.watch is not None:
+            unwatched = [k for k in keys if k not in self.watch]
+            keys = [k for k in keys if k in self.watch]
         strs = [k for k in keys if _TYPED[k] is str]
         start = []
         if "id" not in shape:
@@ -611,6 +620,9 @@ class Normalizer:
             start.append("route")
         lines = ["def check(ev, type=type, len=len, float=float, int=int, dict=dict):",
                  "    bad = _ID_ONLY" if start == ["id"] else f"    bad = {tuple(start)!r}"]
+        if unwatched:
+            # Same size and every key present: the same key set (KeyError otherwise).
+            lines.append("    _others(ev)")
         if len(strs) == 1:
             lines.append(f"    v = ev[{strs[0]!r}]")
             lines.append(f"    if type(v) is not str or len(v) > {self.max_string}: bad += ({strs[0]!r},)")
@@ -643,6 +655,8 @@ class Normalizer:
         ns: dict[str, Any] = {"_join": "".join, "_ID_ONLY": _ID_ONLY}
         if len(strs) > 1:
             ns["_strs"] = itemgetter(*strs)
+        if unwatched:
+            ns["_others"] = itemgetter(*unwatched)
         src = "\n".join(lines)
         exec(compile(src, f"<sleuth normalize check {len(keys)} keys>", "exec"), ns)
         check = ns["check"]

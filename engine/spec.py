@@ -187,6 +187,7 @@ class PackSpec:
     tests: tuple = ()
     checked: Any = None            # the dsl's CheckedPack (tests, sources); opaque to the engine
     lists: tuple = ()              # file-backed reference lists (RefList), for reloads
+    fields: frozenset = frozenset()  # top-level event fields the rules read
 
     def reload_lists(self) -> list[str]:
         """Reload every list file that changed on disk; the names of those that did.
