@@ -517,19 +517,9 @@ def generate_group(label: str, members: list[tuple[ir.Rule, RuleSpec, tuple | No
     handler_names = []
     for rule, spec, conds in plans:
         h = f"h{len(slots)}"
-        if rule.kind == "event":
-            slots.append((spec.index, "fire"))
-            c = conds[0]
-            if c == ir.FALSE:
-                continue
-            w.line(f"# rule {rule.name}", rule.span, rule.name)
-            if c == ir.TRUE:
-                w.line(f"{h}(ev)", rule.span, rule.name)
-            else:
-                w.line(f"if {comp.cond(c)}:", c.span, rule.name)
-                w.line(f"    {h}(ev)", c.span, rule.name)
-        elif rule.kind == "window":
-            slots.append((spec.index, "win"))
+        if rule.kind in ("event", "window"):
+            # One condition (`when` or `where`); the handler takes the event.
+            slots.append((spec.index, "fire" if rule.kind == "event" else "win"))
             c = conds[0]
             if c == ir.FALSE:
                 continue

@@ -193,26 +193,7 @@ def run_suite(events: int = 1_000_000, repeat: int = 3, only: set[str] | None = 
         return run
 
     def end_to_end(pack) -> Callable[[], int]:
-        from sleuth.engine.source import open_source
-
-        def run() -> int:
-            eng = Engine(pack)
-            n = 0
-            out = open(os.devnull, "wb")
-            batch = []
-            for _pos, item in open_source(path, "jsonl"):
-                batch.append(item)
-                if len(batch) >= 4096:
-                    for m in eng.feed_many(batch):
-                        out.write(m.to_json() + b"\n")
-                        n += 1
-                    batch = []
-            for m in eng.feed_many(batch) + eng.close():
-                out.write(m.to_json() + b"\n")
-                n += 1
-            out.close()
-            return n
-        return run
+        return lambda: run_file(pack, path, lambda: Engine(pack))
 
     if want("filter"):
         say("one filter rule")
@@ -281,6 +262,27 @@ def run_suite(events: int = 1_000_000, repeat: int = 3, only: set[str] | None = 
     return results
 
 
+def run_file(pack, path: str, make_engine) -> int:
+    """End to end: read a JSON lines file, run the engine, serialise every match; the match count."""
+    from sleuth.engine.source import open_source
+
+    eng = make_engine()
+    n = 0
+    with open(os.devnull, "wb") as out:
+        batch = []
+        for _pos, item in open_source(path, "jsonl"):
+            batch.append(item)
+            if len(batch) >= 4096:
+                for m in eng.feed_many(batch):
+                    out.write(m.to_json() + b"\n")
+                    n += 1
+                batch = []
+        for m in eng.feed_many(batch) + eng.close():
+            out.write(m.to_json() + b"\n")
+            n += 1
+    return n
+
+
 def _row(m: dict, events: int, base: dict | None = None) -> dict:
     row = {"events_per_cpu_s": round(events / m["cpu"]) if m["cpu"] > 0 else None,
            "us_per_event": round(m["cpu"] / events * 1e6, 3), "cpu_s": round(m["cpu"], 3),
@@ -309,24 +311,7 @@ def _pack_case(repeat: int, say) -> dict:
     del sim
 
     def run() -> int:
-        from sleuth.engine.source import open_source
-
-        eng = Engine(pack, normalizer=Normalizer(templater=spec))
-        out = open(os.devnull, "wb")
-        k = 0
-        batch = []
-        for _pos, item in open_source(path, "jsonl"):
-            batch.append(item)
-            if len(batch) >= 4096:
-                for m in eng.feed_many(batch):
-                    out.write(m.to_json() + b"\n")
-                    k += 1
-                batch = []
-        for m in eng.feed_many(batch) + eng.close():
-            out.write(m.to_json() + b"\n")
-            k += 1
-        out.close()
-        return k
+        return run_file(pack, path, lambda: Engine(pack, normalizer=Normalizer(templater=spec)))
 
     row = _row(measure(run, repeat), n)
     row["events"] = n

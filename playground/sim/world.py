@@ -19,24 +19,12 @@ from datetime import datetime
 
 import attrs
 
-TTPS: tuple[str, ...] = (
-    "credential-stuffing",
-    "account-aggregation",
-    "account-takeover",
-    "scraping",
-    "enumeration",
-    "business-logic-abuse",
-    "l3-rotation",
-    "l3-reputation",
-    "session-rotation",
-    "fingerprint-rotation",
-    "low-entropy-automation",
-    "sustained-volume",
-    "spec-anomaly",
-    "resource-exhaustion",
-    "campaign",
-)
-GOALS: tuple[str, ...] = ("account-takeover", "scraping", "fraud", "disruption")
+from sleuth.engine.schema import GOALS as _GOALS
+from sleuth.engine.schema import TTPS as _TTPS
+
+# The taxonomy's ids: one definition, in the engine's schema.
+TTPS = _TTPS
+GOALS = _GOALS
 
 SHOP = "api.shop.example"
 BANK = "api.bank.example"
