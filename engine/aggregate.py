@@ -132,7 +132,8 @@ class Distinct:
     def add(self, v, ts):
         if v is None:
             return
-        v = _hashable(v)
+        if type(v) is not str:
+            v = _hashable(v)
         d = self.d
         c = d.get(v)
         if c is not None:
@@ -146,7 +147,8 @@ class Distinct:
     def remove(self, v, ts):
         if v is None:
             return
-        v = _hashable(v)
+        if type(v) is not str:
+            v = _hashable(v)
         d = self.d
         c = d.get(v)
         if c is not None:
@@ -200,7 +202,8 @@ class Entropy:
     def add(self, v, ts):
         if v is None:
             return
-        v = _hashable(v)
+        if type(v) is not str:
+            v = _hashable(v)
         d = self.d
         c = d.get(v)
         if c is not None:
@@ -216,7 +219,8 @@ class Entropy:
     def remove(self, v, ts):
         if v is None:
             return
-        v = _hashable(v)
+        if type(v) is not str:
+            v = _hashable(v)
         d = self.d
         c = d.get(v)
         if c is not None:
@@ -346,7 +350,8 @@ class Changes:
         self.ch = 0
 
     def add(self, v, ts):
-        v = _hashable(v)
+        if type(v) is not str:
+            v = _hashable(v)
         dq = self.dq
         if dq and dq[-1] != v:
             self.ch += 1
@@ -450,7 +455,8 @@ class FirstSeen:
         if v is None:
             self.new = None
             return
-        v = _hashable(v)
+        if type(v) is not str:
+            v = _hashable(v)
         d = self.d
         prev = d.get(v)
         self.new = prev is None or ts - prev > self.horizon
