@@ -258,8 +258,15 @@ def _describe_events(events: list[dict], limit: int = 8) -> str:
     return "\n".join(lines)
 
 
-def _failure(case: TestCase, events, matches, partials, why: str) -> str:
+def _failure_q(case: TestCase, events, matches, partials, why: str, quarantine=None) -> str:
     out = [f"{why}", f"    rule: {case.rule}", f"    events ({len(events)}):", _describe_events(events)]
+    if quarantine is not None and quarantine.total:
+        # Events set aside never reach the rule: the commonest surprise is `late`
+        # (a generator written after another, but earlier in time by more than 5 s).
+        counts = ", ".join(f"{k} {v}" for k, v in sorted(quarantine.counts.items()))
+        out.append(f"    quarantined ({counts}), so the rule never saw them:")
+        for r in list(quarantine.records)[:4]:
+            out.append(f"      {r.get('excerpt', '')}: {r.get('reason')}: {r.get('detail', '')[:160]}")
     if matches:
         out.append(f"    matches ({len(matches)}):")
         for m in matches[:3]:
@@ -274,7 +281,10 @@ def _failure(case: TestCase, events, matches, partials, why: str) -> str:
     return "\n".join(out)
 
 
-def check_expectations(case: TestCase, matches, events, partials) -> tuple[bool, str]:
+def check_expectations(case: TestCase, matches, events, partials, quarantine=None) -> tuple[bool, str]:
+    def _failure(*a):
+        return _failure_q(*a, quarantine=quarantine)
+
     for item in case.decl.items:
         if isinstance(item, ast.ExpectNone):
             if matches:
@@ -310,8 +320,8 @@ def run_case(pack: PackSpec, case: TestCase, *, mutations: bool = True) -> list[
     except TestError as exc:
         return [TestResult(base_id, case.rule, case.name, case.file, case.span.line, False, f"cannot build: {exc}")]
     try:
-        matches, partials, _eng = _run(pack, events, case.rule)
-        ok, msg = check_expectations(case, matches, events, partials)
+        matches, partials, eng = _run(pack, events, case.rule)
+        ok, msg = check_expectations(case, matches, events, partials, eng.quarantine)
     except TestError as exc:
         return [TestResult(base_id, case.rule, case.name, case.file, case.span.line, False, str(exc))]
     results = [TestResult(base_id, case.rule, case.name, case.file, case.span.line, ok, msg,
@@ -321,9 +331,9 @@ def run_case(pack: PackSpec, case: TestCase, *, mutations: bool = True) -> list[
         for label, mutated in derive_mutations(spec, events, matches[0]):
             mm, mp, _e = _run(pack, mutated, case.rule)
             passed = len(mm) < len(matches)
-            msg = "" if passed else _failure(case, mutated, mm, mp,
-                                              f"mutation '{label}' should lose the match, "
-                                              f"still {len(mm)} match(es)")
+            msg = "" if passed else _failure_q(case, mutated, mm, mp,
+                                                f"mutation '{label}' should lose the match, "
+                                                f"still {len(mm)} match(es)")
             results.append(TestResult(f"{base_id} [{label}]", case.rule, case.name, case.file, case.span.line,
                                       passed, msg, mutation=label, events=len(mutated), matches=len(mm)))
     return results
