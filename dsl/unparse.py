@@ -16,6 +16,8 @@ from decimal import Decimal
 
 from . import ast
 
+WIDTH = 100   # a clause longer than this is broken at its top-level and/or (or list items)
+
 # Binding strength, loosest first; an operand weaker than its slot is parenthesised.
 P_OR, P_AND, P_NOT, P_CMP, P_SUM, P_PRODUCT, P_UNARY, P_ATOM = range(1, 9)
 _SUM_OPS = {"+", "-"}
@@ -176,7 +178,12 @@ class Unparser:
         return self._block(node, depth, "meta", node.entries, empty="meta {}")
 
     def unparse_meta_entry(self, node, depth):
-        return f"{self._pad(depth)}{node.name} = {self.expr(node.value)}{self._comma(node)}"
+        one = f"{self._pad(depth)}{node.name} = {self.expr(node.value)}{self._comma(node)}"
+        if len(one) <= WIDTH or not isinstance(node.value, ast.ListLit) or not node.value.items:
+            return one
+        # A long list (false positives, references): one item a line.
+        inner = [f"{self._pad(depth + 1)}{self.expr(i)}," for i in node.value.items]
+        return "\n".join([f"{self._pad(depth)}{node.name} = [", *inner, f"{self._pad(depth)}]{self._comma(node)}"])
 
     def _mark_commas(self, entries) -> None:
         # Entries need no separator, except before a name that is also a keyword:
@@ -199,26 +206,35 @@ class Unparser:
             return f"{self._pad(depth)}window session gap {self.expr(node.gap)}"
         return f"{self._pad(depth)}window {self.expr(node.size)} {node.kind}"
 
+    def _cond(self, lead: str, cond: ast.Expr, depth: int, tail: str = "") -> str:
+        """`lead cond tail`; past `WIDTH` columns a top-level and/or chain gets one operand a line."""
+        one = f"{self._pad(depth)}{lead}{self.expr(cond)}{tail}"
+        if len(one) <= WIDTH or not isinstance(cond, (ast.And, ast.Or)):
+            return one
+        word, prec = ("and", P_NOT) if isinstance(cond, ast.And) else ("or", P_AND)
+        ops = [self.expr(o, prec) for o in cond.operands]
+        cont = self._pad(depth) + self.ind + word + " "
+        return "\n".join([f"{self._pad(depth)}{lead}{ops[0]}"] + [cont + o for o in ops[1:]]) + tail
+
     def unparse_where_clause(self, node, depth):
-        return f"{self._pad(depth)}where {self.expr(node.cond)}"
+        return self._cond("where ", node.cond, depth)
 
     def unparse_when_clause(self, node, depth):
-        return f"{self._pad(depth)}when {self.expr(node.cond)}"
+        return self._cond("when ", node.cond, depth)
 
     def unparse_having_clause(self, node, depth):
         tail = f" for {self.expr(node.sustain)}" if node.sustain is not None else ""
-        return f"{self._pad(depth)}having {self.expr(node.cond)}{tail}"
+        return self._cond("having ", node.cond, depth, tail)
 
     def unparse_until_clause(self, node, depth):
-        return f"{self._pad(depth)}until {self.expr(node.cond)}"
+        return self._cond("until ", node.cond, depth)
 
     def unparse_unless_between(self, node, depth):
-        return (f"{self._pad(depth)}unless {node.name}: {self.expr(node.cond)} "
-                f"between {node.start} and {node.end}")
+        return self._cond(f"unless {node.name}: ", node.cond, depth, f" between {node.start} and {node.end}")
 
     def unparse_unless_after(self, node, depth):
-        return (f"{self._pad(depth)}unless {node.name}: {self.expr(node.cond)} "
-                f"after {node.after} within {self.expr(node.within)}")
+        return self._cond(f"unless {node.name}: ", node.cond, depth,
+                          f" after {node.after} within {self.expr(node.within)}")
 
     def unparse_emit(self, node, depth):
         self._mark_commas(node.entries)
@@ -252,7 +268,7 @@ class Unparser:
 
     def unparse_seq_step(self, node, depth):
         mods = "".join(" " + self.node(m) for m in node.mods)
-        return f"{self._pad(depth)}{node.name}: {self.expr(node.cond)}{mods}"
+        return self._cond(f"{node.name}: ", node.cond, depth, mods)
 
     def unparse_step_by(self, node, depth):
         return f"by {', '.join(self.expr(k) for k in node.keys)}"
