@@ -183,7 +183,7 @@ def build_parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command", metavar="<command>", help=argparse.SUPPRESS)
     sub.required = False
     for name, (summary, configure, _handler) in COMMANDS.items():
-        sp = sub.add_parser(name, description=f"sleuth {name}: {summary}",
+        sp = sub.add_parser(name, prog=f"sleuth {name}", description=f"sleuth {name}: {summary}",
                             formatter_class=argparse.RawDescriptionHelpFormatter)
         configure(sp)
     hp = sub.add_parser("help", description="show help for a command")
