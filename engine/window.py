@@ -22,55 +22,85 @@ records for provenance.
 from __future__ import annotations
 
 import math
-from collections import deque
 
 from .aggregate import Baseline, FirstSeen, Gaps, factories, make_aggregator
 from .match import Match, event_record, format_seconds, format_ts, jsonable, stable_hash
 from .state import NEG_INF, Machine, thaw_key
 
 _CAPPED_KINDS = ("distinct", "sample", "entropy")
+_OPS: dict = {}      # (aggregate classes, argument slots) -> shared (adders, removers)
 
 
 class SlidingWindow:
     """Events of one key within (t - size, t] with incremental aggregates."""
 
-    __slots__ = ("size", "events", "aggs", "args", "cap", "capped", "dropped", "_adders", "_removers")
+    __slots__ = ("size", "buf", "head", "aggs", "args", "cap", "capped", "dropped", "_adders", "_removers")
 
-    def __init__(self, aggs, limits: dict, size: float, ctors: list | None = None):
+    def __init__(self, aggs, limits: dict, size: float, ctors: list | None = None, args: tuple | None = None):
         self.size = size
-        self.events: deque = deque()
+        # The window's events: a list read from `head` on (a deque costs ~700 bytes even
+        # for one event; most keys hold few). Popped slots are cut off in batches.
+        self.buf: list = []
+        self.head = 0
         if ctors is not None:
             self.aggs = [c() for c in ctors]
         else:
             self.aggs = [make_aggregator(a, limits, size) for a in aggs]
-        self.args = [a.arg for a in aggs]
+        self.args = args if args is not None else tuple(a.arg for a in aggs)
         self.cap = limits.get("window", 10_000)
         self.capped = False
         self.dropped = 0
         self._bind()
 
     def _bind(self) -> None:
-        # Bound methods paired with their argument slot: the per-event loop does no lookups.
-        self._adders = [(agg.add, a) for agg, a in zip(self.aggs, self.args)]
-        self._removers = [(agg.remove, a) for agg, a in zip(self.aggs, self.args)]
+        # Each aggregate's add/remove paired with its argument slot, shared by every
+        # window of the same shape (a per-window copy would cost ~400 bytes a key).
+        shape = (tuple(type(agg) for agg in self.aggs), self.args)
+        ops = _OPS.get(shape)
+        if ops is None:
+            ops = _OPS[shape] = (tuple((type(agg).add, a) for agg, a in zip(self.aggs, self.args)),
+                                 tuple((type(agg).remove, a) for agg, a in zip(self.aggs, self.args)))
+        self._adders, self._removers = ops
+
+    @property
+    def events(self) -> list:
+        """The events in the window, oldest first (a copy)."""
+        return self.buf[self.head:]
+
+    def __len__(self) -> int:
+        return len(self.buf) - self.head
+
+    def first(self):
+        return self.buf[self.head] if self.head < len(self.buf) else None
+
+    def last(self):
+        return self.buf[-1] if self.head < len(self.buf) else None
 
     def add(self, ts: float, eid, vals: tuple, rec: tuple) -> None:
-        events = self.events
+        buf = self.buf
         horizon = ts - self.size
-        while events and events[0][0] <= horizon:
+        while self.head < len(buf) and buf[self.head][0] <= horizon:
             self._pop()
-        events.append((ts, eid, vals, rec))
-        for add, a in self._adders:
-            add(vals[a] if a is not None else None, ts)
-        if len(events) > self.cap:
+        buf.append((ts, eid, vals, rec))
+        for (add, a), agg in zip(self._adders, self.aggs):
+            add(agg, vals[a] if a is not None else None, ts)
+        if len(buf) - self.head > self.cap:
             self._pop()
             self.capped = True
             self.dropped += 1
 
     def _pop(self) -> None:
-        ts, _eid, vals, _rec = self.events.popleft()
-        for remove, a in self._removers:
-            remove(vals[a] if a is not None else None, ts)
+        buf = self.buf
+        head = self.head
+        ts, _eid, vals, _rec = buf[head]
+        buf[head] = None
+        head += 1
+        if head >= 32 and head * 2 >= len(buf):
+            del buf[:head]
+            head = 0
+        self.head = head
+        for (remove, a), agg in zip(self._removers, self.aggs):
+            remove(agg, vals[a] if a is not None else None, ts)
 
     def __getitem__(self, i: int):
         """One aggregate's current value: `having` reads only what it needs (A[i])."""
@@ -101,7 +131,9 @@ class SlidingWindow:
 
     def _sample(self, arg: int, n: int) -> list:
         seen: dict = {}
-        for e in self.events:
+        buf = self.buf
+        for k in range(self.head, len(buf)):
+            e = buf[k]
             v = e[2][arg]
             if v is None:
                 continue
@@ -116,7 +148,8 @@ class SlidingWindow:
 
     def reset(self) -> None:
         """Start afresh, keeping first_seen memories (they are about the key, not the window)."""
-        self.events.clear()
+        self.buf = []
+        self.head = 0
         fresh = []
         for agg in self.aggs:
             if isinstance(agg, FirstSeen):
@@ -165,7 +198,8 @@ class SlidingWindow:
 
     def load(self, d) -> None:
         events, aggs, self.capped, self.dropped = d
-        self.events = deque((e[0], e[1], tuple(e[2]), tuple(e[3])) for e in events)
+        self.buf = [(e[0], e[1], tuple(e[2]), tuple(e[3])) for e in events]
+        self.head = 0
         for agg, s in zip(self.aggs, aggs):
             agg.load(s)
         self._bind()
@@ -238,6 +272,7 @@ class WindowMachine(Machine):
         self._extra = longest
         self.fs_idx = [i for i, a in enumerate(spec.aggs) if a.kind == "first_seen"]
         self.ctors = factories(spec.aggs, spec.limits, self.size or self.gap)
+        self.args = tuple(a.arg for a in spec.aggs)
 
     def extra_horizon(self) -> float:
         return self._extra
@@ -281,7 +316,7 @@ class WindowMachine(Machine):
         spec = self.spec
         win = st.win
         if win is None:
-            win = st.win = SlidingWindow(spec.aggs, spec.limits, self.size, self.ctors)
+            win = st.win = SlidingWindow(spec.aggs, spec.limits, self.size, self.ctors, self.args)
         win.add(now, ev.get("id"), vals, rec)
         ok = bool(spec.having(win, ev))
         policy = spec.refire
@@ -301,11 +336,12 @@ class WindowMachine(Machine):
         values = win.values(exact=True)
         prov = win.provenance(spec.aggs, values, spec.record_fields, self.ecap)
         prov = {"kind": "window", **prov}
-        first_ts = win.events[0][0] if win.events else now
+        first = win.first()
+        first_ts = first[0] if first is not None else now
         flags = win.capped_flags(spec.aggs)
         fields = spec.emit(ev, values, None) if spec.emit is not None else {}
         fp = spec.fingerprint(ev, values, None) if spec.fingerprint is not None else None
-        ids = (win.events[0][1], win.events[-1][1]) if win.events else ("", "")
+        ids = (first[1], win.last()[1]) if first is not None else ("", "")
         m = self._match(key, first_ts, now, now, fields, fp, prov, flags, ids)
         if policy == "reset":
             win.reset()
@@ -483,10 +519,10 @@ class WindowMachine(Machine):
         """The key's current aggregate values, for near-miss reports."""
         spec = self.spec
         if self.wkind == "sliding":
-            if st.win is None or not st.win.events or st.win.events[-1][0] <= self.engine.now - self.size:
+            if st.win is None or not len(st.win) or st.win.last()[0] <= self.engine.now - self.size:
                 return None     # every event has left the window
             values = st.win.values()
-            closes = st.win.events[0][0] + self.size - self.engine.now
+            closes = st.win.first()[0] + self.size - self.engine.now
         else:
             if not st.open or not st.n:
                 return None
