@@ -250,7 +250,8 @@ def main(argv: list[str] | None = None) -> int:
     except BrokenPipeError:
         # Output closed early (e.g. piped into head): not an error of ours.
         try:
-            sys.stdout = open(os.devnull, "w")
+            devnull = os.open(os.devnull, os.O_WRONLY)
+            os.dup2(devnull, sys.stdout.fileno())
         except OSError:
             pass
         return EXIT_OK

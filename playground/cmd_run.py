@@ -288,6 +288,8 @@ def run_run(args) -> int:
                             last_checkpoint = time.monotonic()
                     if stop["flag"]:
                         break
+            except BrokenPipeError:
+                raise           # our output was closed (e.g. piped into head): stop quietly
             except OSError as exc:
                 print(f"sleuth run: cannot read {path}: {exc}", file=sys.stderr)
                 return EXIT_IO
@@ -313,6 +315,11 @@ def run_run(args) -> int:
             pass
         if out is not sys.stdout.buffer:
             out.close()
+        else:
+            try:
+                sys.stdout.flush()
+            except BrokenPipeError:
+                pass
         if qsink is not None:
             qsink.close()
     cpu = time.process_time() - started

@@ -141,3 +141,17 @@ def test_simulate_is_deterministic_from_the_command_line(tmp_path: Path):
     assert a.returncode == b.returncode == 0
     for name in ("events.jsonl", "labels.jsonl", "traps.jsonl", "openapi.json", "manifest.json"):
         assert (tmp_path / "a" / name).read_bytes() == (tmp_path / "b" / name).read_bytes()
+
+
+def test_run_into_a_closed_pipe_stops_quietly(tmp_path: Path, pack: Path):
+    line = {"method": "POST", "route": "/api/v1/auth/login", "status": 401, "src_ip": "203.0.113.7", "user": "a"}
+    with (tmp_path / "in.jsonl").open("w") as fh:
+        for i in range(20000):
+            fh.write(json.dumps({**line, "ts": 1_700_000_000 + i}) + "\n")
+    proc = subprocess.Popen([sys.executable, "-m", "sleuth.playground.cli", "run", str(pack),
+                             str(tmp_path / "in.jsonl"), "-q"], stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    assert proc.stdout.read(100)
+    proc.stdout.close()            # like `| head`
+    err = proc.stderr.read()
+    assert proc.wait(timeout=60) == 0
+    assert b"Traceback" not in err and b"cannot read" not in err
