@@ -87,6 +87,7 @@ ALLOWED_CLAUSES: dict[str, frozenset[type]] = {
 
 @attrs.define
 class MacroDef:
+    """A macro as declared, where, and whether anything used it."""
     decl: ast.MacroDecl
     file: str
     used: bool = False
@@ -94,6 +95,7 @@ class MacroDef:
 
 @attrs.define
 class ListDef:
+    """A list as declared, its loaded value, and whether anything used it."""
     decl: ast.ListDecl
     file: str
     value: ir.SetConst | None = None

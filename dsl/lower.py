@@ -76,6 +76,7 @@ def fields_read(rules) -> frozenset:
 
 
 def pack_fingerprint(checked: CheckedPack) -> str:
+    """A hash of the pack's file names and texts (snapshots are tied to it)."""
     h = hashlib.blake2b(digest_size=12)
     h.update(FORMAT_VERSION.encode())
     for path in sorted(checked.sources):
@@ -205,6 +206,7 @@ class _RuleGen:
 
 
 def compile_rule(index: int, rule: ir.Rule) -> RuleSpec:
+    """Generate, compile and wire one rule's functions into its `RuleSpec` (with explain text)."""
     g = _RuleGen(rule)
     w = g.w
     fns: dict[str, str] = {}
@@ -410,6 +412,7 @@ def rule_conditions(rule: ir.Rule) -> list[ir.Expr]:
 
 
 def choose_index(rule: ir.Rule) -> tuple[str, frozenset] | None:
+    """The dispatch field and values every event the rule can use must have; None: every event."""
     conds = rule_conditions(rule)
     interest = conds[0] if len(conds) == 1 else ir.Or(tuple(conds))
     nec = _necessary(interest)
@@ -461,6 +464,7 @@ def _specialise(e: ir.Expr, field: str, value) -> ir.Expr:
 
 
 def build_dispatch(kind: str, rules: list[tuple[ir.Rule, RuleSpec]]) -> Dispatch:
+    """The index (field -> value -> bucket function) and the every-event function for these rules."""
     by_field: dict[str, dict[Any, list]] = {}
     always: list = []
     for rule, spec in rules:

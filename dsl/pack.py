@@ -11,7 +11,7 @@ error diagnostic, sorted by location.
 from __future__ import annotations
 
 import os
-from collections.abc import Iterable, Sequence
+from collections.abc import Sequence
 
 from . import ast
 from .check import CheckedPack, Checker
@@ -132,7 +132,3 @@ def builtin_pack_path(name: str = "api") -> str:
     from importlib import resources
 
     return os.fspath(resources.files("sleuth.rulepacks").joinpath(name))
-
-
-def iter_errors(checked: CheckedPack) -> Iterable[Diagnostic]:
-    return (d for d in checked.diagnostics if d.is_error)

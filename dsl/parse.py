@@ -22,7 +22,7 @@ from decimal import Decimal
 from importlib import resources
 
 from lark import Lark, Token, Transformer, Tree, v_args
-from lark.exceptions import UnexpectedCharacters, UnexpectedEOF, UnexpectedInput, UnexpectedToken
+from lark.exceptions import UnexpectedCharacters, UnexpectedInput, UnexpectedToken
 from lark.lark import PostLex
 
 from . import ast
@@ -620,13 +620,3 @@ def _error_span(exc: UnexpectedInput, text: str, file: str) -> Span:
     if not stripped:
         return Span(file, 1, 1, 1, 2, 0, 0)
     return Span(file, line, col, line, col + 1, offset, offset)
-
-
-def is_eof_error(exc: UnexpectedInput) -> bool:
-    return isinstance(exc, UnexpectedEOF) or (
-        isinstance(exc, UnexpectedToken) and exc.token.type == "$END")
-
-
-def tree_names(tree: Tree) -> list[str]:
-    """Names of the rules in a parse tree (debugging aid)."""
-    return [t.data for t in tree.iter_subtrees()]

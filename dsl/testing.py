@@ -282,6 +282,7 @@ def _failure_q(case: TestCase, events, matches, partials, why: str, quarantine=N
 
 
 def check_expectations(case: TestCase, matches, events, partials, quarantine=None) -> tuple[bool, str]:
+    """(passed, failure report) of a test's expectations against the rule's matches."""
     def _failure(*a):
         return _failure_q(*a, quarantine=quarantine)
 

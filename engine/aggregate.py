@@ -54,6 +54,7 @@ def _hashable(v):
 
 
 class Count:
+    """count(): events in the window."""
     __slots__ = ("n",)
     kind = "count"
 
@@ -77,6 +78,7 @@ class Count:
 
 
 class CountIf(Count):
+    """count(p): events of the window where p was true."""
     __slots__ = ()
     kind = "count_if"
 
@@ -90,6 +92,7 @@ class CountIf(Count):
 
 
 class Ratio:
+    """ratio(p): count(p) / count(); None on an empty window."""
     __slots__ = ("hits", "n")
     kind = "ratio"
 
@@ -174,6 +177,7 @@ class Distinct:
 
 
 class Sample(Distinct):
+    """sample(x, n): the first n distinct values (window order: see SlidingWindow.values)."""
     __slots__ = ("n",)
     kind = "sample"
 
@@ -259,6 +263,7 @@ class Entropy:
 
 
 class Sum:
+    """sum(x): over numeric values of x (others ignored); 0 on an empty window."""
     __slots__ = ("s", "n")
     kind = "sum"
 
@@ -289,6 +294,7 @@ class Sum:
 
 
 class Avg(Sum):
+    """avg(x): mean of numeric values of x; None without any."""
     __slots__ = ()
     kind = "avg"
 
@@ -342,6 +348,7 @@ class Extreme:
 
 
 class Changes:
+    """changes(x): how many events have an x different from the previous event's."""
     __slots__ = ("dq", "ch")
     kind = "changes"
 

@@ -181,6 +181,7 @@ class Match:
 
 
 def provenance_event_ids(prov: dict) -> list[str]:
+    """Every event id a provenance record cites, in order (steps, window events, last event)."""
     out: list[str] = []
     for step in prov.get("steps", ()):
         for e in step.get("events", ()):

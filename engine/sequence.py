@@ -26,6 +26,7 @@ _START, _LAST, _CNT, _CHAIN, _BINDS = range(5)
 
 
 class SeqState:
+    """A key's partials per state, last activity, trailing-absence waits and aggregate-step windows."""
     __slots__ = ("slots", "last", "waits", "wins")
 
     def __init__(self, nstates: int):

@@ -87,6 +87,7 @@ class AggSpec:
 
 @attrs.frozen(eq=False)
 class StepSpec:
+    """One compiled sequence step: bounds, key, join, provenance projection, aggregate window."""
     name: str
     index: int
     min: int
@@ -106,6 +107,7 @@ class StepSpec:
 
 @attrs.frozen(eq=False)
 class AbsenceSpec:
+    """An absence: between steps `start` and `end`, or after the last step `within` seconds."""
     name: str
     start: int
     end: int | None
