@@ -15,6 +15,7 @@ import ipaddress
 import math
 import os
 import re
+import warnings
 from collections.abc import Callable
 from re import _parser as sre_parse  # the `sre_parse` alias is deprecated since 3.11
 
@@ -227,7 +228,9 @@ def regex_hazard(pattern: str) -> str | None:
     if _NESTED_QUANT.search(pattern):
         return "a repeated group contains a repeat (nested quantifier)"
     try:
-        tree = sre_parse.parse(pattern)
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")      # reported once, by the checker
+            tree = sre_parse.parse(pattern)
     except re.error:
         return None
     why = _nested_repeat(tree, inside=False)
@@ -1000,7 +1003,13 @@ class Checker:
             self.error("bad-pattern", "the right side of '=~' is a regex literal", pat.span, "e.g. ua =~ /bot/i")
             return _err(node)
         try:
-            re.compile(text, _re_flags(flags))
+            with warnings.catch_warnings(record=True) as caught:
+                warnings.simplefilter("always")
+                re.compile(text, _re_flags(flags))
+            for w in caught:
+                # e.g. "possible nested set": valid today, may change meaning in a later Python.
+                self.warn("regex-ambiguous", f"regex: {str(w.message).lower()}", pat.span,
+                          r"escape the character ('\[', '\-', '\&', '\~', '\|') to keep its meaning")
         except re.error as exc:
             pos = exc.pos if exc.pos is not None else 0
             span = pat.span
