@@ -29,8 +29,7 @@ def format_ts(ts: float | None) -> str | None:
     """Epoch seconds → `2026-11-27T08:00:00.123Z` (millisecond precision, UTC)."""
     if ts is None or not math.isfinite(ts):
         return None
-    ms = int(round(ts * 1000))
-    sec = ms // 1000
+    sec, ms = divmod(round(ts * 1000), 1000)
     head = _SECONDS.get(sec)
     if head is None:
         try:
@@ -41,7 +40,10 @@ def format_ts(ts: float | None) -> str | None:
         if len(_SECONDS) >= 4096:
             _SECONDS.clear()   # a bounded memo: formatting the same second repeatedly is the common case
         _SECONDS[sec] = head
-    return f"{head}.{ms % 1000:03d}Z"
+    return head + _MILLIS[ms]
+
+
+_MILLIS = tuple(f".{n:03d}Z" for n in range(1000))
 
 
 def format_seconds(seconds: float | None) -> str | None:

@@ -117,7 +117,7 @@ _ID_MAX = 256  # characters kept of a non-string id
 _QUERY_MAX_FIELDS = 1000
 
 _TYPED = {**CANONICAL_FIELDS, **EXTRA_FIELDS}
-_ID_ONLY = ("id",)  # what a checker returns for a canonical event without an id
+ID_ONLY = _ID_ONLY = ("id",)  # what a checker returns for a canonical event without an id
 _CANON_GET = CANONICAL_FIELDS.get
 _EXTRA_STR = frozenset(k for k, t in EXTRA_FIELDS.items() if t is str)
 _FAST_KEYS = frozenset(_TYPED)
@@ -512,7 +512,10 @@ class Normalizer:
         # `watch`: the fields a rule pack reads. The fast path then checks the types of
         # those only (others pass through as they are: no rule compares them); the
         # engine builds its default normaliser this way. None checks every field.
-        self.watch = None if watch is None else frozenset(watch) | {"ts", "id", "route", "path"}
+        # Time and id are always checked (ordering, provenance); route and path too when a
+        # templater derives one from the other.
+        always = {"ts", "id", "route", "path"} if templater is not None else {"ts", "id"}
+        self.watch = None if watch is None else frozenset(watch) | always
         for name in self.mapping:
             if name not in CANONICAL_FIELDS:
                 raise ValueError(f"unknown canonical field {name!r} in mapping")
