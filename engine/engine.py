@@ -476,36 +476,53 @@ class Engine:
     def _drain(self, head: int, cut: int) -> int:
         """Dispatch buffered in-order events `head..cut-1`; stop early once a timer or straggler is pending.
 
-        Returns the index of the first event not processed.
+        Returns the index of the first event not processed. Only rule code
+        can add a timer, so the check follows a dispatch; `now` is set before
+        rule code or the periodic key collection runs, and at the end.
         """
         fifo, heap, timers = self._fifo, self._heap, self._timers
         index, always = self._event_dispatch
-        single = index[0] if len(index) == 1 else None
-        s_field, s_table = single if single is not None else (None, None)
         rule_error = self._rule_error
         processed = self._processed
         i = head
+        t = self.now
         try:
+            if len(index) == 1 and always is None:
+                ((field, table),) = index
+                lookup = table.get
+                while i < cut:
+                    t, _s, e = fifo[i]
+                    i += 1
+                    g = lookup(e.get(field))
+                    processed += 1
+                    if g is not None:
+                        self.now = t
+                        try:
+                            g(e)
+                        except Exception as exc:
+                            rule_error(exc, e)
+                        if heap or timers:
+                            if not processed % COLLECT_EVERY:
+                                self._processed = processed
+                                self._collect()
+                            break
+                    if not processed % COLLECT_EVERY:
+                        self.now = t
+                        self._processed = processed
+                        self._collect()
+                return i
             while i < cut:
                 t, _s, e = fifo[i]
                 i += 1
                 self.now = t
-                if s_table is not None:
-                    g = s_table.get(e.get(s_field))
+                get = e.get
+                for field, table in index:
+                    g = table.get(get(field))
                     if g is not None:
                         try:
                             g(e)
                         except Exception as exc:
                             rule_error(exc, e)
-                else:
-                    get = e.get
-                    for field, table in index:
-                        g = table.get(get(field))
-                        if g is not None:
-                            try:
-                                g(e)
-                            except Exception as exc:
-                                rule_error(exc, e)
                 if always is not None:
                     try:
                         always(e)
@@ -517,9 +534,10 @@ class Engine:
                     self._collect()
                 if heap or timers:
                     break
+            return i
         finally:
             self._processed = processed
-        return i
+            self.now = t
 
     def _process(self, ts: float, ev: dict) -> None:
         self.now = ts

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import random
 
+import pytest
 from corpus import compile_rules, json_lines, run_items
 from streams import AGENTS, GAPS, IPS, METHODS, MIXED_PACK, ROUTES, STATUSES, USERS
 
@@ -93,3 +94,48 @@ def test_collection_never_changes_output_of_a_long_sorted_stream():
     _, streaming = run_items(pack, events, {"lateness": 5})
     _, buffered = run_items(pack, events, {"lateness": 1e6})
     assert json_lines(m for m, _ in buffered) == json_lines(m for m, _ in streaming)
+
+
+# ---------------------------------------------------------------- feed_many buffering
+
+
+def test_feed_many_never_holds_a_long_iterable_whole():
+    """Due events are released at least every DRAIN_EVERY events, not at the end of the call."""
+    from sleuth.dsl import load_pack
+    from sleuth.engine import Engine
+    from sleuth.engine.engine import DRAIN_EVERY
+
+    pack = load_pack(sources={"f.ttp": '''rule f {
+  meta { ttp = "spec-anomaly" goal = "scraping" severity = low title = "t" }
+  when status == 500
+}
+'''})
+    eng = Engine(pack, lateness=0)
+    most = []
+
+    def stream():
+        for i in range(20 * DRAIN_EVERY):
+            most.append(eng.stats()["buffered"])
+            yield {"id": f"e{i}", "ts": 1e9 + i, "status": 500 if i % 1000 == 0 else 200}
+
+    got = eng.feed_many(stream())
+    assert [m.provenance["events"][0]["id"] for m in got] == [f"e{i}" for i in range(0, 20 * DRAIN_EVERY, 1000)]
+    assert max(most) <= DRAIN_EVERY
+    assert len(eng._fifo) <= 2 * DRAIN_EVERY     # consumed slots are dropped too
+
+
+def test_feed_many_positions_must_be_one_per_event():
+    from sleuth.dsl import load_pack
+    from sleuth.engine import Engine, EngineError
+
+    pack = load_pack(sources={"f.ttp": '''rule f {
+  meta { ttp = "spec-anomaly" goal = "scraping" severity = low title = "t" }
+  when status == 500
+}
+'''})
+    eng = Engine(pack)
+    with pytest.raises(EngineError, match="2 events but 1 positions"):
+        eng.feed_many([{"ts": 1e9}, {"ts": 1e9}], positions=[7])
+    eng.feed_many([{"ts": 1e9}, {"ts": "bad"}], source="in.jsonl", positions=[7, 9])
+    assert [(r["source"], r["position"], r["reason"]) for r in eng.quarantine.records] == [
+        ("in.jsonl", 9, "bad-time")]

@@ -495,3 +495,40 @@ def test_templater_errors_are_recorded():
     ev = Normalizer(templater=Broken())({"ts": T0, "path": "/x"})
     assert "route" not in ev
     assert ev["_invalid"] == {"route": "templater-error"}
+
+
+# ------------------------------------------------------------------ watched fields (the engine's default)
+
+
+def test_watch_checks_only_the_fields_rules_read():
+    n = Normalizer(watch={"status", "user"})
+    n(dict(CANONICAL))
+    odd = dict(CANONICAL, ua=7, latency_ms="slow")   # nobody reads these: they pass as they are
+    assert n(odd) is odd
+    bad = dict(CANONICAL, status="401", user=7)       # read by rules: fixed on a copy
+    ev = n(bad)
+    assert ev is not bad and ev["status"] == 401 and ev["user"] == "7"
+    huge = dict(CANONICAL, id="x" * 70000)            # id and ts are always checked
+    assert n(huge)["_invalid"] == {"id": "truncated"}
+
+
+def test_watch_still_verifies_the_key_set():
+    """An alias in place of an unwatched key (same size) is not mistaken for the learned shape."""
+    n = Normalizer(watch={"user"})
+    base = {k: v for k, v in CANONICAL.items() if k != "user"}
+    assert n(dict(base)) == base
+    raw = {k: v for k, v in base.items() if k != "ua"}
+    raw["user.name"] = "bob"
+    assert len(raw) == len(base)
+    ev = n(raw)
+    assert ev["user"] == "bob" and "user.name" not in ev
+
+
+def test_watch_checks_route_and_path_only_for_a_templater():
+    plain = Normalizer(watch={"status"})
+    plain(dict(CANONICAL))
+    odd = dict(CANONICAL, path=5)
+    assert plain(odd) is odd
+    templated = Normalizer(watch={"status"}, templater=HeuristicTemplater())
+    templated(dict(CANONICAL))
+    assert templated(dict(CANONICAL, path=5))["path"] == "5"
