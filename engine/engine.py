@@ -260,7 +260,7 @@ class Engine:
         normalize = getattr(nz, "normalize", nz)
         # The normaliser's fast path inlined: a checker compiled for this key set says the
         # event is canonical as it is (the usual case), or names what the full path must fix.
-        shape_of = nz._memo.get if type(nz) is Normalizer else None
+        shape_of = nz._memo.get if type(nz) is Normalizer else {}.get
         src = source or self.source
         push = self._fifo.append
         lateness, tol = self.lateness, self.future_tolerance
@@ -281,21 +281,21 @@ class Engine:
             seq += 1
             # `pos`, the input position (default ids, quarantine), is only worked out when
             # needed: the caller's, or the arrival number.
-            ev = None
-            if shape_of is not None and type(event) is dict:
-                check = shape_of(len(event))
-                if check is not None:
-                    try:
-                        bad = check(event)
-                    except (KeyError, TypeError):
-                        bad = True
-                    if not bad:
-                        ev = event
-                    elif bad is ID_ONLY:
-                        pos = seq if positions is None else positions[seq - first]
-                        ev = event.copy()
-                        ev["id"] = f"{src}:{pos}"
-            if ev is None:
+            check = shape_of(len(event)) if type(event) is dict else None
+            if check is not None:
+                try:
+                    bad = check(event)
+                except (KeyError, TypeError):
+                    bad = True
+            else:
+                bad = True
+            if not bad:
+                ev = event
+            elif bad is ID_ONLY:
+                pos = seq if positions is None else positions[seq - first]
+                ev = event.copy()
+                ev["id"] = f"{src}:{pos}"
+            else:
                 pos = seq if positions is None else positions[seq - first]
                 try:
                     ev = normalize(event, src, pos)
