@@ -3,7 +3,7 @@
 `Engine(pack)` evaluates a compiled pack over a stream of events. Time is
 event time: the watermark is the highest event time seen minus `lateness`;
 events within lateness are reordered through a time-ordered buffer (an
-in-order deque plus a heap for stragglers) and processed in time order,
+in-order list, released in bulk, plus a heap for stragglers) and processed in time order,
 ties in arrival order; an event behind the watermark is quarantined as
 `late`. Timers (tumbling-window ends, session ends, trailing-absence
 deadlines) are merged with events by (time, phase): a window ending at T
