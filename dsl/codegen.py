@@ -166,8 +166,11 @@ class ExprCompiler:
 
     # -- helpers
     def _simple(self, text: str) -> tuple[str, str]:
-        """(first use, later uses) of a value: a name is reused, a compound one goes through a walrus."""
-        if re.fullmatch(r"[A-Za-z_][A-Za-z0-9_]*(\[[0-9]+\])*", text):
+        """(first use, later uses) of a value: a name is reused, a compound one goes through a walrus.
+
+        An aggregate read `A[i]` is a call (sliding windows compute values lazily): bound once.
+        """
+        if re.fullmatch(r"[A-Za-z_][A-Za-z0-9_]*(\[[0-9]+\])*", text) and not text.startswith("A["):
             return text, text
         t = f"t{next(self.tmp)}"
         return f"({t} := {text})", t

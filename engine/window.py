@@ -79,8 +79,9 @@ class SlidingWindow:
     def add(self, ts: float, eid, vals: tuple, rec: tuple) -> None:
         buf = self.buf
         horizon = ts - self.size
-        while self.head < len(buf) and buf[self.head][0] <= horizon:
-            self._pop()
+        if self.head < len(buf) and buf[self.head][0] <= horizon:
+            while self.head < len(buf) and buf[self.head][0] <= horizon:
+                self._pop()
         buf.append((ts, eid, vals, rec))
         for (add, a), agg in zip(self._adders, self.aggs):
             add(agg, vals[a] if a is not None else None, ts)
@@ -273,6 +274,8 @@ class WindowMachine(Machine):
         self.fs_idx = [i for i, a in enumerate(spec.aggs) if a.kind == "first_seen"]
         self.ctors = factories(spec.aggs, spec.limits, self.size or self.gap)
         self.args = tuple(a.arg for a in spec.aggs)
+        if self.wkind == "sliding":
+            self.on_event = self._on_sliding     # the hot path, fused (one call per event)
 
     def extra_horizon(self) -> float:
         return self._extra
@@ -312,25 +315,58 @@ class WindowMachine(Machine):
             self._session(key, st, ev, now, vals, rec)
 
     # -- sliding
+    def _on_sliding(self, ev) -> None:
+        """`on_event` of a sliding-window rule: `on_event` and `_sliding` in one call."""
+        spec = self.spec
+        prepped = spec.prep(ev)
+        if prepped is None:
+            return
+        key, vals, rec = prepped
+        now = self.engine.now
+        states = self.states
+        st = states.get(key)
+        if st is None:
+            st = WinState()
+            self.new_key(key, st)
+        else:
+            states.move_to_end(key)
+            if now - st.last > self.horizon + self._extra:
+                st = WinState()          # idle past the horizon: a new key
+                states[key] = st
+        st.last = now
+        win = st.win
+        if win is None:
+            win = st.win = SlidingWindow(spec.aggs, spec.limits, self.size, self.ctors, self.args)
+        win.add(now, ev.get("id"), vals, rec)
+        if not spec.having(win, ev):
+            st.prev = False
+            return
+        self._sliding_true(key, st, ev, now, win)
+
     def _sliding(self, key, st: WinState, ev, now, vals, rec) -> None:
         spec = self.spec
         win = st.win
         if win is None:
             win = st.win = SlidingWindow(spec.aggs, spec.limits, self.size, self.ctors, self.args)
         win.add(now, ev.get("id"), vals, rec)
-        ok = bool(spec.having(win, ev))
+        if not spec.having(win, ev):
+            st.prev = False
+            return
+        self._sliding_true(key, st, ev, now, win)
+
+    def _sliding_true(self, key, st: WinState, ev, now, win) -> None:
+        """`having` is true for this event: fire unless the refire policy holds it back."""
+        spec = self.spec
         policy = spec.refire
-        fire = False
-        if ok:
-            if policy == "keep":
-                fire = not st.prev
-            elif policy == "cooldown":
-                fire = now >= st.cool
-                if fire:
-                    st.cool = now + (spec.refire_after or 0.0)
-            else:
-                fire = True
-        st.prev = ok
+        if policy == "keep":
+            fire = not st.prev
+        elif policy == "cooldown":
+            fire = now >= st.cool
+            if fire:
+                st.cool = now + (spec.refire_after or 0.0)
+        else:
+            fire = True
+        st.prev = True
         if not fire:
             return
         values = win.values(exact=True)
