@@ -251,7 +251,10 @@ class Engine:
         fast path is inlined. `positions` (one per event: `EngineError`
         otherwise) are the input positions used for default ids
         (`<source>:<position>`) and quarantine entries; by default the
-        arrival number.
+        arrival number. If the iterable itself raises, the events taken
+        before stay in the engine, consistently (a later call goes on from
+        them); matches they completed during this call go with the
+        exception, so feed untrusted iterables in chunks.
         """
         if self._closed:
             raise EngineError("the engine is closed")
@@ -277,59 +280,62 @@ class Engine:
             if len(positions) != len(events):
                 raise EngineError(f"feed_many: {len(events)} events but {len(positions)} positions")
         first = seq + 1
-        for event in events:
-            seq += 1
-            # `pos`, the input position (default ids, quarantine), is only worked out when
-            # needed: the caller's, or the arrival number.
-            check = shape_of(len(event)) if type(event) is dict else None
-            if check is not None:
-                try:
-                    bad = check(event)
-                except (KeyError, TypeError):
+        try:
+            for event in events:
+                seq += 1
+                # `pos`, the input position (default ids, quarantine), is only worked out when
+                # needed: the caller's, or the arrival number.
+                check = shape_of(len(event)) if type(event) is dict else None
+                if check is not None:
+                    try:
+                        bad = check(event)
+                    except (KeyError, TypeError):
+                        bad = True
+                else:
                     bad = True
-            else:
-                bad = True
-            if not bad:
-                ev = event
-            elif bad is ID_ONLY:
-                pos = seq if positions is None else positions[seq - first]
-                ev = event.copy()
-                ev["id"] = f"{src}:{pos}"
-            else:
-                pos = seq if positions is None else positions[seq - first]
-                try:
-                    ev = normalize(event, src, pos)
-                except BadInput as exc:
+                if not bad:
+                    ev = event
+                elif bad is ID_ONLY:
+                    pos = seq if positions is None else positions[seq - first]
+                    ev = event.copy()
+                    ev["id"] = f"{src}:{pos}"
+                else:
+                    pos = seq if positions is None else positions[seq - first]
+                    try:
+                        ev = normalize(event, src, pos)
+                    except BadInput as exc:
+                        self._seq = seq
+                        self.metrics["bad_input"] += 1
+                        self.quarantine.add(src, pos, exc.reason, exc.detail, excerpt_of(event))
+                        continue
+                if enrich:
+                    pos = seq if positions is None else positions[seq - first]
                     self._seq = seq
-                    self.metrics["bad_input"] += 1
-                    self.quarantine.add(src, pos, exc.reason, exc.detail, excerpt_of(event))
+                    ev = self._enrich(ev, event, source, pos)
+                ts = ev["ts"]
+                if ts < mx or held or ts - mx > tol:
+                    pos = seq if positions is None else positions[seq - first]
+                    self._seq, self._max_ts = seq, mx
+                    if mx - lateness > self._wm:
+                        self._wm = mx - lateness
+                    self._out = out
+                    self._accept(ev, src, pos)
+                    mx = self._max_ts
+                    held = bool(self._suspects)
                     continue
-            if enrich:
-                pos = seq if positions is None else positions[seq - first]
-                self._seq = seq
-                ev = self._enrich(ev, event, source, pos)
-            ts = ev["ts"]
-            if ts < mx or held or ts - mx > tol:
-                pos = seq if positions is None else positions[seq - first]
-                self._seq, self._max_ts = seq, mx
-                if mx - lateness > self._wm:
-                    self._wm = mx - lateness
-                self._out = out
-                self._accept(ev, src, pos)
-                mx = self._max_ts
-                held = bool(self._suspects)
-                continue
-            mx = ts
-            push((ts, seq, ev))
-            if seq >= drain_at:
-                drain_at = seq + DRAIN_EVERY
-                self._seq, self._max_ts = seq, mx
-                if mx - lateness > self._wm:
-                    self._wm = mx - lateness
-                self._release(self._wm)
-        self._seq, self._max_ts = seq, mx
-        if mx - lateness > self._wm:
-            self._wm = mx - lateness
+                mx = ts
+                push((ts, seq, ev))
+                if seq >= drain_at:
+                    drain_at = seq + DRAIN_EVERY
+                    self._seq, self._max_ts = seq, mx
+                    if mx - lateness > self._wm:
+                        self._wm = mx - lateness
+                    self._release(self._wm)
+        finally:
+            # Also when the caller's iterable raises: what was taken is kept, consistently.
+            self._seq, self._max_ts = seq, mx
+            if mx - lateness > self._wm:
+                self._wm = mx - lateness
         self._release(self._wm)
         return out
 

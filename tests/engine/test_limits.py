@@ -139,3 +139,34 @@ def test_feed_many_positions_must_be_one_per_event():
     eng.feed_many([{"ts": 1e9}, {"ts": "bad"}], source="in.jsonl", positions=[7, 9])
     assert [(r["source"], r["position"], r["reason"]) for r in eng.quarantine.records] == [
         ("in.jsonl", 9, "bad-time")]
+
+
+def test_feed_many_keeps_what_it_took_when_the_iterable_raises():
+    from sleuth.dsl import load_pack
+    from sleuth.engine import Engine
+
+    pack = load_pack(sources={"f.ttp": '''rule f {
+  meta { ttp = "spec-anomaly" goal = "scraping" severity = low title = "t" }
+  by user
+  within 1m
+  sequence {
+    a: status == 401
+    b: status == 200
+  }
+}
+'''})
+    events = [{"id": f"e{i}", "ts": 1e9 + i, "user": f"u{i % 3}", "status": (401, 200)[i % 2]} for i in range(50)]
+
+    def broken():
+        yield from events[:30]
+        raise OSError("the disk went away")
+
+    eng = Engine(pack)
+    with pytest.raises(OSError):
+        eng.feed_many(broken())
+    got = eng.feed_many(events[30:]) + eng.close()
+    ref = Engine(pack)
+    want = ref.feed_many(events[:30]) + ref.feed_many(events[30:]) + ref.close()
+    assert [m.to_json() for m in got] == [m.to_json() for m in want[len(want) - len(got):]]
+    assert eng.stats() == ref.stats()
+    assert eng.snapshot() == ref.snapshot()
