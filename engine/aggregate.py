@@ -24,6 +24,7 @@ flag the result as capped. Exact definitions (also in docs/semantics.md):
 
 from __future__ import annotations
 
+import linecache
 import math
 import reprlib
 from collections import OrderedDict, deque
@@ -601,3 +602,90 @@ def make_aggregator(spec, limits: dict, window: float | None = None):
     if kind == "baseline":
         return Baseline(spec, limits, window or 60.0)
     return cls(spec, limits)
+
+
+# ---------------------------------------------------------------- fused updates
+
+# How an aggregate's add/remove reads when inlined: `{a}` is the aggregate, `{v}` its value.
+_INLINE_ADD = {
+    Count.add: ["{a}.n += 1"],
+    CountIf.add: ["if {v} is True:", "    {a}.n += 1"],
+    Ratio.add: ["{a}.n += 1", "if {v} is True:", "    {a}.hits += 1"],
+    Distinct.add: [
+        "if {v} is not None:",
+        "    if type({v}) is not str:",
+        "        {v} = _hashable({v})",
+        "    d = {a}.d",
+        "    c = d.get({v})",
+        "    if c is not None:",
+        "        d[{v}] = c + 1",
+        "    elif len(d) < {a}.cap:",
+        "        d[{v}] = 1",
+        "    else:",
+        "        {a}.over += 1",
+        "        {a}.capped = True",
+    ],
+}
+_INLINE_REMOVE = {
+    Count.remove: ["{a}.n -= 1"],
+    CountIf.remove: ["if {v} is True:", "    {a}.n -= 1"],
+    Ratio.remove: ["{a}.n -= 1", "if {v} is True:", "    {a}.hits -= 1"],
+    Distinct.remove: [
+        "if {v} is not None:",
+        "    if type({v}) is not str:",
+        "        {v} = _hashable({v})",
+        "    d = {a}.d",
+        "    c = d.get({v})",
+        "    if c is not None:",
+        "        if c == 1:",
+        "            del d[{v}]",
+        "        else:",
+        "            d[{v}] = c - 1",
+        "    elif {a}.over:",
+        "        {a}.over -= 1",
+    ],
+}
+_FUSED: dict = {}
+_FUSED_COUNT = [0]
+
+
+def fused_updates(classes: tuple, args: tuple) -> tuple:
+    """`(add_all, remove_all)` for aggregates of these classes reading these argument slots.
+
+    `add_all(aggs, vals, ts)` does what `agg.add(vals[arg], ts)` does for
+    each aggregate in order (None where it takes no argument), in one call:
+    count, count-if, ratio and distinct/sample updates are inlined, the
+    others called. Shared by every window of the same shape; the source is
+    registered in `linecache` so tracebacks show it.
+    """
+    key = (classes, args)
+    got = _FUSED.get(key)
+    if got is not None:
+        return got
+    ns: dict = {"_hashable": _hashable}
+    src = []
+    for name, table, method in (("add_all", _INLINE_ADD, "add"), ("remove_all", _INLINE_REMOVE, "remove")):
+        lines = [f"def {name}(aggs, vals, ts):"]
+        if classes:
+            lines.append("    " + ", ".join(f"a{i}" for i in range(len(classes))) + ", = aggs")
+        for i, (cls, arg) in enumerate(zip(classes, args)):
+            fn = getattr(cls, method)
+            value = f"vals[{arg}]" if arg is not None else "None"
+            body = table.get(fn)
+            if body is None:
+                ns[f"{name}_{i}"] = fn
+                lines.append(f"    {name}_{i}(a{i}, {value}, ts)")
+                continue
+            if any("{v}" in b for b in body):
+                lines.append(f"    v{i} = {value}")
+            lines.extend("    " + b.format(a=f"a{i}", v=f"v{i}") for b in body)
+        if len(lines) == 1:
+            lines.append("    pass")
+        src.extend(lines)
+    text = "\n".join(src) + "\n"
+    _FUSED_COUNT[0] += 1
+    filename = f"<sleuth window updates #{_FUSED_COUNT[0]}>"
+    exec(compile(text, filename, "exec"), ns)
+    linecache.cache[filename] = (len(text), None, text.splitlines(True), filename)
+    got = _FUSED[key] = (ns["add_all"], ns["remove_all"])
+    return got

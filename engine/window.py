@@ -23,12 +23,11 @@ from __future__ import annotations
 
 import math
 
-from .aggregate import Baseline, FirstSeen, Gaps, factories, make_aggregator
+from .aggregate import Baseline, FirstSeen, Gaps, factories, fused_updates, make_aggregator
 from .match import Match, event_record, format_seconds, format_ts, jsonable, stable_hash
 from .state import NEG_INF, Machine, thaw_key
 
 _CAPPED_KINDS = ("distinct", "sample", "entropy")
-_OPS: dict = {}      # (aggregate classes, argument slots) -> shared (adders, removers)
 
 
 class SlidingWindow:
@@ -36,7 +35,8 @@ class SlidingWindow:
 
     __slots__ = ("size", "buf", "head", "aggs", "args", "cap", "capped", "dropped", "_adders", "_removers")
 
-    def __init__(self, aggs, limits: dict, size: float, ctors: list | None = None, args: tuple | None = None):
+    def __init__(self, aggs, limits: dict, size: float, ctors: list | None = None, args: tuple | None = None,
+                 ops: tuple | None = None):
         self.size = size
         # The window's events: a list read from `head` on (a deque costs ~700 bytes even
         # for one event; most keys hold few). Popped slots are cut off in batches.
@@ -50,17 +50,19 @@ class SlidingWindow:
         self.cap = limits.get("window", 10_000)
         self.capped = False
         self.dropped = 0
-        self._bind()
+        if ops is not None:
+            self._adders, self._removers = ops
+        else:
+            self._bind()
 
     def _bind(self) -> None:
         # Each aggregate's add/remove paired with its argument slot, shared by every
         # window of the same shape (a per-window copy would cost ~400 bytes a key).
-        shape = (tuple(type(agg) for agg in self.aggs), self.args)
-        ops = _OPS.get(shape)
-        if ops is None:
-            ops = _OPS[shape] = (tuple((type(agg).add, a) for agg, a in zip(self.aggs, self.args)),
-                                 tuple((type(agg).remove, a) for agg, a in zip(self.aggs, self.args)))
-        self._adders, self._removers = ops
+        self._adders, self._removers = fused_updates(tuple(type(agg) for agg in self.aggs), self.args)
+
+    def ops(self) -> tuple:
+        """The (adders, removers) this window's shape shares."""
+        return self._adders, self._removers
 
     @property
     def events(self) -> list:
@@ -83,8 +85,7 @@ class SlidingWindow:
             while self.head < len(buf) and buf[self.head][0] <= horizon:
                 self._pop()
         buf.append((ts, eid, vals, rec))
-        for (add, a), agg in zip(self._adders, self.aggs):
-            add(agg, vals[a] if a is not None else None, ts)
+        self._adders(self.aggs, vals, ts)
         if len(buf) - self.head > self.cap:
             self._pop()
             self.capped = True
@@ -100,8 +101,7 @@ class SlidingWindow:
             del buf[:head]
             head = 0
         self.head = head
-        for (remove, a), agg in zip(self._removers, self.aggs):
-            remove(agg, vals[a] if a is not None else None, ts)
+        self._removers(self.aggs, vals, ts)
 
     def __getitem__(self, i: int):
         """One aggregate's current value: `having` reads only what it needs (A[i])."""
@@ -159,8 +159,7 @@ class SlidingWindow:
                 new = agg.__class__.__new__(agg.__class__)
                 _reinit(agg, new)
                 fresh.append(new)
-        self.aggs = fresh
-        self._bind()
+        self.aggs = fresh       # the same classes: the shared add/remove pairs stay valid
 
     def provenance(self, specs, values: list, fields: tuple, cap: int) -> dict:
         events = self.events
@@ -274,8 +273,11 @@ class WindowMachine(Machine):
         self.fs_idx = [i for i, a in enumerate(spec.aggs) if a.kind == "first_seen"]
         self.ctors = factories(spec.aggs, spec.limits, self.size or self.gap)
         self.args = tuple(a.arg for a in spec.aggs)
+        self.ops = None
         if self.wkind == "sliding":
             self.on_event = self._on_sliding     # the hot path, fused (one call per event)
+            # The add/remove pairs every window of this rule shares (one shape per rule).
+            self.ops = SlidingWindow(spec.aggs, spec.limits, self.size, self.ctors, self.args).ops()
 
     def extra_horizon(self) -> float:
         return self._extra
@@ -336,7 +338,7 @@ class WindowMachine(Machine):
         st.last = now
         win = st.win
         if win is None:
-            win = st.win = SlidingWindow(spec.aggs, spec.limits, self.size, self.ctors, self.args)
+            win = st.win = SlidingWindow(spec.aggs, spec.limits, self.size, self.ctors, self.args, self.ops)
         win.add(now, ev.get("id"), vals, rec)
         if not spec.having(win, ev):
             st.prev = False
@@ -347,7 +349,7 @@ class WindowMachine(Machine):
         spec = self.spec
         win = st.win
         if win is None:
-            win = st.win = SlidingWindow(spec.aggs, spec.limits, self.size, self.ctors, self.args)
+            win = st.win = SlidingWindow(spec.aggs, spec.limits, self.size, self.ctors, self.args, self.ops)
         win.add(now, ev.get("id"), vals, rec)
         if not spec.having(win, ev):
             st.prev = False
