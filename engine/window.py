@@ -273,6 +273,9 @@ class WindowMachine(Machine):
         self.fs_idx = [i for i, a in enumerate(spec.aggs) if a.kind == "first_seen"]
         self.ctors = factories(spec.aggs, spec.limits, self.size or self.gap)
         self.args = tuple(a.arg for a in spec.aggs)
+        # Tumbling and session windows: the aggregates' adds in one generated call.
+        self._add_all = fused_updates(
+            tuple(type(make_aggregator(a, spec.limits, self.size or self.gap)) for a in spec.aggs), self.args)[0]
         self.ops = None
         if self.wkind == "sliding":
             self.on_event = self._on_sliding     # the hot path, fused (one call per event)
@@ -430,8 +433,7 @@ class WindowMachine(Machine):
         st.last_rec = r
         if spec.view is not None:
             st.view = spec.view(ev)
-        for agg, a in zip(st.aggs, spec.aggs):
-            agg.add(vals[a.arg] if a.arg is not None else None, now)
+        self._add_all(st.aggs, vals, now)
 
     def _values(self, st: WinState, span: float) -> list:
         out = []
