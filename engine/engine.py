@@ -29,7 +29,7 @@ import msgpack
 
 from .errors import EngineError, SnapshotError
 from .match import Match, event_record, format_ts, jsonable, stable_hash
-from .normalize import ID_ONLY, BadInput, Normalizer
+from .normalize import ID_ONLY, TS_MAX, BadInput, Normalizer
 from .quarantine import Quarantine, excerpt_of
 from .sequence import SequenceMachine
 from .spec import PackSpec, RuleSpec
@@ -124,7 +124,9 @@ class Engine:
         self.future_tolerance = float(future_tolerance)
         self.future_confirm = int(future_confirm)
         # By default the normaliser checks the types of the fields the pack reads.
-        self.normalize = normalizer if normalizer is not None else Normalizer(watch=pack.fields)
+        self.normalizer = normalizer if normalizer is not None else Normalizer(watch=pack.fields)
+        # Its `normalize` method (a subclass's override too), or the callable itself.
+        self.normalize = getattr(self.normalizer, "normalize", self.normalizer)
         self.quarantine = quarantine if quarantine is not None else Quarantine(keep=100)
         self.enrich = tuple(enrich)
         self.source = source
@@ -212,11 +214,14 @@ class Engine:
             self.quarantine.add(source or self.source, seq if position is None else position,
                                 exc.reason, exc.detail, excerpt_of(event))
             return out
-        if self.enrich:
-            ev = self._enrich(ev, event, source, position)
+        if self.enrich or type(self.normalizer) is not Normalizer:
+            if self.enrich:
+                ev = self._enrich(ev, event, source, position)
+            if not self._time_ok(ev, source or self.source, seq if position is None else position, event):
+                return out
         ts = ev["ts"]
         mx = self._max_ts
-        if mx <= ts <= mx + self.future_tolerance and not self._suspects:
+        if mx <= ts and ts - mx <= self.future_tolerance and not self._suspects:
             # In order (the common case): append to the monotone buffer, release what is due.
             self._max_ts = ts
             self._fifo.append((ts, seq, ev))
@@ -227,6 +232,17 @@ class Engine:
             return out
         self._accept(ev, source, position)
         return out
+
+    def _time_ok(self, ev, source, position, event) -> bool:
+        """After user code (an enricher, a custom normaliser): is `ts` still a finite number? Else quarantined."""
+        ts = ev.get("ts") if isinstance(ev, dict) else None
+        if (type(ts) is float or type(ts) is int) and 0 <= ts <= TS_MAX:
+            return True
+        self.metrics["bad_input"] += 1
+        self.quarantine.add(source, position, "bad-time",
+                            f"the time is {type(ts).__name__} {str(ts)[:40]!r} after an enricher or normaliser",
+                            excerpt_of(event))
+        return False
 
     def _enrich(self, ev, event, source, position) -> dict:
         """Run the enrichers on the event (a copy when it is the caller's own dict)."""
@@ -259,11 +275,12 @@ class Engine:
         if self._closed:
             raise EngineError("the engine is closed")
         out = self._out = []
-        nz = self.normalize
-        normalize = getattr(nz, "normalize", nz)
+        nz = self.normalizer
+        normalize = self.normalize
         # The normaliser's fast path inlined: a checker compiled for this key set says the
         # event is canonical as it is (the usual case), or names what the full path must fix.
         shape_of = nz._memo.get if type(nz) is Normalizer else {}.get
+        custom = type(nz) is not Normalizer     # user code: its times are checked here
         src = source or self.source
         push = self._fifo.append
         lateness, tol = self.lateness, self.future_tolerance
@@ -280,6 +297,7 @@ class Engine:
             if len(positions) != len(events):
                 raise EngineError(f"feed_many: {len(events)} events but {len(positions)} positions")
         first = seq + 1
+        pushed = False
         try:
             for event in events:
                 seq += 1
@@ -308,16 +326,20 @@ class Engine:
                         self.metrics["bad_input"] += 1
                         self.quarantine.add(src, pos, exc.reason, exc.detail, excerpt_of(event))
                         continue
-                if enrich:
+                if enrich or custom:
                     pos = seq if positions is None else positions[seq - first]
                     self._seq = seq
-                    ev = self._enrich(ev, event, source, pos)
+                    if enrich:
+                        ev = self._enrich(ev, event, source, pos)
+                    if not self._time_ok(ev, src, pos, event):
+                        continue
                 ts = ev["ts"]
                 if ts < mx or held or ts - mx > tol:
                     pos = seq if positions is None else positions[seq - first]
                     self._seq, self._max_ts = seq, mx
-                    if mx - lateness > self._wm:
+                    if pushed and mx - lateness > self._wm:
                         self._wm = mx - lateness
+                    pushed = False
                     self._out = out
                     self._accept(ev, src, pos)
                     mx = self._max_ts
@@ -325,21 +347,24 @@ class Engine:
                     continue
                 mx = ts
                 push((ts, seq, ev))
+                pushed = True
                 if seq >= drain_at:
                     drain_at = seq + DRAIN_EVERY
                     self._seq, self._max_ts = seq, mx
                     if mx - lateness > self._wm:
                         self._wm = mx - lateness
+                    pushed = False
                     self._release(self._wm)
         finally:
             # Also when the caller's iterable raises: what was taken is kept, consistently.
+            # The watermark moves only with events taken in order here, as `feed` moves it.
             self._seq, self._max_ts = seq, mx
-            if mx - lateness > self._wm:
+            if pushed and mx - lateness > self._wm:
                 self._wm = mx - lateness
         self._release(self._wm)
         return out
 
-    def _accept(self, ev: dict, source, position) -> None:
+    def _accept(self, ev: dict, source, position, seq: int | None = None) -> None:
         ts = ev["ts"]
         if ts < self._wm:
             self.metrics["late"] += 1
@@ -347,7 +372,7 @@ class Engine:
                                 f"event time {format_ts(ts)} is behind the watermark {format_ts(self._wm)} "
                                 f"(lateness {self.lateness:g}s)", excerpt_of(ev.get("id")))
             return
-        item = (ts, self._seq, ev)
+        item = (ts, self._seq if seq is None else seq, ev)
         if ts > self._max_ts:
             if ts - self._max_ts > self.future_tolerance:
                 # A jump far ahead (or the very first event: nothing to compare with)
@@ -411,7 +436,7 @@ class Engine:
                 if it[0] - self._max_ts > self.future_tolerance:
                     self._suspects.append((it, src, pos))
                 else:
-                    self._accept(it[2], src, pos)
+                    self._accept(it[2], src, pos, it[1])
             if self._suspects:
                 self._normal_since_suspect = 1     # the confirming event counts against the rest
             return
@@ -447,7 +472,7 @@ class Engine:
                 cut = bisect_right(fifo, (wm, INF), head)
                 if cut == head:
                     break
-                self._head = self._drain(head, cut)
+                self._drain(head, cut)
                 continue
             e = None
             from_heap = False
@@ -471,7 +496,7 @@ class Engine:
                 heapq.heappop(heap)
             else:
                 self._head = head + 1
-            self._process(e[0], e[2])
+            self._process(e[0], e[2], e[1])
         # Consumed slots go once they are at least half the list: amortised O(1) per
         # event, and never more consumed events held than are still buffered.
         head = self._head
@@ -479,10 +504,11 @@ class Engine:
             del fifo[:head]
             self._head = 0
 
-    def _drain(self, head: int, cut: int) -> int:
+    def _drain(self, head: int, cut: int) -> None:
         """Dispatch buffered in-order events `head..cut-1`; stop early once a timer or straggler is pending.
 
-        Returns the index of the first event not processed. Only rule code
+        `_head` is left at the first event not taken, also when something
+        escapes (an interrupt): an event is never processed twice. Only rule code
         can add a timer, so the check follows a dispatch; `now` is set before
         rule code or the periodic key collection runs, and at the end.
         """
@@ -497,16 +523,20 @@ class Engine:
                 ((field, table),) = index
                 lookup = table.get
                 while i < cut:
-                    t, _s, e = fifo[i]
+                    t, s, e = fifo[i]
                     i += 1
-                    g = lookup(e.get(field))
+                    try:
+                        g = lookup(e.get(field))
+                    except TypeError as exc:      # an unhashable value from user code (enricher)
+                        g = None
+                        rule_error(exc, e, s)
                     processed += 1
                     if g is not None:
                         self.now = t
                         try:
                             g(e)
                         except Exception as exc:
-                            rule_error(exc, e)
+                            rule_error(exc, e, s)
                         if heap or timers:
                             if not processed % COLLECT_EVERY:
                                 self._processed = processed
@@ -516,51 +546,27 @@ class Engine:
                         self.now = t
                         self._processed = processed
                         self._collect()
-                return i
+                return
             while i < cut:
-                t, _s, e = fifo[i]
+                t, s, e = fifo[i]
                 i += 1
                 self.now = t
-                get = e.get
-                for field, table in index:
-                    g = table.get(get(field))
-                    if g is not None:
-                        try:
-                            g(e)
-                        except Exception as exc:
-                            rule_error(exc, e)
-                if always is not None:
-                    try:
-                        always(e)
-                    except Exception as exc:
-                        rule_error(exc, e)
+                self._dispatch(e, s, index, always)
                 processed += 1
                 if not processed % COLLECT_EVERY:
                     self._processed = processed
                     self._collect()
                 if heap or timers:
                     break
-            return i
         finally:
+            self._head = i
             self._processed = processed
             self.now = t
 
-    def _process(self, ts: float, ev: dict) -> None:
+    def _process(self, ts: float, ev: dict, seq: int) -> None:
         self.now = ts
-        get = ev.get
         index, always = self._event_dispatch
-        for field, table in index:
-            g = table.get(get(field))
-            if g is not None:
-                try:
-                    g(ev)
-                except Exception as exc:
-                    self._rule_error(exc, ev)
-        if always is not None:
-            try:
-                always(ev)
-            except Exception as exc:
-                self._rule_error(exc, ev)
+        self._dispatch(ev, seq, index, always)
         self._processed = n = self._processed + 1
         if not n % COLLECT_EVERY:
             self._collect()
@@ -735,8 +741,32 @@ class Engine:
         finally:
             self._match_producer = prev
 
-    def _rule_error(self, exc: Exception, ev: dict) -> None:
-        """A rule raised: report it with the rule and its source line; the stream goes on."""
+    def _dispatch(self, ev: dict, seq: int, index, always) -> None:
+        """Run the rule groups an event selects; a rule's error is quarantined, the stream goes on."""
+        get = ev.get
+        for field, table in index:
+            try:
+                g = table.get(get(field))
+            except TypeError as exc:      # an unhashable value from user code (enricher)
+                self._rule_error(exc, ev, seq)
+                continue
+            if g is not None:
+                try:
+                    g(ev)
+                except Exception as exc:
+                    self._rule_error(exc, ev, seq)
+        if always is not None:
+            try:
+                always(ev)
+            except Exception as exc:
+                self._rule_error(exc, ev, seq)
+
+    def _rule_error(self, exc: Exception, ev: dict, seq: int | None = None) -> None:
+        """A rule raised: report it with the rule and its source line; the stream goes on.
+
+        The quarantine position is the event's own arrival number (`seq`), or
+        the latest one for errors outside an event (timers, match chains).
+        """
         self.metrics["rule_errors"] += 1
         where = "unknown rule"
         tb = exc.__traceback__
@@ -749,7 +779,8 @@ class Engine:
                     where = f"rule {info.rule} ({info.file}:{info.line})"
             tb = tb.tb_next
         detail = f"{where}: {type(exc).__name__}: {exc}"[:500]
-        self.quarantine.add(self.source, self._seq, "rule-error", detail, excerpt_of(ev.get("id")))
+        self.quarantine.add(self.source, self._seq if seq is None else seq, "rule-error", detail,
+                            excerpt_of(ev.get("id")))
 
     # ---------------------------------------------------------------- memory
     def note_new_key(self, machine: Machine, delta: int = 1) -> None:
@@ -904,8 +935,8 @@ class Engine:
         body = {
             "options": self.options(),
             "now": self.now, "seq": self._seq, "tseq": self._tseq, "max_ts": self._max_ts, "wm": self._wm,
-            "fifo": [list(x) for x in self._fifo[self._head:]], "heap": [list(x) for x in self._heap],
-            "timers": [list(t) for t in self._timers],
+            "fifo": [list(x) for x in self._fifo[self._head:]], "heap": [list(x) for x in sorted(self._heap, key=_time_seq)],
+            "timers": [list(t) for t in sorted(self._timers, key=_timer_order)],
             "suspects": [[list(it), src, pos] for it, src, pos in self._suspects],
             "normal_since_suspect": self._normal_since_suspect,
             "processed": self._processed, "new_keys": self._new_keys, "closed": self._closed,
@@ -1010,6 +1041,14 @@ class Engine:
 
 
 _TIMER_KINDS = frozenset({"absence", "session", "close"})
+
+
+def _time_seq(item) -> tuple:
+    return item[0], item[1]
+
+
+def _timer_order(t) -> tuple:
+    return t[0], t[1], t[2]
 
 
 def _thaw_pairs(pairs) -> dict:
