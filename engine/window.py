@@ -251,6 +251,26 @@ class WinState:
         self.run_first = None
 
 
+class SlideState:
+    """A key's state for a sliding-window rule: 4 slots instead of WinState's 18 (~110 bytes a key less).
+
+    The other WinState fields read as their defaults (class attributes), so
+    snapshots and introspection treat both alike.
+    """
+
+    __slots__ = ("win", "last", "prev", "cool")
+    wid = start = last_rec = view = aggs = last_true = bases = emitted_wid = run_first = None
+    n = streak = 0
+    first = ()
+    armed = open = False
+
+    def __init__(self):
+        self.win = None
+        self.last = NEG_INF
+        self.prev = False
+        self.cool = NEG_INF
+
+
 class WindowMachine(Machine):
     """One window rule's keyed windows."""
 
@@ -277,6 +297,7 @@ class WindowMachine(Machine):
         self._add_all = fused_updates(
             tuple(type(make_aggregator(a, spec.limits, self.size or self.gap)) for a in spec.aggs), self.args)[0]
         self.ops = None
+        self._new_state = SlideState if self.wkind == "sliding" else WinState
         if self.wkind == "sliding":
             self.on_event = self._on_sliding     # the hot path, fused (one call per event)
             # The add/remove pairs every window of this rule shares (one shape per rule).
@@ -304,12 +325,12 @@ class WindowMachine(Machine):
         now = self.engine.now
         st = self.states.get(key)
         if st is None:
-            st = WinState()
+            st = self._new_state()
             self.new_key(key, st)
         else:
             self.states.move_to_end(key)
             if now - st.last > self.horizon + self._extra and not st.open:
-                st = WinState()          # idle past the horizon: a new key
+                st = self._new_state()   # idle past the horizon: a new key
                 self.states[key] = st
         st.last = now
         if self.wkind == "sliding":
@@ -331,12 +352,12 @@ class WindowMachine(Machine):
         states = self.states
         st = states.get(key)
         if st is None:
-            st = WinState()
+            st = SlideState()
             self.new_key(key, st)
         else:
             states.move_to_end(key)
             if now - st.last > self.horizon + self._extra:
-                st = WinState()          # idle past the horizon: a new key
+                st = SlideState()        # idle past the horizon: a new key
                 states[key] = st
         st.last = now
         win = st.win
@@ -606,7 +627,13 @@ class WindowMachine(Machine):
         spec = self.spec
         (key, last, prev, cool, wid, start, n, first, last_rec, view, aggs, streak, last_true,
          bases, armed, open_, win, run_first) = item
-        if True:
+        if self.wkind == "sliding":
+            st = SlideState()           # the other fields of a sliding rule's dump are defaults
+            st.last, st.prev, st.cool = last, prev, cool
+            if win is not None:
+                st.win = SlidingWindow(spec.aggs, spec.limits, self.size, self.ctors, self.args, self.ops)
+                st.win.load(win)
+        else:
             st = WinState()
             st.last, st.prev, st.cool, st.wid, st.start, st.n = last, prev, cool, wid, start, n
             st.first = [(r[0], r[1], tuple(r[2])) for r in first]
@@ -627,6 +654,6 @@ class WindowMachine(Machine):
             if win is not None:
                 st.win = SlidingWindow(spec.aggs, spec.limits, self.size)
                 st.win.load(win)
-            key = thaw_key(key)
-            self.states.pop(key, None)
-            self.states[key] = st
+        key = thaw_key(key)
+        self.states.pop(key, None)
+        self.states[key] = st
