@@ -297,7 +297,6 @@ class WindowMachine(Machine):
         self._add_all = fused_updates(
             tuple(type(make_aggregator(a, spec.limits, self.size or self.gap)) for a in spec.aggs), self.args)[0]
         self.ops = None
-        self._new_state = SlideState if self.wkind == "sliding" else WinState
         if self.wkind == "sliding":
             self.on_event = self._on_sliding     # the hot path, fused (one call per event)
             # The add/remove pairs every window of this rule shares (one shape per rule).
@@ -315,8 +314,10 @@ class WindowMachine(Machine):
     def pinned(self, st) -> bool:
         return st.open and self.wkind != "sliding"
 
-    # -- entry
+    # -- entry (sliding rules use `_on_sliding`, bound as `on_event` in __init__)
     def on_event(self, ev) -> None:
+        if self.wkind == "sliding":
+            return self._on_sliding(ev)
         spec = self.spec
         prepped = spec.prep(ev)
         if prepped is None:
@@ -325,24 +326,22 @@ class WindowMachine(Machine):
         now = self.engine.now
         st = self.states.get(key)
         if st is None:
-            st = self._new_state()
+            st = WinState()
             self.new_key(key, st)
         else:
             self.states.move_to_end(key)
             if now - st.last > self.horizon + self._extra and not st.open:
-                st = self._new_state()   # idle past the horizon: a new key
+                st = WinState()          # idle past the horizon: a new key
                 self.states[key] = st
         st.last = now
-        if self.wkind == "sliding":
-            self._sliding(key, st, ev, now, vals, rec)
-        elif self.wkind == "tumbling":
+        if self.wkind == "tumbling":
             self._tumbling(key, st, ev, now, vals, rec)
         else:
             self._session(key, st, ev, now, vals, rec)
 
     # -- sliding
     def _on_sliding(self, ev) -> None:
-        """`on_event` of a sliding-window rule: `on_event` and `_sliding` in one call."""
+        """`on_event` of a sliding-window rule: key state, window update and `having` in one call."""
         spec = self.spec
         prepped = spec.prep(ev)
         if prepped is None:
@@ -360,17 +359,6 @@ class WindowMachine(Machine):
                 st = SlideState()        # idle past the horizon: a new key
                 states[key] = st
         st.last = now
-        win = st.win
-        if win is None:
-            win = st.win = SlidingWindow(spec.aggs, spec.limits, self.size, self.ctors, self.args, self.ops)
-        win.add(now, ev.get("id"), vals, rec)
-        if not spec.having(win, ev):
-            st.prev = False
-            return
-        self._sliding_true(key, st, ev, now, win)
-
-    def _sliding(self, key, st: WinState, ev, now, vals, rec) -> None:
-        spec = self.spec
         win = st.win
         if win is None:
             win = st.win = SlidingWindow(spec.aggs, spec.limits, self.size, self.ctors, self.args, self.ops)
