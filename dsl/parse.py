@@ -1,7 +1,7 @@
 """Parse rule text into the AST (`dsl/ast.py`).
 
 Stage 1 of the front end: `grammar.lark` → Lark LALR parse tree → `ast.Module`.
-The Lark parser is built once per process (about 60 ms) and reused. The
+The Lark parser is built once per process (`grammar.py`) and reused. The
 transformer only builds nodes and raises nothing (Lark would wrap it in
 `VisitError`); all validation lives in `check.py`.
 
@@ -15,20 +15,19 @@ the module. Each error is labelled from the example table in
 
 from __future__ import annotations
 
-import functools
 import re
-import threading
 from decimal import Decimal
-from importlib import resources
 
-from lark import Lark, Token, Transformer, Tree, v_args
-from lark.exceptions import UnexpectedCharacters, UnexpectedInput, UnexpectedToken
-from lark.lark import PostLex
+from lark import Token, Transformer, Tree, v_args
+from lark.exceptions import UnexpectedInput
 
 from . import ast
 from .diagnostic import ERROR, Diagnostic
 from .errors import RuleSyntaxError
+from .grammar import comments as comments  # re-exported: `unparse.format_source` reads it here
+from .grammar import parser
 from .span import Span
+from .syntax_errors import syntax_diagnostic
 
 MAX_SYNTAX_ERRORS = 10
 # Deepest parse tree a declaration may have. The passes over the tree
@@ -48,54 +47,6 @@ _DURATION_UNITS_EXACT = {"ms": Decimal("0.001"), "s": Decimal(1), "m": Decimal(6
 _DURATION_RE = re.compile(r"([0-9]+(?:\.[0-9]+)?)(ms|s|m|h|d|w)$")
 _ESCAPES = {"n": "\n", "t": "\t", "r": "\r", "0": "\0", '"': '"', "\\": "\\", "/": "/"}
 TOP_KEYWORDS = ("rule", "macro", "list", "import", "test")
-
-
-_comments = threading.local()
-
-
-def _collect_comment(tok: Token) -> Token:
-    sink = getattr(_comments, "sink", None)
-    if sink is not None:
-        sink.append((tok.line, tok.column, str(tok)))
-    return tok
-
-
-class _WholeWords(PostLex):
-    """Lex NAME in every parser state (tokens pass through unchanged).
-
-    The contextual lexer only tries the terminals a state accepts. Where
-    only keywords are accepted (a rule body), a keyword would then match
-    the start of a longer word: `whenever x` read as `when ever x`. With
-    NAME always on, the whole word is read, a keyword only when it is the
-    whole word, and the error points at the word.
-    """
-
-    always_accept = ("NAME",)
-
-    def process(self, stream):
-        return stream
-
-
-@functools.lru_cache(maxsize=1)
-def parser() -> Lark:
-    """The process-wide LALR parser of the rule language."""
-    grammar = resources.files("sleuth.dsl").joinpath("grammar.lark").read_text(encoding="utf-8")
-    return Lark(grammar, parser="lalr", lexer="contextual", propagate_positions=True,
-                keep_all_tokens=True, maybe_placeholders=False, postlex=_WholeWords(),
-                lexer_callbacks={"COMMENT": _collect_comment})
-
-
-def comments(text: str) -> list[tuple[int, int, str]]:
-    """(line, col, text) of every comment, as the real lexer sees them."""
-    sink: list = []
-    _comments.sink = sink
-    try:
-        parser().parse(text)
-    except UnexpectedInput:
-        pass
-    finally:
-        _comments.sink = None
-    return sorted(set(sink))
 
 
 def decode_string(raw: str) -> str:
@@ -590,33 +541,3 @@ def parse_expr(text: str, file: str = "<expr>") -> ast.Expr:
     (decl,) = module.decls
     assert isinstance(decl, ast.MacroDecl)
     return decl.body
-
-
-def syntax_diagnostic(exc: UnexpectedInput, text: str, file: str) -> Diagnostic:
-    """A labelled diagnostic for a Lark parse error."""
-    from .syntax_errors import label_for
-
-    span = _error_span(exc, text, file)
-    code, message, hints = label_for(exc, text)
-    return Diagnostic(code, ERROR, message, span, hints)
-
-
-def _error_span(exc: UnexpectedInput, text: str, file: str) -> Span:
-    if isinstance(exc, UnexpectedToken) and exc.token.type != "$END":
-        tok = exc.token
-        end_line = tok.end_line or tok.line
-        end_col = tok.end_column or (tok.column + max(1, len(str(tok))))
-        # A token spanning lines (a long string) is marked on its first line.
-        return Span(file, tok.line, tok.column, end_line, end_col, tok.start_pos,
-                    tok.end_pos or tok.start_pos + 1)
-    if isinstance(exc, UnexpectedCharacters):
-        return Span(file, exc.line, exc.column, exc.line, exc.column + 1, exc.pos_in_stream,
-                    exc.pos_in_stream + 1)
-    # End of input: the caret goes just after the last token, never on an empty line.
-    stripped = text.rstrip()
-    offset = len(stripped)
-    line = stripped.count("\n") + 1
-    col = offset - (stripped.rfind("\n") + 1) + 1
-    if not stripped:
-        return Span(file, 1, 1, 1, 2, 0, 0)
-    return Span(file, line, col, line, col + 1, offset, offset)

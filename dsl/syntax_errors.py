@@ -5,6 +5,9 @@ and compares the parser state where it fails with the state of the real
 error; the first label whose example fails the same way wins (the technique
 of Lark's own `GRAMMAR_ERRORS`). Only when no example matches does the
 message fall back to "expected one of ...", with token names made readable.
+`syntax_diagnostic` turns a Lark error into the `Diagnostic` that
+`parse.parse_recovering` reports (span at the bad token, or just after the
+last token at end of input).
 """
 
 from __future__ import annotations
@@ -13,7 +16,9 @@ import functools
 
 from lark.exceptions import UnexpectedCharacters, UnexpectedInput, UnexpectedToken
 
-from .parse import parser
+from .diagnostic import ERROR, Diagnostic
+from .grammar import parser
+from .span import Span
 
 CLAUSES = ("meta, by, within, window, where, when, having, sequence, until, unless, "
            "emit, suppress, from matches, limit, fingerprint, refire")
@@ -230,7 +235,7 @@ def _describe_found(exc: UnexpectedInput) -> str:
 
 def _expected_terminals(exc: UnexpectedInput) -> set[str]:
     """What the parser accepts where it failed (from the LALR table when known:
-    the lexer's own set also holds NAME, which `parse._WholeWords` lexes everywhere)."""
+    the lexer's own set also holds NAME, which `grammar._WholeWords` lexes everywhere)."""
     state = getattr(exc, "state", None)
     try:
         return {t for t in state.parse_conf.states[state.position] if t.isupper()}
@@ -248,9 +253,37 @@ def _expected_message(exc: UnexpectedInput) -> str:
     return f"unexpected {found}; expected one of: {', '.join(expected)}"
 
 
+def syntax_diagnostic(exc: UnexpectedInput, text: str, file: str) -> Diagnostic:
+    """A labelled diagnostic for a Lark parse error."""
+    span = _error_span(exc, text, file)
+    code, message, hints = label_for(exc, text)
+    return Diagnostic(code, ERROR, message, span, hints)
+
+
+def _error_span(exc: UnexpectedInput, text: str, file: str) -> Span:
+    if isinstance(exc, UnexpectedToken) and exc.token.type != "$END":
+        tok = exc.token
+        end_line = tok.end_line or tok.line
+        end_col = tok.end_column or (tok.column + max(1, len(str(tok))))
+        # A token spanning lines (a long string) is marked on its first line.
+        return Span(file, tok.line, tok.column, end_line, end_col, tok.start_pos,
+                    tok.end_pos or tok.start_pos + 1)
+    if isinstance(exc, UnexpectedCharacters):
+        return Span(file, exc.line, exc.column, exc.line, exc.column + 1, exc.pos_in_stream,
+                    exc.pos_in_stream + 1)
+    # End of input: the caret goes just after the last token, never on an empty line.
+    stripped = text.rstrip()
+    offset = len(stripped)
+    line = stripped.count("\n") + 1
+    col = offset - (stripped.rfind("\n") + 1) + 1
+    if not stripped:
+        return Span(file, 1, 1, 1, 2, 0, 0)
+    return Span(file, line, col, line, col + 1, offset, offset)
+
+
 def all_snippets() -> list[tuple[str, str]]:
     """(code, snippet) pairs, for the test that every example fails as labelled."""
     return [(label[0], s) for label, snippets in EXAMPLES for s in snippets]
 
 
-__all__ = ["label_for", "EXAMPLES", "all_snippets", "UnexpectedToken"]
+__all__ = ["label_for", "syntax_diagnostic", "EXAMPLES", "all_snippets", "UnexpectedToken"]

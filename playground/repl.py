@@ -524,7 +524,7 @@ def interactive(shell: Shell, history: str | None, *, out=None, input=None, outp
 
     session = PromptSession(
         message=[("class:prompt", "sleuth> ")], multiline=True, key_bindings=kb,
-        lexer=SleuthLexer(COMMAND_WORDS), completer=SleuthCompleter(shell), complete_while_typing=False,
+        lexer=SleuthLexer(COMMAND_WORDS), completer=SleuthCompleter(shell, COMMANDS), complete_while_typing=False,
         history=hist, style=STYLE, include_default_pygments_style=False,
         prompt_continuation=lambda width, line, wrap: [("class:continuation", "...".rjust(width - 1) + " ")],
         bottom_toolbar=bottom_toolbar, input=input, output=output, enable_history_search=False,

@@ -19,7 +19,7 @@ from prompt_toolkit.document import Document
 
 from sleuth.dsl import ast
 from sleuth.dsl.check import AGGREGATES, FUNCTIONS
-from sleuth.dsl.parse import parser
+from sleuth.dsl.grammar import parser
 from sleuth.engine.schema import FIELDS
 
 _WORD = re.compile(r"@?[A-Za-z_][A-Za-z0-9_]*$")
@@ -101,11 +101,11 @@ def language_words(names: dict[str, list[str]]) -> list[tuple[str, str]]:
 class SleuthCompleter(Completer):
     """The prompt_toolkit completer of the playground."""
 
-    def __init__(self, shell, commands: Iterable[str] | None = None):
-        from .repl import COMMANDS
-
+    def __init__(self, shell, commands: Iterable[str]):
+        # The REPL passes its command names: this module never imports `repl`,
+        # which imports it (no cycle).
         self.shell = shell
-        self.commands = list(commands) if commands is not None else list(COMMANDS)
+        self.commands = list(commands)
         self.paths = PathCompleter(expanduser=True)
 
     def get_completions(self, document: Document, complete_event):

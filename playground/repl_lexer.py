@@ -1,6 +1,6 @@
 """Highlighting and block structure for the playground, from the real grammar.
 
-Tokens come from the Lark lexer of `sleuth.dsl.parse.parser()`, never from
+Tokens come from the Lark lexer of `sleuth.dsl.grammar.parser()`, never from
 a second hand-written lexer (house-style section 7): rule text is lexed by
 the parser's contextual lexer, driven by an interactive parse, so `window`
 used as a field name stays a name and `a / 2` is a division, not a regex.
@@ -25,7 +25,7 @@ from prompt_toolkit.lexers import Lexer
 from prompt_toolkit.styles import Style
 
 from sleuth.dsl.check import AGGREGATES, FUNCTIONS
-from sleuth.dsl.parse import parser
+from sleuth.dsl.grammar import parser
 
 # Style class of each data terminal; anonymous terminals (keywords, punctuation,
 # operators) are classified from their pattern in `token_class`.

@@ -9,7 +9,8 @@ import pytest
 from lark import Lark
 
 from sleuth.dsl import ast
-from sleuth.dsl.parse import _Builder, parser
+from sleuth.dsl.grammar import parser
+from sleuth.dsl.parse import _Builder
 
 
 class _Capture(logging.Handler):

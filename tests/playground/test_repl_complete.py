@@ -6,7 +6,7 @@ import pytest
 from prompt_toolkit.completion import CompleteEvent
 from prompt_toolkit.document import Document
 
-from sleuth.playground.repl import Shell
+from sleuth.playground.repl import COMMANDS, Shell
 from sleuth.playground.repl_complete import SleuthCompleter, keywords
 from sleuth.playground.repl_session import Session
 
@@ -30,7 +30,7 @@ def completer() -> SleuthCompleter:
     shell = Shell(session)
     out = shell.run(RULES)
     assert out.ok, out.text
-    return SleuthCompleter(shell)
+    return SleuthCompleter(shell, COMMANDS)
 
 
 def complete(completer: SleuthCompleter, text: str) -> dict[str, str]:

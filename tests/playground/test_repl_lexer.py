@@ -6,7 +6,7 @@ import pytest
 from lark.lexer import PatternStr
 from prompt_toolkit.document import Document
 
-from sleuth.dsl.parse import parser
+from sleuth.dsl.grammar import parser
 from sleuth.playground.repl import COMMAND_WORDS
 from sleuth.playground.repl_lexer import (
     STYLE,
