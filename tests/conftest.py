@@ -1,10 +1,17 @@
-"""Shared fixtures and the golden-file helper.
+"""Shared fixtures, the test tiers, real data and the golden-file helper.
 
 Fixtures here are general (any test package may use them): `parse` and
 `check` give the language front end, `rule_files` writes a small pack into a
 temporary folder, and `golden` compares text with an expected file.
 `pytest --update-golden` rewrites the expected files instead of comparing;
 a reviewer then reads the diff (house-style section 6).
+
+Tiers (markers declared in pyproject.toml): `slow` tests are skipped unless
+the `-m` expression asks for them (`-m slow`) or `SLEUTH_SLOW=1` is set;
+`quality` tests (detection quality on simulated and real traffic) run by
+default and are left out of the inner loop, `pytest -m "not slow and not
+quality"`. Real public data stays outside the project: `shared_data(name)`
+finds it and skips when it is absent.
 """
 
 from __future__ import annotations
@@ -17,11 +24,54 @@ from pathlib import Path
 import pytest
 
 REPO = Path(__file__).resolve().parents[1]
+SHARED_DATA_ENV = "SLEUTH_SHARED_DATA"
 
 
 def pytest_addoption(parser: pytest.Parser) -> None:
     parser.addoption("--update-golden", action="store_true", default=False,
                      help="rewrite golden (expected output) files instead of comparing with them")
+
+
+# ---------------------------------------------------------------- tiers
+
+
+def slow_requested(config: pytest.Config) -> bool:
+    """Whether this run asked for `slow` tests: `-m` selects them, or SLEUTH_SLOW=1."""
+    if os.environ.get("SLEUTH_SLOW") == "1":
+        return True
+    expr = config.getoption("-m") or ""
+    return "slow" in expr and "not slow" not in expr
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    # One policy for the whole suite: a slow test never runs by accident (plain
+    # `pytest`, `-k`, a file path), only when the run names the tier.
+    if slow_requested(config):
+        return
+    skip = pytest.mark.skip(reason="slow test: run with -m slow or SLEUTH_SLOW=1")
+    for item in items:
+        if item.get_closest_marker("slow") is not None:
+            item.add_marker(skip)
+
+
+# ---------------------------------------------------------------- real data
+
+
+def shared_data(name: str) -> Path:
+    """The folder `name` of the real public data kept outside the project.
+
+    It is looked up as `<repo root>/../shared/data/<name>`, or under
+    `$SLEUTH_SHARED_DATA` when that is set. When the folder is absent the
+    calling test (or, at module level, the whole module) is skipped with
+    the path that was looked at.
+    """
+    override = os.environ.get(SHARED_DATA_ENV)
+    root = Path(override) if override else REPO.parent / "shared" / "data"
+    path = root / name
+    if not path.is_dir():
+        pytest.skip(f"real data '{name}' not found at {path} (it is kept outside the project; "
+                    f"set {SHARED_DATA_ENV} to the folder that holds it)", allow_module_level=True)
+    return path
 
 
 # ---------------------------------------------------------------- golden files

@@ -11,15 +11,15 @@ Code Red-style "XXXX...%u9090...=a HTTP/1.1") and keep it raw in ``request``;
 from __future__ import annotations
 
 import collections
-import pathlib
 
 import pytest
+from conftest import shared_data
 
 from sleuth.engine.normalize import Normalizer
 from sleuth.engine.quarantine import Quarantine
 from sleuth.engine.source import Bad, open_source
 
-DATA = pathlib.Path(__file__).resolve().parent.parent / "data" / "honeynet2004"
+DATA = shared_data("honeynet2004")
 FILES = sorted(DATA.glob("access_log*"))
 
 LINES_PER_FILE = {

@@ -1,4 +1,4 @@
-"""The api pack on real traffic: the 2004 honeynet Apache logs (tests/data/honeynet2004).
+"""The api pack on real traffic: the 2004 honeynet Apache logs (`shared_data("honeynet2004")`).
 
 38,487 unsolicited requests to a Red Hat honeypot, April-October 2004, read
 with the Apache reader oldest file first, routed by the heuristic templater
@@ -35,6 +35,7 @@ from collections import Counter
 from pathlib import Path
 
 import pytest
+from conftest import shared_data
 
 from sleuth.dsl.pack import load_pack
 from sleuth.engine import Engine, Normalizer
@@ -42,7 +43,7 @@ from sleuth.engine.openapi import HeuristicTemplater
 from sleuth.engine.source import Bad, open_source
 
 REPO = Path(__file__).resolve().parents[2]
-DATA = REPO / "tests" / "data" / "honeynet2004"
+DATA = shared_data("honeynet2004")
 # Oldest first: access_log.25 ... access_log.1, then access_log.
 FILES = sorted((p for p in os.listdir(DATA) if p.startswith("access_log.")),
                key=lambda p: -int(p.rsplit(".", 1)[1])) + ["access_log"]
