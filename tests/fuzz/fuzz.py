@@ -31,8 +31,8 @@ Failures are written to ``--out`` (one JSON file each, with the input and
 the traceback) and grouped by signature. Signatures of known, reported
 bugs (``KNOWN``) are counted apart and fail the run only with ``--strict``.
 
-    python benchmarks/fuzz.py --events 1000000 --rules 10000 --seed 1
-    python benchmarks/fuzz.py --events 20000 --rules 300 --seed 7 --json
+    python tests/fuzz/fuzz.py --events 1000000 --rules 10000 --seed 1
+    python tests/fuzz/fuzz.py --events 20000 --rules 300 --seed 7 --json
 """
 
 from __future__ import annotations
@@ -58,7 +58,7 @@ from sleuth.dsl.errors import PackError, RuleSyntaxError
 from sleuth.engine import Engine
 from sleuth.engine.source import Bad, open_source
 
-REPO = Path(__file__).resolve().parents[1]
+REPO = Path(__file__).resolve().parents[2]
 T0 = 1_700_000_000.0
 
 # Signatures (regex over "Type: message") of bugs already reported, with the
@@ -668,7 +668,7 @@ def seed_files() -> list[tuple[str, str]]:
     pack_dir = REPO / "rulepacks" / "api"
     for p in sorted(pack_dir.glob("*.ttp")):
         out.append((str(p), p.read_text(encoding="utf-8")))
-    out.append((str(REPO / "benchmarks" / "fuzz_pack.ttp"), FUZZ_PACK))
+    out.append((str(REPO / "tests" / "fuzz" / "fuzz_pack.ttp"), FUZZ_PACK))
     return out
 
 
@@ -817,14 +817,14 @@ class Fuzz:
         if r < 0.45:
             kind, path, text = "mutated-pack", path, mutate_text(rnd, base)
         elif r < 0.65:
-            kind, path, text = "generated-valid", str(REPO / "benchmarks" / "gen.ttp"), gen_file(rnd)
+            kind, path, text = "generated-valid", str(REPO / "tests" / "fuzz" / "gen.ttp"), gen_file(rnd)
         elif r < 0.75:
-            kind, path, text = "generated-wild", str(REPO / "benchmarks" / "gen.ttp"), gen_file(rnd, good=False)
+            kind, path, text = "generated-wild", str(REPO / "tests" / "fuzz" / "gen.ttp"), gen_file(rnd, good=False)
         elif r < 0.85:
-            kind, path, text = "mutated-generated", str(REPO / "benchmarks" / "gen.ttp"), \
+            kind, path, text = "mutated-generated", str(REPO / "tests" / "fuzz" / "gen.ttp"), \
                 mutate_text(rnd, gen_file(rnd, good=rnd.random() < 0.5))
         else:
-            kind, path, text = "token-soup", str(REPO / "benchmarks" / "soup.ttp"), token_soup(rnd)
+            kind, path, text = "token-soup", str(REPO / "tests" / "fuzz" / "soup.ttp"), token_soup(rnd)
         self.counts["rule_texts"] += 1
         self.counts[f"rule_texts:{kind}"] += 1
         started = time.perf_counter()
@@ -878,7 +878,7 @@ def run(events: int, rules: int, seed: int, *, out_dir: Path | None = None, roun
     fz = Fuzz(seed, out_dir, verbose)
     started_wall = time.monotonic()
     started_cpu = time.process_time()
-    packs = [("fuzz", load_pack(sources={str(REPO / "benchmarks" / "fuzz_pack.ttp"): FUZZ_PACK}))]
+    packs = [("fuzz", load_pack(sources={str(REPO / "tests" / "fuzz" / "fuzz_pack.ttp"): FUZZ_PACK}))]
     try:
         packs.append(("shipped", load_pack()))
     except PackError as exc:  # the shipped pack is being edited: say so, go on
@@ -933,7 +933,7 @@ def main(argv=None) -> int:
     p.add_argument("--rules", type=int, default=1000, help="rule texts to generate (default 1000)")
     p.add_argument("--seed", type=int, default=1)
     p.add_argument("--round", type=int, default=5000, help="events per engine (default 5000)")
-    p.add_argument("--out", type=Path, default=REPO / "benchmarks" / "out" / "fuzz",
+    p.add_argument("--out", type=Path, default=REPO / "out" / "fuzz",
                    help="where failing inputs are written")
     p.add_argument("--strict", action="store_true", help="known bugs fail the run too")
     p.add_argument("--json", action="store_true", help="print the summary as JSON only")
