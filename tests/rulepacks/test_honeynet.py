@@ -48,6 +48,9 @@ DATA = shared_data("honeynet2004")
 FILES = sorted((p for p in os.listdir(DATA) if p.startswith("access_log.")),
                key=lambda p: -int(p.rsplit(".", 1)[1])) + ["access_log"]
 
+# What the pack finds on real traffic: the detection-quality tier.
+pytestmark = pytest.mark.quality
+
 MSIE55 = "Mozilla/4.0 (compatible; MSIE 5.5; Windows 98)"
 WEBDAV = "Microsoft-WebDAV-MiniRedir/5.1.2600"
 
