@@ -313,9 +313,17 @@ def check_expectations(case: TestCase, matches, events, partials, quarantine=Non
     return True, ""
 
 
+def case_id(case: TestCase) -> str:
+    """The id `sleuth test` and pytest give a test block: `"ato.ttp:88 one IP, many users"`.
+
+    A derived mutation's id is this plus ` [label]`.
+    """
+    return f"{os.path.basename(case.file)}:{case.span.line} {case.name}"
+
+
 def run_case(pack: PackSpec, case: TestCase, *, mutations: bool = True) -> list[TestResult]:
     """Run one test block (and its derived mutations)."""
-    base_id = f"{os.path.basename(case.file)}:{case.span.line} {case.name}"
+    base_id = case_id(case)
     try:
         events = build_events(case)
     except TestError as exc:
@@ -432,4 +440,4 @@ def junit_xml(results: list[TestResult], suite: str = "sleuth") -> str:
     return "\n".join(out) + "\n"
 
 
-__all__ = ["run_tests", "run_case", "TestResult", "build_events", "match_view", "junit_xml", "BASE_TIME", "ir"]
+__all__ = ["run_tests", "run_case", "case_id", "TestResult", "build_events", "match_view", "junit_xml", "BASE_TIME", "ir"]
