@@ -43,6 +43,24 @@ def slow_requested(config: pytest.Config) -> bool:
     return "slow" in expr and "not slow" not in expr
 
 
+# Property tests that do not set `max_examples` themselves (the front end's,
+# tests/dsl/test_fuzz.py) follow the tiers too: a small run by default, a
+# long one when the slow tier is asked for.
+HYPOTHESIS_EXAMPLES = {"default": 40, "slow": 400}
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    try:
+        from hypothesis import settings
+    except ImportError:          # hypothesis is a test extra; its tests skip without it
+        return
+    if config.getoption("hypothesis_profile", None):
+        return                   # an explicit --hypothesis-profile wins
+    tier = "slow" if slow_requested(config) else "default"
+    settings.register_profile(f"sleuth-{tier}", max_examples=HYPOTHESIS_EXAMPLES[tier])
+    settings.load_profile(f"sleuth-{tier}")
+
+
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
     # One policy for the whole suite: a slow test never runs by accident (plain
     # `pytest`, `-k`, a file path), only when the run names the tier.

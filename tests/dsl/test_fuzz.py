@@ -6,6 +6,10 @@
 2. Checking any text that parses never raises.
 3. Generated valid rule files round-trip: `parse(unparse(parse(x))) ==
    parse(x)`, and `format_source` is idempotent (comments included).
+
+Each property tries 40 examples by default and 400 when the slow tier is
+on (`SLEUTH_SLOW=1 pytest tests/dsl/test_fuzz.py`; the suite's hypothesis
+profile, tests/conftest.py).
 """
 
 from __future__ import annotations
