@@ -2,11 +2,22 @@
 
 from __future__ import annotations
 
+import argparse
 import sys
 
 import orjson
 
 from .cli import EXIT_OK
+
+
+def configure(p: argparse.ArgumentParser) -> None:
+    """The options of `sleuth bench`."""
+    p.add_argument("--events", type=int, default=1_000_000, help="events per case (default 1000000)")
+    p.add_argument("--repeat", type=int, default=3, help="runs per case; the median is reported (default 3)")
+    p.add_argument("--only", metavar="LIST", help="comma-separated cases: filter,sequence,mix,pack,memory")
+    p.add_argument("--vs-eql", metavar="PYTHON",
+                   help="a Python interpreter with eql 1.0.1 installed (separate virtualenv: eql is AGPL)")
+    p.add_argument("--json", action="store_true", help="JSON output")
 
 
 def run_bench(args) -> int:

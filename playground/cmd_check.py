@@ -1,19 +1,32 @@
-"""`sleuth check` and `sleuth fmt`: the language front end at the command line."""
+"""`sleuth check`: parse and check rule files and packs, print every diagnostic.
+
+Text for people (rendered with caret and hints, colour on a terminal, a
+summary on stderr) or JSON lines for editors and CI (`--format json`),
+sorted by location. Exit 1 when there are errors (or warnings with
+`--strict`), 3 when a path does not exist.
+"""
 
 from __future__ import annotations
 
-import difflib
+import argparse
 import os
 import sys
 
 import orjson
 
 from sleuth.dsl.diagnostic import render
-from sleuth.dsl.errors import RuleSyntaxError
-from sleuth.dsl.pack import check_paths, find_rule_files
-from sleuth.dsl.unparse import format_source
+from sleuth.dsl.pack import check_paths
 
 from .cli import EXIT_FINDINGS, EXIT_IO, EXIT_OK, use_colour
+
+
+def configure(p: argparse.ArgumentParser) -> None:
+    """The options of `sleuth check`."""
+    p.add_argument("paths", nargs="+", metavar="PATH", help="rule files (.ttp) or pack folders")
+    p.add_argument("--format", choices=("text", "json"), default="text",
+                   help="text for people (default) or JSON lines for editors and CI")
+    p.add_argument("--strict", action="store_true", help="treat warnings as errors")
+    p.add_argument("-q", "--quiet", action="store_true", help="print errors only, no warnings")
 
 
 def run_check(args) -> int:
@@ -45,56 +58,5 @@ def run_check(args) -> int:
                    f"{warnings} warning{'s' if warnings != 1 else ''}")
         print(summary, file=sys.stderr)
     if errors or (args.strict and warnings):
-        return EXIT_FINDINGS
-    return EXIT_OK
-
-
-def run_fmt(args) -> int:
-    files: list[str] = []
-    for p in args.paths:
-        if not os.path.exists(p):
-            print(f"sleuth fmt: no such file or folder: {p}", file=sys.stderr)
-            return EXIT_IO
-        files.extend(find_rule_files(p))
-    changed = 0
-    failed = 0
-    colour = use_colour(sys.stderr)
-    for path in files:
-        try:
-            with open(path, encoding="utf-8") as fh:
-                text = fh.read()
-        except (OSError, UnicodeDecodeError) as exc:
-            print(f"sleuth fmt: cannot read {path}: {exc}", file=sys.stderr)
-            failed += 1
-            continue
-        try:
-            new = format_source(text, path)
-        except RuleSyntaxError as exc:
-            for d in exc.diagnostics:
-                print(render(d, exc.sources, colour=colour), file=sys.stderr)
-            failed += 1
-            continue
-        if new == text:
-            continue
-        changed += 1
-        if args.check or args.diff:
-            if args.diff:
-                sys.stdout.writelines(difflib.unified_diff(
-                    text.splitlines(True), new.splitlines(True), f"a/{path}", f"b/{path}"))
-            else:
-                print(f"would reformat {path}")
-            continue
-        tmp = f"{path}.sleuth-fmt.tmp"
-        with open(tmp, "w", encoding="utf-8") as fh:
-            fh.write(new)
-        os.replace(tmp, path)
-        print(f"reformatted {path}", file=sys.stderr)
-    total = len(files)
-    verb = "would be reformatted" if (args.check or args.diff) else "reformatted"
-    print(f"{changed} of {total} file{'s' if total != 1 else ''} {verb}"
-          + (f", {failed} could not be parsed" if failed else ""), file=sys.stderr)
-    if failed:
-        return EXIT_FINDINGS
-    if (args.check or args.diff) and changed:
         return EXIT_FINDINGS
     return EXIT_OK

@@ -8,14 +8,22 @@ are scored against the simulator's labels with `playground/evaluate.py`.
 
 from __future__ import annotations
 
+import argparse
 import sys
 import time
 from collections import Counter
 
 from sleuth.dsl.pack import builtin_pack_path
 
-from .cli import EXIT_FINDINGS, EXIT_OK, use_colour
-from .cmd_run import _load
+from .cli import EXIT_FINDINGS, EXIT_OK, load_pack_or_report, use_colour
+
+
+def configure(p: argparse.ArgumentParser) -> None:
+    """The options of `sleuth demo`."""
+    p.add_argument("--hours", type=float, default=1.0, help="simulated time (default 1)")
+    p.add_argument("--seed", type=int, default=7, help="simulation seed (default 7)")
+    p.add_argument("--scale", type=float, default=0.5, help="benign volume multiplier (default 0.5)")
+    p.add_argument("--pack", metavar="PATH", help="rule pack to run (default: the shipped pack)")
 
 
 def run_demo(args) -> int:
@@ -26,7 +34,7 @@ def run_demo(args) -> int:
 
     colour = use_colour(sys.stdout)
     bold, dim, reset = ("\x1b[1m", "\x1b[2m", "\x1b[0m") if colour else ("", "", "")
-    pack = _load([args.pack or builtin_pack_path()])
+    pack = load_pack_or_report([args.pack or builtin_pack_path()])
     if pack is None:
         return EXIT_FINDINGS
     print(f"{bold}sleuth demo{reset}: {args.hours:g} h of simulated retail/banking API traffic "

@@ -2,17 +2,27 @@
 
 from __future__ import annotations
 
+import argparse
 import sys
 import time
 
 from sleuth.dsl.testing import junit_xml, run_tests
 
-from .cli import EXIT_FINDINGS, EXIT_OK, use_colour
-from .cmd_run import _load, _pack_arg
+from .cli import EXIT_FINDINGS, EXIT_OK, load_pack_or_report, pack_paths, use_colour
+
+
+def configure(p: argparse.ArgumentParser) -> None:
+    """The options of `sleuth test`."""
+    p.add_argument("pack", metavar="PACK", nargs="?", default="builtin",
+                   help="rule pack folder or rule file (default: the shipped pack)")
+    p.add_argument("-k", metavar="TEXT", help="only tests whose name or rule contains TEXT")
+    p.add_argument("--junit", metavar="FILE", help="write JUnit XML results for CI")
+    p.add_argument("--no-mutations", action="store_true", help="skip the derived boundary mutations")
+    p.add_argument("-v", "--verbose", action="store_true", help="list passing tests too")
 
 
 def run_test(args) -> int:
-    pack = _load(_pack_arg(args.pack))
+    pack = load_pack_or_report(pack_paths(args.pack))
     if pack is None:
         return EXIT_FINDINGS
     colour = use_colour(sys.stdout)

@@ -32,7 +32,6 @@ Scoring (also in docs/detection.md):
 
 from __future__ import annotations
 
-import argparse
 import math
 import os
 import sys
@@ -48,7 +47,7 @@ from sleuth.engine.normalize import parse_time
 DIFFICULTIES = ("easy", "medium", "hard")
 BATCH = 4096
 
-__all__ = ["evaluate", "render_table", "run_eval", "run_eval_sim", "main"]
+__all__ = ["evaluate", "render_table", "run_eval", "run_eval_sim"]
 
 
 # ---------------------------------------------------------------- helpers
@@ -447,40 +446,8 @@ def run_eval_sim(pack_path, config, *, openapi: bool = True, detail: bool = Fals
 # ---------------------------------------------------------------- command line
 
 
-def main(argv: list[str] | None = None) -> int:
-    from sleuth.playground.simulate import SimConfig
-
-    p = argparse.ArgumentParser(prog="python -m sleuth.playground.evaluate",
-                                description="Score a rule pack on labelled simulator traffic.")
-    p.add_argument("--pack", default=None, help="rule pack folder or file (default: the shipped pack)")
-    p.add_argument("--data", default=None, metavar="DIR",
-                   help="a 'sleuth simulate' output folder (default: simulate in memory)")
-    p.add_argument("--hours", type=float, default=1.0)
-    p.add_argument("--seed", type=int, default=7)
-    p.add_argument("--scale", type=float, default=1.0)
-    p.add_argument("--attacks", default=None, help="comma-separated ttp ids (default: all)")
-    p.add_argument("--only-benign", action="store_true")
-    p.add_argument("--no-openapi", action="store_true", help="route heuristically, without the OpenAPI document")
-    p.add_argument("--json", action="store_true", help="print the JSON result instead of the table")
-    p.add_argument("--out", metavar="FILE", help="also write the JSON result here")
-    p.add_argument("--detail", action="store_true", help="add per-instance and per-match rows to the JSON")
-    args = p.parse_args(argv)
-    if args.data:
-        result = run_eval(args.pack, args.data, openapi=not args.no_openapi, detail=args.detail)
-    else:
-        cfg = SimConfig(hours=args.hours, seed=args.seed, scale=args.scale, attacks=args.attacks,
-                        only_benign=args.only_benign)
-        result = run_eval_sim(args.pack, cfg, openapi=not args.no_openapi, detail=args.detail)
-    blob = orjson.dumps(result, option=orjson.OPT_SORT_KEYS | orjson.OPT_INDENT_2)
-    if args.out:
-        with open(args.out, "wb") as fh:
-            fh.write(blob + b"\n")
-    if args.json:
-        sys.stdout.write(blob.decode() + "\n")
-    else:
-        sys.stdout.write(render_table(result))
-    return 0
-
-
 if __name__ == "__main__":
-    sys.exit(main())
+    # `python -m sleuth.playground.evaluate ARGS` is `sleuth eval ARGS` (one implementation: cmd_eval.py).
+    from sleuth.playground.cli import main
+
+    sys.exit(main(["eval", *sys.argv[1:]]))

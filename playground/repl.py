@@ -548,33 +548,3 @@ def interactive(shell: Shell, history: str | None, *, out=None, input=None, outp
         if outcome.quit:
             break
     return 0
-
-
-# ---------------------------------------------------------------- entry point
-
-
-def run_play(args) -> int:
-    """`sleuth play [PACK] [--history FILE] [--script FILE]`."""
-    from .cli import use_colour
-
-    script = getattr(args, "script", None)
-    tty = sys.stdin.isatty() and script is None
-    session = Session(colour=tty and use_colour(sys.stdout))
-    shell = Shell(session)
-    failed = False
-    if getattr(args, "pack", None):
-        outcome = session.load(args.pack)
-        sys.stdout.write(outcome.text.rstrip("\n") + "\n")
-        failed = not outcome.ok
-    if script is not None:
-        try:
-            with open(script, encoding="utf-8") as fh:
-                code = run_script(shell, fh, sys.stdout)
-        except OSError as exc:
-            print(f"sleuth play: cannot read {script}: {exc.strerror or exc}", file=sys.stderr)
-            return 3
-        return 1 if failed else code
-    if not tty:
-        code = run_script(shell, sys.stdin, sys.stdout)
-        return 1 if failed else code
-    return interactive(shell, getattr(args, "history", None) or DEFAULT_HISTORY)

@@ -2,10 +2,25 @@
 
 from __future__ import annotations
 
+import argparse
 import sys
 import time
 
 from .cli import EXIT_OK, EXIT_USAGE
+
+
+def configure(p: argparse.ArgumentParser) -> None:
+    """The options of `sleuth simulate`."""
+    p.add_argument("--hours", type=float, default=1.0, help="simulated time span (default 1)")
+    p.add_argument("--seed", type=int, default=7, help="random seed (same seed, same bytes)")
+    p.add_argument("--scale", type=float, default=1.0, help="benign traffic volume multiplier (default 1)")
+    p.add_argument("--disorder", type=float, default=0.0, metavar="SECONDS",
+                   help="shuffle arrival order by up to this much event time")
+    p.add_argument("--attacks", metavar="LIST", help="comma-separated ttp ids to include (default: all)")
+    p.add_argument("--only-benign", action="store_true", help="no attacks, only benign traffic and traps")
+    p.add_argument("--start", default="2026-11-27T08:00:00Z", help="RFC 3339 start time")
+    p.add_argument("-o", "--out", metavar="DIR", default="sim-out",
+                   help="output folder (events.jsonl, labels.jsonl, traps.jsonl, openapi.json, manifest.json)")
 
 
 def run_simulate(args) -> int:
