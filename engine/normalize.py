@@ -23,6 +23,7 @@ from typing import Any
 from urllib.parse import unquote_plus
 
 from .errors import SleuthError
+from .schema import ALIASES, BOUNDS, CANONICAL, EVENT_FIELDS, FIELDS, PYTHON_TYPES, TS_MAX
 
 __all__ = [
     "ALIASES",
@@ -50,69 +51,21 @@ class BadInput(SleuthError):
         self.detail = detail
 
 
-#: Canonical field -> Python type it has after normalisation (event-schema.md).
-CANONICAL_FIELDS: dict[str, type] = {
-    "ts": float,
-    "id": str,
-    "src_ip": str,
-    "asn": int,
-    "country": str,
-    "method": str,
-    "host": str,
-    "path": str,
-    "route": str,
-    "query": dict,
-    "params": dict,
-    "status": int,
-    "user": str,
-    "session": str,
-    "ua": str,
-    "ja3": str,
-    "headers": dict,
-    "req_bytes": int,
-    "resp_bytes": int,
-    "latency_ms": float,
-}
+#: Canonical field -> Python type it has after normalisation (from the schema table).
+CANONICAL_FIELDS: dict[str, type] = {name: PYTHON_TYPES[FIELDS[name]] for name in CANONICAL}
 
-#: Canonical field -> alias paths, highest priority first (the schema table's order).
-ALIASES: dict[str, tuple[str, ...]] = {
-    "ts": ("@timestamp", "timestamp", "time"),
-    "id": ("event.id",),
-    "src_ip": ("source.ip", "client.ip", "client.address"),
-    "asn": ("source.as.number",),
-    "country": ("source.geo.country_iso_code",),
-    "method": ("http.request.method",),
-    "host": ("url.domain", "server.address"),
-    "path": ("url.path",),
-    "route": ("http.route",),
-    "query": ("url.query",),
-    "status": ("http.response.status_code",),
-    "user": ("user.name", "enduser.id"),
-    "session": ("session.id",),
-    "ua": ("user_agent.original",),
-    "ja3": ("tls.client.ja3",),
-    "req_bytes": ("http.request.body.bytes",),
-    "resp_bytes": ("http.response.body.bytes",),
-    "latency_ms": ("event.duration",),
-}
-
-#: Fields that are not in the schema table but that sleuth's own readers and
-#: templaters produce; they are typed like canonical fields so that events
-#: from ``source.py`` qualify for the fast path.
-EXTRA_FIELDS: dict[str, type] = {"protocol": str, "request": str, "spec": dict}
+#: Fields that are not canonical but that sleuth's own readers and templaters
+#: produce; they are typed like canonical fields so that events from
+#: ``source.py`` qualify for the fast path.
+EXTRA_FIELDS: dict[str, type] = {f.name: PYTHON_TYPES[f.type] for f in EVENT_FIELDS if f.origin == "reader"}
 
 # Inclusive bounds of the integer and float fields; outside them a value is
 # "out-of-range" (a snapshot must also be able to store it as msgpack int64).
-_INT_BOUNDS = {
-    "status": (0, 999),
-    "asn": (0, 4_294_967_295),
-    "req_bytes": (0, 2**63 - 1),
-    "resp_bytes": (0, 2**63 - 1),
-}
-_LATENCY_MAX = 1e15  # ms; ~31,700 years: anything above is garbage
+_INT_BOUNDS = {name: b for name, b in BOUNDS.items() if CANONICAL_FIELDS[name] is int}
+_LATENCY_MAX = BOUNDS["latency_ms"][1]  # ms; ~31,700 years: anything above is garbage
+# Field -> factor from its aliases' unit to the field's own.
+_ALIAS_SCALE = {f.name: f.alias_scale for f in EVENT_FIELDS if f.alias_scale != 1.0}
 
-#: Latest accepted event time: 9999-12-31T23:59:59.999Z.
-TS_MAX = 253402300799.999
 _ID_MAX = 256  # characters kept of a non-string id
 _QUERY_MAX_FIELDS = 1000
 
@@ -733,8 +686,7 @@ class Normalizer:
                 if path in raw:
                     consumed.add(path)  # a flat alias key such as "@timestamp"
                 namespaces.discard(name)
-                # event.duration is in nanoseconds (ECS, OpenTelemetry).
-                set_(out, invalid, name, v, path == "event.duration")
+                set_(out, invalid, name, v, True)
         for name in namespaces:
             invalid[name] = "wrong-type"
         if "ts" not in out:
@@ -810,8 +762,8 @@ class Normalizer:
                 out[name] = r
             return
         if t is float:
-            # event.duration is in nanoseconds (ECS, OpenTelemetry).
-            r = _coerce_float(v, 1e-6 if from_alias else 1.0)
+            # An alias may carry another unit: event.duration is in nanoseconds (ECS, OpenTelemetry).
+            r = _coerce_float(v, _ALIAS_SCALE.get(name, 1.0) if from_alias else 1.0)
             if type(r) is str:
                 invalid[name] = r
             else:
