@@ -20,7 +20,7 @@ from .cmd_run import _load
 
 def run_demo(args) -> int:
     from sleuth.engine import Engine, Normalizer, Quarantine
-    from sleuth.engine.openapi import OpenAPI
+    from sleuth.engine.ingest import OpenAPI
 
     from .simulate import SimConfig, generate
 

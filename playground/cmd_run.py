@@ -25,7 +25,7 @@ from sleuth.dsl.errors import PackError
 from sleuth.dsl.pack import builtin_pack_path, load_pack
 from sleuth.engine import Engine, Normalizer, Quarantine
 from sleuth.engine.errors import SnapshotError
-from sleuth.engine.source import Bad, open_source
+from sleuth.engine.ingest import Bad, open_source
 
 from .cli import EXIT_FINDINGS, EXIT_INTERRUPTED, EXIT_IO, EXIT_OK, EXIT_USAGE, use_colour
 
@@ -82,21 +82,21 @@ def _pack_arg(value: str | None) -> list[str]:
 def build_normalizer(args):
     mapping = {}
     if getattr(args, "mapping", None):
-        from sleuth.engine.normalize import load_mapping
+        from sleuth.engine.ingest import load_mapping
 
         mapping.update(load_mapping(args.mapping))
     for item in getattr(args, "map", None) or []:
-        from sleuth.engine.normalize import parse_mapping
+        from sleuth.engine.ingest import parse_mapping
 
         canon, src = parse_mapping(item)
         mapping[canon] = src
     templater = None
     if getattr(args, "openapi", None):
-        from sleuth.engine.openapi import OpenAPI
+        from sleuth.engine.ingest import OpenAPI
 
         templater = OpenAPI.load(args.openapi)
     elif not getattr(args, "no_templating", False):
-        from sleuth.engine.openapi import HeuristicTemplater
+        from sleuth.engine.ingest import HeuristicTemplater
 
         templater = HeuristicTemplater()
     return Normalizer(mapping, templater=templater)
@@ -127,7 +127,7 @@ def run_run(args) -> int:
         return EXIT_USAGE
     enrich = []
     if args.enrich_table:
-        from sleuth.engine.enrich import PrefixTable
+        from sleuth.engine.ingest import PrefixTable
 
         enrich.append(PrefixTable.from_csv(args.enrich_table))
     options = dict(lateness=args.lateness, grace=args.grace, max_keys=args.max_keys)

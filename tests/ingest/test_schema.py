@@ -12,7 +12,8 @@ from pathlib import Path
 
 import pytest
 
-from sleuth.engine.normalize import CANONICAL_FIELDS, EXTRA_FIELDS, BadInput, Normalizer
+from sleuth.engine.ingest import BadInput, Normalizer
+from sleuth.engine.ingest.normalize import CANONICAL_FIELDS, EXTRA_FIELDS
 from sleuth.engine.schema import (
     ALIAS_OF,
     ALIASES,

@@ -38,8 +38,7 @@ import pytest
 
 from sleuth.dsl.pack import load_pack
 from sleuth.engine import Engine, Normalizer
-from sleuth.engine.openapi import HeuristicTemplater
-from sleuth.engine.source import Bad, open_source
+from sleuth.engine.ingest import Bad, HeuristicTemplater, open_source
 
 REPO = Path(__file__).resolve().parents[2]
 DATA = REPO / "tests" / "data" / "honeynet2004"
