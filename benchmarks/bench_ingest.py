@@ -30,10 +30,8 @@ import time
 import msgpack
 import orjson
 
-from sleuth.engine.normalize import BadInput, Normalizer
-from sleuth.engine.openapi import HeuristicTemplater, OpenAPI
+from sleuth.engine.ingest import Bad, BadInput, HeuristicTemplater, Normalizer, OpenAPI, open_source
 from sleuth.engine.reflist import RefList
-from sleuth.engine.source import Bad, open_source
 
 ROUTES = ["/api/v1/login", "/api/v1/users/{id}", "/api/v1/orders/{id}", "/api/v1/orders",
           "/api/v1/products/{id}", "/api/v1/search", "/api/v1/cart", "/api/v1/coupons/{id}/redeem",

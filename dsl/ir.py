@@ -15,6 +15,9 @@ from typing import Any as _Any
 
 import attrs
 
+from sleuth.engine import aggregate as _aggregate
+from sleuth.engine.duration import format_seconds as _format_seconds
+
 from .span import NOWHERE, Span
 
 # Static types. "num" = int or float; "any" = unknown until run time.
@@ -224,38 +227,31 @@ class Agg(Expr):
 
     @property
     def type(self) -> str:
-        if self.kind in ("count", "distinct", "changes"):
-            return INT
-        if self.kind == "sample":
-            return LIST
-        if self.kind == "first_seen":
-            return BOOL
-        if self.kind in ("min", "max"):
-            return ANY
-        return NUM
+        return _aggregate.RESULT_TYPE[self.kind]
 
     def label(self) -> str:
         """Readable name used in provenance (`distinct(user)`)."""
         return _agg_label(self)
 
 
-def _dur(seconds: float) -> str:
-    for unit, size in (("d", 86400.0), ("h", 3600.0), ("m", 60.0), ("s", 1.0)):
-        if seconds >= size and seconds % size == 0:
-            return f"{int(seconds // size)}{unit}"
-    return f"{seconds:g}s"
-
-
 def _agg_label(agg: Agg) -> str:
-    if agg.kind in ("cv", "jitter"):
-        return f"{agg.kind}(interarrival())"
-    if agg.kind == "baseline":
-        return f"baseline({agg.inner.label() if agg.inner else '?'}, {_dur(agg.param)})"
-    parts = [ir_text(a) for a in agg.args]
-    if agg.kind == "sample":
-        parts.append(str(agg.param))
-    if agg.kind == "first_seen":
-        parts.append(_dur(agg.param))
+    # Each argument position renders by its kind in the aggregate registry.
+    parts = []
+    values = iter(agg.args)
+    for kind in _aggregate.ARGUMENTS[agg.kind]:
+        if kind in _aggregate.PER_EVENT:
+            arg = next(values, None)
+            if arg is None:
+                break            # an optional argument left out: count()
+            parts.append(ir_text(arg))
+        elif kind == _aggregate.INTERARRIVAL:
+            parts.append("interarrival()")
+        elif kind == _aggregate.AGGREGATE:
+            parts.append(agg.inner.label() if agg.inner else "?")
+        elif kind == _aggregate.DURATION:
+            parts.append(_format_seconds(agg.param))
+        else:
+            parts.append(str(agg.param))
     return f"{agg.kind}({', '.join(parts)})"
 
 

@@ -15,6 +15,7 @@ from __future__ import annotations
 import hashlib
 from typing import Any
 
+from sleuth.engine.duration import format_duration
 from sleuth.engine.schema import FIELDS
 from sleuth.engine.spec import (
     AbsenceSpec,
@@ -37,7 +38,6 @@ from .codegen import (
     hoist_loads,
     unique_filename,
 )
-from .unparse import format_duration
 
 INDEX_PREFERENCE = ("route", "method", "status", "path", "host", "rule", "ttp", "user", "country", "asn")
 INDEXABLE = frozenset(n for n, t in FIELDS.items() if t in ("str", "int", "ip")) | {"rule", "ttp", "goal", "severity"}

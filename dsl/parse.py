@@ -16,10 +16,11 @@ the module. Each error is labelled from the example table in
 from __future__ import annotations
 
 import re
-from decimal import Decimal
 
 from lark import Token, Transformer, Tree, v_args
 from lark.exceptions import UnexpectedInput
+
+from sleuth.engine.duration import parse_duration as duration_seconds
 
 from . import ast
 from .diagnostic import ERROR, Diagnostic
@@ -41,10 +42,6 @@ DATA_TERMINALS = frozenset({
     "REGEX", "CMP_OP", "PLUS", "MINUS", "STAR", "SLASH", "PERCENT", "WINDOW_KIND",
 })
 
-DURATION_UNITS = {"ms": 0.001, "s": 1.0, "m": 60.0, "h": 3600.0, "d": 86400.0, "w": 604800.0}
-_DURATION_UNITS_EXACT = {"ms": Decimal("0.001"), "s": Decimal(1), "m": Decimal(60), "h": Decimal(3600),
-                         "d": Decimal(86400), "w": Decimal(604800)}
-_DURATION_RE = re.compile(r"([0-9]+(?:\.[0-9]+)?)(ms|s|m|h|d|w)$")
 _ESCAPES = {"n": "\n", "t": "\t", "r": "\r", "0": "\0", '"': '"', "\\": "\\", "/": "/"}
 TOP_KEYWORDS = ("rule", "macro", "list", "import", "test")
 
@@ -75,16 +72,6 @@ def decode_string(raw: str) -> str:
         out.append(ch)
         i += 1
     return "".join(out)
-
-
-def duration_seconds(text: str) -> float:
-    """Seconds of a DURATION token (`1.5h` → 5400.0)."""
-    m = _DURATION_RE.match(text)
-    assert m is not None, text
-    # Decimal arithmetic, rounded once: `0.7s` and `700ms` must be the same
-    # float (700 * 0.001 is 0.7000000000000001), or `sleuth fmt` would change
-    # the meaning of a rule when it picks the largest exact unit.
-    return float(Decimal(m.group(1)) * _DURATION_UNITS_EXACT[m.group(2)])
 
 
 def _data(children: list) -> list:

@@ -12,7 +12,8 @@ from __future__ import annotations
 import functools
 import math
 import re
-from decimal import Decimal
+
+from sleuth.engine.duration import format_duration as format_duration
 
 from . import ast
 
@@ -21,26 +22,7 @@ WIDTH = 100   # a clause longer than this is broken at its top-level and/or (or 
 # Binding strength, loosest first; an operand weaker than its slot is parenthesised.
 P_OR, P_AND, P_NOT, P_CMP, P_SUM, P_PRODUCT, P_UNARY, P_ATOM = range(1, 9)
 _SUM_OPS = {"+", "-"}
-_UNITS = (("w", Decimal(604800)), ("d", Decimal(86400)), ("h", Decimal(3600)), ("m", Decimal(60)),
-          ("s", Decimal(1)), ("ms", Decimal("0.001")))
 _IDENT = re.compile(r"[A-Za-z_][A-Za-z0-9_]*$")
-
-
-def format_duration(seconds: float) -> str:
-    """Largest exact unit: 90 → '90s', 5400 → '90m', 1.5 → '1500ms'.
-
-    Exact in decimal, from the shortest text of the float, so the result
-    parses back to the same float (`parse.duration_seconds`).
-    """
-    if not math.isfinite(seconds):
-        return "1" + "0" * 400 + "w"    # only a literal this long reads back as infinity
-    exact = Decimal(repr(float(seconds)))
-    for unit, size in _UNITS:
-        v = exact / size
-        if v >= 1 and v == v.to_integral_value() and v * size == exact:
-            return f"{int(v)}{unit}"
-    ms = format((exact * 1000).normalize(), "f")
-    return f"{ms}ms"
 
 
 def quote(value: str) -> str:

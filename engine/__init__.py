@@ -10,9 +10,9 @@ from .engine import Engine as Engine
 from .errors import EngineError as EngineError
 from .errors import SleuthError as SleuthError
 from .errors import SnapshotError as SnapshotError
+from .ingest.normalize import Normalizer as Normalizer
 from .match import Match as Match
-from .normalize import BadInput as BadInput
-from .normalize import Normalizer as Normalizer
+from .quarantine import BadInput as BadInput
 from .quarantine import Quarantine as Quarantine
 from .spec import PackSpec as PackSpec
 

@@ -30,6 +30,8 @@ import reprlib
 from collections import OrderedDict, deque
 from itertools import islice
 
+import attrs
+
 _LOG2 = math.log2
 
 
@@ -54,12 +56,36 @@ def _hashable(v):
         return f"<{t.__name__}>"
 
 
-class Count:
+class Aggregate:
+    """Base of the aggregates: `add`/`remove` one event's value, `value()`, `dump`/`load`.
+
+    Constructors take `(spec, limits, window)` (an `AggSpec`, the rule's
+    limits, the window length in seconds), all optional. `CONFIGURED` says
+    whether the constructor reads them; `CONFIG` names the slots holding
+    that configuration, which `fresh()` carries over.
+    """
+
+    __slots__ = ()
+    kind = ""
+    CONFIGURED = False
+    CONFIG: tuple[str, ...] = ()
+
+    def fresh(self):
+        """An empty aggregator with the same configuration (a window reset)."""
+        cls = type(self)
+        new = cls.__new__(cls)
+        cls.__init__(new)
+        for name in self.CONFIG:
+            setattr(new, name, getattr(self, name))
+        return new
+
+
+class Count(Aggregate):
     """count(): events in the window."""
     __slots__ = ("n",)
     kind = "count"
 
-    def __init__(self, spec=None, limits=None):
+    def __init__(self, spec=None, limits=None, window=None):
         self.n = 0
 
     def add(self, v, ts):
@@ -92,12 +118,12 @@ class CountIf(Count):
             self.n -= 1
 
 
-class Ratio:
+class Ratio(Aggregate):
     """ratio(p): count(p) / count(); None on an empty window."""
     __slots__ = ("hits", "n")
     kind = "ratio"
 
-    def __init__(self, spec=None, limits=None):
+    def __init__(self, spec=None, limits=None, window=None):
         self.hits = 0
         self.n = 0
 
@@ -121,13 +147,15 @@ class Ratio:
         self.hits, self.n = s
 
 
-class Distinct:
+class Distinct(Aggregate):
     """Value → count table, exact up to `cap` values, then an upper bound."""
 
     __slots__ = ("d", "over", "cap", "capped")
     kind = "distinct"
+    CONFIGURED = True
+    CONFIG = ("cap",)
 
-    def __init__(self, spec=None, limits=None):
+    def __init__(self, spec=None, limits=None, window=None):
         self.d: dict = {}
         self.over = 0
         self.cap = (limits or {}).get("distinct", 10_000)
@@ -181,8 +209,9 @@ class Sample(Distinct):
     """sample(x, n): the first n distinct values (window order: see SlidingWindow.values)."""
     __slots__ = ("n",)
     kind = "sample"
+    CONFIG = ("cap", "n")
 
-    def __init__(self, spec=None, limits=None):
+    def __init__(self, spec=None, limits=None, window=None):
         super().__init__(spec, limits)
         self.n = spec.param if spec is not None else 10
 
@@ -190,13 +219,15 @@ class Sample(Distinct):
         return list(islice(self.d, self.n))
 
 
-class Entropy:
+class Entropy(Aggregate):
     """Shannon entropy in bits: H = log2(N) - S/N with S = Σ c·log2(c)."""
 
     __slots__ = ("d", "n", "s", "cap", "capped", "ops")
     kind = "entropy"
+    CONFIGURED = True
+    CONFIG = ("cap",)
 
-    def __init__(self, spec=None, limits=None):
+    def __init__(self, spec=None, limits=None, window=None):
         self.d: dict = {}
         self.n = 0
         self.s = 0.0
@@ -263,12 +294,12 @@ class Entropy:
             self.s = math.fsum(c * _LOG2(c) for c in self.d.values() if c > 1)
 
 
-class Sum:
+class Sum(Aggregate):
     """sum(x): over numeric values of x (others ignored); 0 on an empty window."""
     __slots__ = ("s", "n")
     kind = "sum"
 
-    def __init__(self, spec=None, limits=None):
+    def __init__(self, spec=None, limits=None, window=None):
         self.s = 0
         self.n = 0
 
@@ -303,13 +334,15 @@ class Avg(Sum):
         return self.s / self.n if self.n else None
 
 
-class Extreme:
+class Extreme(Aggregate):
     """Sliding min or max with a monotonic deque (amortised O(1))."""
 
     __slots__ = ("dq", "added", "removed", "is_min")
     kind = "min"
+    CONFIGURED = True
+    CONFIG = ("is_min",)
 
-    def __init__(self, spec=None, limits=None):
+    def __init__(self, spec=None, limits=None, window=None):
         self.dq: deque = deque()
         self.added = 0
         self.removed = 0
@@ -348,12 +381,12 @@ class Extreme:
         self.dq = deque((v, i) for v, i in items)
 
 
-class Changes:
+class Changes(Aggregate):
     """changes(x): how many events have an x different from the previous event's."""
     __slots__ = ("dq", "ch")
     kind = "changes"
 
-    def __init__(self, spec=None, limits=None):
+    def __init__(self, spec=None, limits=None, window=None):
         self.dq: deque = deque()
         self.ch = 0
 
@@ -382,13 +415,15 @@ class Changes:
         self.dq = deque(_hashable(v) for v in items)
 
 
-class Gaps:
+class Gaps(Aggregate):
     """Inter-arrival gaps of the window's events: cv and jitter."""
 
     __slots__ = ("dq", "sg", "sq", "ng", "sd", "nd", "jitter")
     kind = "cv"
+    CONFIGURED = True
+    CONFIG = ("jitter",)
 
-    def __init__(self, spec=None, limits=None):
+    def __init__(self, spec=None, limits=None, window=None):
         self.dq: deque = deque()
         self.sg = 0.0
         self.sq = 0.0
@@ -447,13 +482,15 @@ class Gaps:
         self.dq = deque(items)
 
 
-class FirstSeen:
+class FirstSeen(Aggregate):
     """Whether the entering event's value is new for this key within a horizon."""
 
     __slots__ = ("d", "horizon", "cap", "new")
     kind = "first_seen"
+    CONFIGURED = True
+    CONFIG = ("horizon", "cap")
 
-    def __init__(self, spec=None, limits=None):
+    def __init__(self, spec=None, limits=None, window=None):
         self.d: OrderedDict = OrderedDict()
         self.horizon = spec.param if spec is not None else 86400.0
         self.cap = (limits or {}).get("values", 1000)
@@ -487,13 +524,13 @@ class FirstSeen:
         self.d = OrderedDict((_hashable(k), t) for k, t in items)
 
 
-class Rate:
+class Rate(Aggregate):
     """Events per second over the window (the window state supplies the span)."""
 
     __slots__ = ("n",)
     kind = "rate"
 
-    def __init__(self, spec=None, limits=None):
+    def __init__(self, spec=None, limits=None, window=None):
         self.n = 0
 
     def add(self, v, ts):
@@ -512,7 +549,7 @@ class Rate:
         (self.n,) = s
 
 
-class Baseline:
+class Baseline(Aggregate):
     """Exponentially weighted mean of an aggregate over closed windows of a key.
 
     α = 2 / (N + 1) with N = horizon / window (windows in the horizon); quiet
@@ -522,11 +559,13 @@ class Baseline:
 
     __slots__ = ("ewma", "seen", "nonempty", "last_wid", "alpha", "warm")
     kind = "baseline"
+    CONFIGURED = True
+    CONFIG = ("alpha", "warm")
     MIN_SUPPORT = 3
 
-    def __init__(self, spec=None, limits=None, window: float = 60.0):
+    def __init__(self, spec=None, limits=None, window=None):
         horizon = spec.param if spec is not None else 3600.0
-        n = max(1.0, horizon / window)
+        n = max(1.0, horizon / (window or 60.0))
         self.alpha = 2.0 / (n + 1.0)
         self.warm = int(math.ceil(n))
         self.ewma = None
@@ -573,35 +612,128 @@ class Baseline:
         self.ewma, self.seen, self.nonempty, self.last_wid = s
 
 
-AGGREGATORS = {
-    "count": Count, "count_if": CountIf, "ratio": Ratio, "distinct": Distinct, "sample": Sample,
-    "entropy": Entropy, "sum": Sum, "avg": Avg, "min": Extreme, "max": Extreme, "changes": Changes,
-    "cv": Gaps, "jitter": Gaps, "first_seen": FirstSeen, "rate": Rate, "baseline": Baseline,
-}
+# ---------------------------------------------------------------- the registry
+
+# Argument kinds, per argument position (what the checker accepts there).
+VALUE = "value"                # any per-event expression
+NUMBER = "number"              # a numeric per-event expression (others are a type error)
+PREDICATE = "predicate"        # a per-event condition
+INTERARRIVAL = "interarrival"  # the literal `interarrival()`: the gaps between the key's events
+AGGREGATE = "aggregate"        # another aggregate (one that `baseline` can follow)
+DURATION = "duration"          # a duration literal (a horizon), stored in `AggSpec.param`
+SIZE = "size"                  # an integer literal (sample size), stored in `AggSpec.param`
+ARG_KINDS = (VALUE, NUMBER, PREDICATE, INTERARRIVAL, AGGREGATE, DURATION, SIZE)
+#: Argument kinds evaluated per event (the others are constants or structure).
+PER_EVENT = frozenset({VALUE, NUMBER, PREDICATE})
+
+#: Static result types (the language's type names, as `sleuth.dsl.ir` spells them).
+RESULT_TYPES = ("int", "num", "bool", "list", "any")
+
+
+@attrs.frozen
+class AggregateDef:
+    """One aggregate of the language: its name, runtime class and static signature.
+
+    `arity` is (min, max) arguments; `args` the kind of each argument
+    position (`ARG_KINDS`; a call may stop after `arity[0]` of them);
+    `result` the static type of its value; `capped` whether its value table
+    stops at the `distinct` limit and flags the match `distinct-capped`;
+    `followable` whether `baseline(...)` may follow it; `cls_with_arg` the
+    class used when the optional argument is given (`count(p)`).
+    """
+
+    name: str
+    cls: type
+    arity: tuple[int, int]
+    args: tuple[str, ...]
+    result: str
+    capped: bool
+    doc: str
+    followable: bool = True
+    cls_with_arg: type | None = None
+
+    def class_for(self, spec) -> type:
+        """The runtime class for an `AggSpec` of this aggregate."""
+        if self.cls_with_arg is not None and spec is not None and spec.arg is not None:
+            return self.cls_with_arg
+        return self.cls
+
+    def make(self, spec, limits: dict, window: float | None = None):
+        """A fresh aggregator for `spec` (an `AggSpec` of this aggregate)."""
+        return self.class_for(spec)(spec, limits, window)
+
+    @property
+    def horizon(self) -> bool:
+        """Whether `AggSpec.param` is a horizon in seconds (a duration argument)."""
+        return DURATION in self.args
+
+
+def _defs(*defs: AggregateDef) -> dict[str, AggregateDef]:
+    return {d.name: d for d in defs}
+
+
+#: Every aggregate, by name: the one table the checker, the IR, the compiler and the windows read.
+REGISTRY: dict[str, AggregateDef] = _defs(
+    AggregateDef("count", Count, (0, 1), (PREDICATE,), "int", False,
+                 "number of events; count(cond): number of events where cond holds", cls_with_arg=CountIf),
+    AggregateDef("distinct", Distinct, (1, 1), (VALUE,), "int", True,
+                 "number of distinct values (exact up to `limit distinct`, then an upper bound)"),
+    AggregateDef("sum", Sum, (1, 1), (NUMBER,), "num", False, "sum of the numeric values; 0 on an empty window"),
+    AggregateDef("min", Extreme, (1, 1), (VALUE,), "any", False, "smallest numeric value"),
+    AggregateDef("max", Extreme, (1, 1), (VALUE,), "any", False, "largest numeric value"),
+    AggregateDef("avg", Avg, (1, 1), (NUMBER,), "num", False, "mean of the numeric values"),
+    AggregateDef("ratio", Ratio, (1, 1), (PREDICATE,), "num", False, "share of events where cond holds"),
+    AggregateDef("entropy", Entropy, (1, 1), (VALUE,), "num", True,
+                 "Shannon entropy of the values, in bits"),
+    AggregateDef("cv", Gaps, (1, 1), (INTERARRIVAL,), "num", False,
+                 "coefficient of variation of the gaps between events"),
+    AggregateDef("jitter", Gaps, (1, 1), (INTERARRIVAL,), "num", False,
+                 "mean change of the gap over the mean gap"),
+    AggregateDef("changes", Changes, (1, 1), (VALUE,), "int", False,
+                 "how many times the value changed from one event to the next"),
+    AggregateDef("sample", Sample, (2, 2), (VALUE, SIZE), "list", True,
+                 "up to n distinct values, in window order", followable=False),
+    AggregateDef("rate", Rate, (0, 0), (), "num", False, "events per second over the window"),
+    AggregateDef("baseline", Baseline, (2, 2), (AGGREGATE, DURATION), "num", False,
+                 "the aggregate's own recent level for this key (tumbling windows)", followable=False),
+    AggregateDef("first_seen", FirstSeen, (2, 2), (VALUE, DURATION), "bool", False,
+                 "the newest event's value was not seen for this key within the horizon", followable=False),
+)
+
+#: name -> (min, max) arguments.
+ARITY: dict[str, tuple[int, int]] = {n: d.arity for n, d in REGISTRY.items()}
+#: name -> static result type.
+RESULT_TYPE: dict[str, str] = {n: d.result for n, d in REGISTRY.items()}
+#: name -> argument kind per position.
+ARGUMENTS: dict[str, tuple[str, ...]] = {n: d.args for n, d in REGISTRY.items()}
+#: Aggregates whose value table is capped (matches flagged `distinct-capped`).
+CAPPED: frozenset[str] = frozenset(n for n, d in REGISTRY.items() if d.capped)
+
+
+def aggregate(name: str) -> AggregateDef:
+    """The registry entry of an aggregate; raises `KeyError` for an unknown name."""
+    return REGISTRY[name]
 
 
 def factories(specs, limits: dict, window: float | None = None) -> list:
-    """Zero-argument constructors for a rule's aggregates (built once per rule, called per key)."""
+    """Zero-argument constructors for a rule's aggregates (built once per rule, called per key).
+
+    An aggregate whose class takes no configuration is constructed by
+    calling the class itself (cheaper per key than a closure).
+    """
     out = []
     for spec in specs:
-        out.append(lambda spec=spec: make_aggregator(spec, limits, window))
-        kind = spec.kind
-        if kind == "count" and spec.arg is not None:
-            out[-1] = CountIf
-        elif kind in ("count", "ratio", "sum", "avg", "changes", "rate") and kind != "sum" and kind != "avg":
-            out[-1] = AGGREGATORS[kind]
+        cls = REGISTRY[spec.kind].class_for(spec)
+        if cls.CONFIGURED:
+            out.append(lambda spec=spec: make_aggregator(spec, limits, window))
+        else:
+            out.append(cls)
     return out
 
 
 def make_aggregator(spec, limits: dict, window: float | None = None):
     """A fresh aggregator for an `AggSpec`."""
-    kind = spec.kind
-    if kind == "count" and spec.arg is not None:
-        return CountIf(spec, limits)
-    cls = AGGREGATORS[kind]
-    if kind == "baseline":
-        return Baseline(spec, limits, window or 60.0)
-    return cls(spec, limits)
+    return REGISTRY[spec.kind].make(spec, limits, window)
 
 
 # ---------------------------------------------------------------- fused updates

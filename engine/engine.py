@@ -28,9 +28,10 @@ from collections.abc import Iterable
 import msgpack
 
 from .errors import EngineError, SnapshotError
+from .ingest.normalize import ID_ONLY, Normalizer, with_id
 from .match import Match, event_record, format_ts, jsonable, stable_hash
-from .normalize import ID_ONLY, TS_MAX, BadInput, Normalizer
-from .quarantine import Quarantine, excerpt_of
+from .quarantine import BadInput, Quarantine, excerpt_of
+from .schema import TS_MAX
 from .sequence import SequenceMachine
 from .spec import PackSpec, RuleSpec
 from .state import NEG_INF, Machine, thaw_key
@@ -127,6 +128,11 @@ class Engine:
         self.normalizer = normalizer if normalizer is not None else Normalizer(watch=pack.fields)
         # Its `normalize` method (a subclass's override too), or the callable itself.
         self.normalize = getattr(self.normalizer, "normalize", self.normalizer)
+        # The normaliser's public fast path, inlined by `feed_many`; None for user code (a
+        # subclass or any callable), whose event times are then checked after it.
+        fast_path = getattr(self.normalizer, "fast_path", None)
+        self._fast = fast_path() if callable(fast_path) else None
+        self._custom = self._fast is None
         self.quarantine = quarantine if quarantine is not None else Quarantine(keep=100)
         self.enrich = tuple(enrich)
         self.source = source
@@ -211,10 +217,9 @@ class Engine:
             ev = self.normalize(event, source or self.source, seq if position is None else position)
         except BadInput as exc:
             self.metrics["bad_input"] += 1
-            self.quarantine.add(source or self.source, seq if position is None else position,
-                                exc.reason, exc.detail, excerpt_of(event))
+            self.quarantine.add_bad(source or self.source, seq if position is None else position, exc, event)
             return out
-        if self.enrich or type(self.normalizer) is not Normalizer:
+        if self.enrich or self._custom:
             if self.enrich:
                 ev = self._enrich(ev, event, source, position)
             if not self._time_ok(ev, source or self.source, seq if position is None else position, event):
@@ -275,12 +280,11 @@ class Engine:
         if self._closed:
             raise EngineError("the engine is closed")
         out = self._out = []
-        nz = self.normalizer
         normalize = self.normalize
         # The normaliser's fast path inlined: a checker compiled for this key set says the
         # event is canonical as it is (the usual case), or names what the full path must fix.
-        shape_of = nz._memo.get if type(nz) is Normalizer else {}.get
-        custom = type(nz) is not Normalizer     # user code: its times are checked here
+        shape_of = self._fast or {}.get
+        custom = self._custom
         src = source or self.source
         push = self._fifo.append
         lateness, tol = self.lateness, self.future_tolerance
@@ -314,9 +318,7 @@ class Engine:
                 if not bad:
                     ev = event
                 elif bad is ID_ONLY:
-                    pos = seq if positions is None else positions[seq - first]
-                    ev = event.copy()
-                    ev["id"] = f"{src}:{pos}"
+                    ev = with_id(event, src, seq if positions is None else positions[seq - first])
                 else:
                     pos = seq if positions is None else positions[seq - first]
                     try:
@@ -324,7 +326,7 @@ class Engine:
                     except BadInput as exc:
                         self._seq = seq
                         self.metrics["bad_input"] += 1
-                        self.quarantine.add(src, pos, exc.reason, exc.detail, excerpt_of(event))
+                        self.quarantine.add_bad(src, pos, exc, event)
                         continue
                 if enrich or custom:
                     pos = seq if positions is None else positions[seq - first]

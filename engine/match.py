@@ -46,17 +46,6 @@ def format_ts(ts: float | None) -> str | None:
 _MILLIS = tuple(f".{n:03d}Z" for n in range(1000))
 
 
-def format_seconds(seconds: float | None) -> str | None:
-    """A duration in its largest exact unit (`90s`, `5m`, `1500ms`)."""
-    if seconds is None:
-        return None
-    for unit, size in (("d", 86400.0), ("h", 3600.0), ("m", 60.0), ("s", 1.0), ("ms", 0.001)):
-        v = seconds / size
-        if v >= 1 and abs(v - round(v)) < 1e-9:
-            return f"{int(round(v))}{unit}"
-    return f"{seconds:g}s"
-
-
 _INT_MIN, _INT_MAX = -(2 ** 63), 2 ** 64 - 1
 
 

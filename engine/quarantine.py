@@ -1,10 +1,12 @@
 """Quarantine: where bad input goes instead of stopping the stream.
 
-Every record a reader could not decode (``source.Bad``), every record the
-normaliser rejected (``normalize.BadInput``) and every event the engine sets
-aside (late, from the future, a rule that raised) is counted by a stable
-reason id and, when a sink is given, written as one JSON line with sorted
-keys.  Nothing is dropped silently; the counters feed the run summary.
+One sink for everything set aside: a record a reader could not decode (a
+``Bad`` it yields in place of the record), a record the normaliser rejected
+(``BadInput``, raised; ``Normalizer`` also turns a reader's ``Bad`` fed to
+the engine into one) and an event the engine sets aside (late, from the
+future, a rule that raised). Each is counted by a stable reason id and, when
+a sink is given, written as one JSON line with sorted keys.  Nothing is
+dropped silently; the counters feed the run summary.
 """
 
 from __future__ import annotations
@@ -13,13 +15,16 @@ import io
 from collections import deque
 from typing import Any, BinaryIO
 
+import attrs
 import orjson
 
-__all__ = ["REASONS", "Quarantine", "excerpt_of"]
+from .errors import SleuthError
+
+__all__ = ["REASONS", "Bad", "BadInput", "Quarantine", "excerpt_of"]
 
 #: Every reason id sleuth uses, with its meaning (docs/input.md lists the same).
 REASONS: dict[str, str] = {
-    # readers (engine/source.py)
+    # readers (engine/ingest/source.py, engine/ingest/accesslog.py)
     "not-json": "a JSON line or document that does not parse",
     "bad-encoding": "bytes that are not valid UTF-8 (JSON lines, CSV)",
     "oversized": "a line or record longer than max_line_bytes",
@@ -29,7 +34,7 @@ REASONS: dict[str, str] = {
     "unparsable-line": "a line of an access log that is not an access-log line",
     "bad-csv-row": "a CSV row with more cells than the header, or an unclosed quote",
     "unknown-format": "format auto-detection failed (the input is skipped)",
-    # normaliser (engine/normalize.py)
+    # normaliser (engine/ingest/normalize.py, engine/ingest/timestamp.py)
     "not-mapping": "a record that is not a mapping (a JSON array, string, number, ...)",
     "no-time": "an event without ts (nor @timestamp, timestamp, time)",
     "bad-time": "an event time that cannot be read, or before 1970, or after 9999",
@@ -42,6 +47,35 @@ REASONS: dict[str, str] = {
 
 _EXCERPT = 200
 _DETAIL = 1000
+
+
+@attrs.frozen
+class Bad:
+    """A record that could not be decoded, as a reader yields it in its place.
+
+    A stable ``reason`` id (``REASONS``), a human ``detail`` and an
+    ``excerpt`` (the first 200 characters of the input).
+    """
+
+    reason: str
+    detail: str
+    excerpt: str = ""
+
+
+class BadInput(SleuthError):
+    """A record that cannot become an event, raised by the normaliser (an ``Exception``).
+
+    ``reason`` is a stable kebab id (``not-mapping``, ``no-time``,
+    ``bad-time``, or a reader's reason for a ``Bad`` fed to the engine) that
+    quarantine records and counters use; ``detail`` is for people;
+    ``excerpt`` (may be empty) shows the input.
+    """
+
+    def __init__(self, reason: str, detail: str, excerpt: str = "") -> None:
+        super().__init__(f"{reason}: {detail}")
+        self.reason = reason
+        self.detail = detail
+        self.excerpt = excerpt
 
 
 def excerpt_of(value: Any) -> str:
@@ -99,10 +133,9 @@ class Quarantine:
             else:
                 self.sink.write(line)
 
-    def add_bad(self, source: str, position: int, bad: Any, raw: Any = "") -> None:
-        """Record a reader ``Bad`` or a normaliser ``BadInput`` (``raw`` supplies its excerpt)."""
-        excerpt = getattr(bad, "excerpt", None) or raw
-        self.add(source, position, bad.reason, bad.detail, excerpt_of(excerpt) if excerpt else "")
+    def add_bad(self, source: str, position: int, bad: Bad | BadInput, raw: Any = "") -> None:
+        """Record a reader's ``Bad`` or a normaliser's ``BadInput``; ``raw`` shows the input when it has no excerpt."""
+        self.add(source, position, bad.reason, bad.detail, bad.excerpt or excerpt_of(raw))
 
     def __repr__(self) -> str:
         return f"Quarantine(total={self.total}, counts={self.counts!r})"

@@ -18,7 +18,8 @@ trailing absences are engine timers. Nothing scans all partials per event.
 
 from __future__ import annotations
 
-from .match import Match, event_record, format_seconds, stable_hash
+from .duration import format_seconds
+from .match import Match, event_record, stable_hash
 from .state import NEG_INF, Machine, thaw_key
 from .window import SlidingWindow
 

@@ -23,11 +23,18 @@ from __future__ import annotations
 
 import math
 
-from .aggregate import Baseline, FirstSeen, Gaps, factories, fused_updates, make_aggregator
-from .match import Match, event_record, format_seconds, format_ts, jsonable, stable_hash
+from .aggregate import (
+    CAPPED,
+    REGISTRY,
+    Baseline,
+    FirstSeen,
+    factories,
+    fused_updates,
+    make_aggregator,
+)
+from .duration import format_seconds
+from .match import Match, event_record, format_ts, jsonable, stable_hash
 from .state import NEG_INF, Machine, thaw_key
-
-_CAPPED_KINDS = ("distinct", "sample", "entropy")
 
 
 class SlidingWindow:
@@ -151,15 +158,8 @@ class SlidingWindow:
         """Start afresh, keeping first_seen memories (they are about the key, not the window)."""
         self.buf = []
         self.head = 0
-        fresh = []
-        for agg in self.aggs:
-            if isinstance(agg, FirstSeen):
-                fresh.append(agg)
-            else:
-                new = agg.__class__.__new__(agg.__class__)
-                _reinit(agg, new)
-                fresh.append(new)
-        self.aggs = fresh       # the same classes: the shared add/remove pairs stay valid
+        # The same classes: the shared add/remove pairs stay valid.
+        self.aggs = [agg if isinstance(agg, FirstSeen) else agg.fresh() for agg in self.aggs]
 
     def provenance(self, specs, values: list, fields: tuple, cap: int) -> dict:
         events = self.events
@@ -187,7 +187,7 @@ class SlidingWindow:
         if self.capped:
             out.append("window-capped")
         for s, agg in zip(specs, self.aggs):
-            if s.kind in _CAPPED_KINDS and getattr(agg, "capped", False):
+            if s.kind in CAPPED and agg.capped:
                 out.append("distinct-capped")
                 break
         return out
@@ -203,25 +203,6 @@ class SlidingWindow:
         for agg, s in zip(self.aggs, aggs):
             agg.load(s)
         self._bind()
-
-
-def _reinit(old, new) -> None:
-    """Re-run an aggregator's constructor state with the same configuration."""
-    if isinstance(old, Gaps):
-        Gaps.__init__(new)
-        new.jitter = old.jitter
-        return
-    if hasattr(old, "cap"):
-        type(old).__init__(new)
-        new.cap = old.cap
-        if hasattr(old, "n") and type(old).__name__ == "Sample":
-            new.n = old.n
-        return
-    if type(old).__name__ == "Extreme":
-        type(old).__init__(new)
-        new.is_min = old.is_min
-        return
-    type(old).__init__(new)
 
 
 class WinState:
@@ -287,8 +268,8 @@ class WindowMachine(Machine):
         self.need = 1
         if spec.sustain and self.size:
             self.need = max(1, int(math.ceil(spec.sustain / self.size - 1e-9)))
-        longest = max([a.param for a in spec.aggs if a.kind in ("baseline", "first_seen")]
-                      + [spec.sustain or 0.0])
+        # Aggregates with a horizon (baseline, first_seen) keep an idle key's state that long.
+        longest = max([a.param for a in spec.aggs if REGISTRY[a.kind].horizon] + [spec.sustain or 0.0])
         self._extra = longest
         self.fs_idx = [i for i, a in enumerate(spec.aggs) if a.kind == "first_seen"]
         self.ctors = factories(spec.aggs, spec.limits, self.size or self.gap)
@@ -506,7 +487,7 @@ class WindowMachine(Machine):
                 prov["sustained"] = {"windows": st.streak, "for": format_seconds(spec.sustain)}
             flags = []
             for s, agg in zip(spec.aggs, st.aggs):
-                if s.kind in _CAPPED_KINDS and getattr(agg, "capped", False):
+                if s.kind in CAPPED and agg.capped:
                     flags.append("distinct-capped")
                     break
             fields = spec.emit(view, values, None) if spec.emit is not None else {}

@@ -264,7 +264,7 @@ def run_suite(events: int = 1_000_000, repeat: int = 3, only: set[str] | None = 
 
 def run_file(pack, path: str, make_engine) -> int:
     """End to end: read a JSON lines file, run the engine, serialise every match; the match count."""
-    from sleuth.engine.source import open_source
+    from sleuth.engine.ingest import open_source
 
     eng = make_engine()
     n = 0
@@ -295,7 +295,7 @@ def _row(m: dict, events: int, base: dict | None = None) -> dict:
 def _pack_case(repeat: int, say) -> dict:
     from sleuth.dsl import load_pack
     from sleuth.engine import Engine, Normalizer
-    from sleuth.engine.openapi import OpenAPI
+    from sleuth.engine.ingest import OpenAPI
 
     from .simulate import SimConfig, generate
 

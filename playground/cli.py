@@ -15,6 +15,7 @@ from __future__ import annotations
 import argparse
 import os
 import sys
+from collections.abc import Iterable
 
 EXIT_OK, EXIT_FINDINGS, EXIT_USAGE, EXIT_IO, EXIT_INTERRUPTED = 0, 1, 2, 3, 130
 
@@ -88,8 +89,12 @@ def load_pack_or_report(paths):
 # ---------------------------------------------------------------- driver
 
 
-def build_parser(command: str | None = None) -> argparse.ArgumentParser:
-    """The `sleuth` parser; only `command`'s options are configured (its module imported)."""
+def build_parser(commands: Iterable[str] | None = None) -> argparse.ArgumentParser:
+    """The `sleuth` parser with the options of `commands` (default: every command).
+
+    Configuring a command imports its module; `main` configures only the
+    command being run.
+    """
     parser = argparse.ArgumentParser(
         prog="sleuth",
         formatter_class=argparse.RawDescriptionHelpFormatter,
@@ -103,7 +108,7 @@ def build_parser(command: str | None = None) -> argparse.ArgumentParser:
     for name, summary in COMMANDS.items():
         sp = sub.add_parser(name, prog=f"sleuth {name}", description=f"sleuth {name}: {summary}",
                             formatter_class=argparse.RawDescriptionHelpFormatter)
-        if name == command:
+        if commands is None or name in commands:
             command_module(name).configure(sp)
     hp = sub.add_parser("help", description="show help for a command")
     hp.add_argument("topic", nargs="?", metavar="COMMAND")
@@ -136,7 +141,8 @@ def _version() -> str:
 def main(argv: list[str] | None = None) -> int:
     """Entry point of the `sleuth` console script; returns the exit code."""
     argv = list(sys.argv[1:] if argv is None else argv)
-    parser = build_parser(_command_in(argv))
+    command = _command_in(argv)
+    parser = build_parser([command] if command in COMMANDS else [])
     if not argv:
         parser.print_help()
         return EXIT_USAGE
@@ -151,7 +157,7 @@ def main(argv: list[str] | None = None) -> int:
         if args.topic not in COMMANDS:
             print(f"sleuth: '{args.topic}' is not a sleuth command. See 'sleuth --help'.", file=sys.stderr)
             return EXIT_USAGE
-        build_parser(args.topic).parse_args([args.topic, "--help"])
+        build_parser([args.topic]).parse_args([args.topic, "--help"])
         return EXIT_OK
     if args.command is None:
         parser.print_help()

@@ -28,7 +28,7 @@ def configure(p: argparse.ArgumentParser) -> None:
 
 def run_demo(args) -> int:
     from sleuth.engine import Engine, Normalizer, Quarantine
-    from sleuth.engine.openapi import OpenAPI
+    from sleuth.engine.ingest import OpenAPI
 
     from .simulate import SimConfig, generate
 

@@ -23,7 +23,7 @@ import orjson
 
 from sleuth.engine import Engine, Normalizer, Quarantine
 from sleuth.engine.errors import SnapshotError
-from sleuth.engine.source import Bad, open_source
+from sleuth.engine.ingest import Bad, open_source
 
 from .cli import (
     EXIT_FINDINGS,
@@ -91,7 +91,7 @@ def run_run(args) -> int:
         return EXIT_USAGE
     enrich = []
     if args.enrich_table:
-        from sleuth.engine.enrich import PrefixTable
+        from sleuth.engine.ingest import PrefixTable
 
         enrich.append(PrefixTable.from_csv(args.enrich_table))
     return RunLoop(args, pack, inputs, normalizer, enrich).run()
@@ -418,33 +418,24 @@ def build_normalizer(args):
     """
     mapping = {}
     if getattr(args, "mapping", None):
-        from sleuth.engine.normalize import load_mapping
+        from sleuth.engine.ingest import load_mapping
 
         mapping.update(load_mapping(args.mapping))
     for item in getattr(args, "map", None) or []:
-        from sleuth.engine.normalize import parse_mapping
+        from sleuth.engine.ingest import parse_mapping
 
         canon, src = parse_mapping(item)
         mapping[canon] = src
     templater = None
     if getattr(args, "openapi", None):
-        from sleuth.engine.openapi import OpenAPI
+        from sleuth.engine.ingest import OpenAPI
 
         templater = OpenAPI.load(args.openapi)
     elif not getattr(args, "no_templating", False):
-        from sleuth.engine.openapi import HeuristicTemplater
+        from sleuth.engine.ingest import HeuristicTemplater
 
         templater = HeuristicTemplater()
     return Normalizer(mapping, templater=templater)
-
-
-def _atomic_write(path: str, data: bytes) -> None:
-    tmp = f"{path}.tmp-{os.getpid()}"
-    with open(tmp, "wb") as fh:
-        fh.write(data)
-        fh.flush()
-        os.fsync(fh.fileno())
-    os.replace(tmp, path)
 
 
 def _atomic_write(path: str, data: bytes) -> None:

@@ -41,8 +41,8 @@ from collections.abc import Iterable
 
 import orjson
 
+from sleuth.engine.ingest import parse_time
 from sleuth.engine.match import provenance_event_ids
-from sleuth.engine.normalize import parse_time
 
 DIFFICULTIES = ("easy", "medium", "hard")
 BATCH = 4096
@@ -353,7 +353,7 @@ def _read_jsonl(path: str) -> list[dict]:
 
 def _engine(pack, openapi_doc: dict | None):
     from sleuth.engine import Engine, Normalizer
-    from sleuth.engine.openapi import HeuristicTemplater, OpenAPI
+    from sleuth.engine.ingest import HeuristicTemplater, OpenAPI
 
     templater = OpenAPI(openapi_doc) if openapi_doc is not None else HeuristicTemplater()
     return Engine(pack, normalizer=Normalizer(templater=templater))

@@ -22,8 +22,8 @@ import attrs
 import orjson
 
 from sleuth.dsl.diagnostic import closest
+from sleuth.engine.ingest import BadInput, parse_time
 from sleuth.engine.match import format_ts
-from sleuth.engine.normalize import BadInput, parse_time
 
 from . import repl_render as R
 from .repl_lexer import block_complete, bracket_depth

@@ -35,8 +35,8 @@ from sleuth.dsl.span import Span
 from sleuth.dsl.testing import BASE_TIME, run_case
 from sleuth.dsl.unparse import format_source, quote, unparse
 from sleuth.engine import Engine
+from sleuth.engine.ingest import BadInput
 from sleuth.engine.match import format_ts
-from sleuth.engine.normalize import BadInput
 
 from . import repl_render as R
 from .repl_lexer import lex
@@ -676,8 +676,8 @@ class Session:
         return sim.events, ""
 
     def read_file(self, path: str) -> tuple[list | None, str]:
-        """Records of a file in any format the readers know (`sleuth.engine.source`)."""
-        from sleuth.engine.source import Bad, open_source
+        """Records of a file in any format the readers know (`sleuth.engine.ingest`)."""
+        from sleuth.engine.ingest import Bad, open_source
 
         if not os.path.isfile(path):
             return None, f"no such file: {path}"

@@ -12,21 +12,17 @@ import random
 
 import pytest
 
-from sleuth.engine.aggregate import AGGREGATORS, CountIf, fused_updates
+from sleuth.engine.aggregate import REGISTRY, Baseline, fused_updates
 
 VALUES = ["a", "b", "c", 1, 2, 2.5, True, False, None, float("nan"), ["x", 1], {"k": "v"}]
 
 
 def _fresh(cls):
-    if cls is AGGREGATORS.get("baseline"):
-        return cls(None, {}, 60.0)
-    try:
-        return cls(None, {"distinct": 3})
-    except TypeError:
-        return cls()
+    return cls(None, {"distinct": 3}, 60.0)
 
 
-CLASSES = sorted({*AGGREGATORS.values(), CountIf} - {AGGREGATORS.get("baseline")}, key=lambda c: c.__name__)
+CLASSES = sorted({c for d in REGISTRY.values() for c in (d.cls, d.cls_with_arg) if c is not None} - {Baseline},
+                 key=lambda c: c.__name__)
 
 
 def _run(classes, seed, args):

@@ -56,7 +56,7 @@ import orjson
 from sleuth.dsl import load_pack
 from sleuth.dsl.errors import PackError, RuleSyntaxError
 from sleuth.engine import Engine
-from sleuth.engine.source import Bad, open_source
+from sleuth.engine.ingest import Bad, open_source
 
 REPO = Path(__file__).resolve().parents[2]
 T0 = 1_700_000_000.0

@@ -13,10 +13,19 @@ hypothesis = pytest.importorskip("hypothesis")
 from hypothesis import HealthCheck, given, settings  # noqa: E402
 from hypothesis import strategies as st  # noqa: E402
 
-from sleuth.engine.normalize import ALIASES, CANONICAL_FIELDS, BadInput, Normalizer  # noqa: E402
-from sleuth.engine.openapi import HeuristicTemplater, OpenAPI  # noqa: E402
+from sleuth.engine.ingest import (  # noqa: E402
+    FORMATS,
+    Bad,
+    BadInput,
+    HeuristicTemplater,
+    Normalizer,
+    OpenAPI,
+    open_source,
+    parse_access_line,
+)
+from sleuth.engine.ingest.normalize import CANONICAL_FIELDS  # noqa: E402
 from sleuth.engine.reflist import RefList  # noqa: E402
-from sleuth.engine.source import FORMATS, Bad, open_source, parse_access_line  # noqa: E402
+from sleuth.engine.schema import ALIASES  # noqa: E402
 
 # SLEUTH_FUZZ_EXAMPLES=5000 pytest tests/ingest/test_ingest_fuzz.py for a longer hunt.
 FAST = settings(max_examples=int(os.environ.get("SLEUTH_FUZZ_EXAMPLES", "150")), deadline=None,
@@ -133,7 +142,7 @@ def test_access_line_total(text):
 @given(st.lists(LOG_PIECES | st.sampled_from(['"-"', ' "-" "-"', '"" ""', "CONNECT a:1", "http://x/"])
                 | st.text(max_size=5), max_size=14).map("".join))
 def test_fast_and_general_access_parsers_agree(text):
-    from sleuth.engine.source import _parse_access_line
+    from sleuth.engine.ingest.accesslog import _parse_access_line
 
     a, b = parse_access_line(text), _parse_access_line(text)
     assert a == b

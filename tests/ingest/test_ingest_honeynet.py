@@ -15,9 +15,8 @@ import collections
 import pytest
 from conftest import shared_data
 
-from sleuth.engine.normalize import Normalizer
+from sleuth.engine.ingest import Bad, Normalizer, open_source
 from sleuth.engine.quarantine import Quarantine
-from sleuth.engine.source import Bad, open_source
 
 DATA = shared_data("honeynet2004")
 FILES = sorted(DATA.glob("access_log*"))
@@ -165,10 +164,10 @@ def test_events_are_fast_path_canonical(honeynet):
 def test_fast_and_general_line_parsers_agree():
     # parse_access_line takes a one-regex path for well-formed lines; it must
     # give exactly what the general parser gives (key order included).
-    from sleuth.engine.source import (
+    from sleuth.engine.ingest.accesslog import (
         _WELL_FORMED,
-        _escape_bytes,
         _parse_access_line,
+        escape_bytes,
         parse_access_line,
     )
 
@@ -180,7 +179,7 @@ def test_fast_and_general_line_parsers_agree():
             try:
                 text = line.decode("utf-8")
             except UnicodeDecodeError:
-                text = _escape_bytes(line)
+                text = escape_bytes(line)
             a, b = parse_access_line(text), _parse_access_line(text)
             assert a == b, text
             if isinstance(a, dict):

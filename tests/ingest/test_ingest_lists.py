@@ -9,11 +9,9 @@ import random
 import orjson
 import pytest
 
-from sleuth.engine.enrich import DEFAULT_PREFIXES, Prefix, PrefixTable, chain
-from sleuth.engine.normalize import BadInput
+from sleuth.engine.ingest import DEFAULT_PREFIXES, Bad, BadInput, Prefix, PrefixTable, chain
 from sleuth.engine.quarantine import REASONS, Quarantine, excerpt_of
 from sleuth.engine.reflist import IntervalMap, RefList, parse_cidr, parse_ip
-from sleuth.engine.source import Bad
 
 # ------------------------------------------------------------------- RefList
 

@@ -8,17 +8,18 @@ from datetime import UTC, datetime, timedelta, timezone
 
 import pytest
 
-from sleuth.engine.normalize import (
-    ALIASES,
-    CANONICAL_FIELDS,
+from sleuth.engine.ingest import (
+    Bad,
     BadInput,
+    HeuristicTemplater,
     Normalizer,
     load_mapping,
     parse_mapping,
     parse_query,
     parse_time,
 )
-from sleuth.engine.openapi import HeuristicTemplater
+from sleuth.engine.ingest.normalize import CANONICAL_FIELDS, ID_ONLY, default_id, with_id
+from sleuth.engine.schema import ALIASES
 
 T0 = 1704067200.0  # 2024-01-01T00:00:00Z
 
@@ -416,6 +417,58 @@ def test_fast_path_returns_the_same_object():
     other = dict(CANONICAL, user="u2")
     assert n(other) is other
     assert n.normalize(other) is other
+
+
+def test_fast_path_protocol():
+    n = Normalizer()
+    lookup = n.fast_path()
+    assert lookup(len(CANONICAL)) is None          # nothing compiled before the first event of a key set
+    n(dict(CANONICAL))
+    check = lookup(len(CANONICAL))
+    assert check(dict(CANONICAL)) == ()            # canonical as it is
+    assert check(dict(CANONICAL, status="401")) == ("status",)   # fields to repair
+    with pytest.raises(KeyError):
+        check({**{k: v for k, v in CANONICAL.items() if k != "user"}, "other": 1})   # another key set
+    no_id = {k: v for k, v in CANONICAL.items() if k != "id"}
+    n(dict(no_id))
+    assert lookup(len(no_id))(no_id) is ID_ONLY
+    ev = with_id(no_id, "f.jsonl", 7)
+    assert ev == dict(no_id, id=default_id("f.jsonl", 7)) == n(no_id, "f.jsonl", 7)
+    assert "id" not in no_id
+
+
+def test_fast_path_is_not_offered_to_subclasses():
+    class Custom(Normalizer):
+        pass
+
+    assert Custom().fast_path() is None and Normalizer().fast_path() is not None
+
+
+def test_a_readers_bad_record_is_raised_with_its_reason():
+    bad = Bad("not-json", "unexpected character", '{"a":')
+    with pytest.raises(BadInput) as info:
+        Normalizer()(bad, "f.jsonl", 3)
+    assert (info.value.reason, info.value.detail, info.value.excerpt) == ("not-json", "unexpected character", '{"a":')
+
+
+def test_one_quarantine_takes_reader_and_normaliser_errors():
+    from sleuth.dsl import load_pack
+    from sleuth.engine import Engine, Quarantine
+
+    pack = load_pack(sources={"r.ttp": 'rule r { meta { ttp = "scraping"  goal = "scraping"  severity = "low" }\n'
+                                       '  when status == 404 }\n'})
+    for feed in ("feed", "feed_many"):
+        q = Quarantine(keep=10)
+        eng = Engine(pack, quarantine=q)
+        items = [Bad("not-json", "unexpected end", '{"ts":'), {}, {"ts": T0, "status": 404}]
+        if feed == "feed":
+            out = [m for i, it in enumerate(items, 1) for m in eng.feed(it, "f.jsonl", i)] + eng.close()
+        else:
+            out = eng.feed_many(items, "f.jsonl", [1, 2, 3]) + eng.close()
+        assert len(out) == 1
+        assert [(r["position"], r["reason"], r["excerpt"]) for r in q.records] == [
+            (1, "not-json", '{"ts":'), (2, "no-time", "{}")]
+        assert eng.stats()["bad_input"] == 2
 
 
 @pytest.mark.parametrize("change, fixed", [

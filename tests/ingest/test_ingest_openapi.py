@@ -7,8 +7,7 @@ import pathlib
 
 import pytest
 
-from sleuth.engine.normalize import Normalizer
-from sleuth.engine.openapi import UNMATCHED, HeuristicTemplater, OpenAPI
+from sleuth.engine.ingest import UNMATCHED, HeuristicTemplater, Normalizer, OpenAPI
 
 SPEC = pathlib.Path(__file__).resolve().parent / "data" / "shop.yaml"
 

@@ -13,8 +13,8 @@ import msgpack
 import orjson
 import pytest
 
-from sleuth.engine import source as source_mod
-from sleuth.engine.source import Bad, open_source, parse_access_line, sniff_format
+from sleuth.engine.ingest import Bad, open_source, parse_access_line, sniff_format
+from sleuth.engine.ingest import source as source_mod
 
 
 def read(data: bytes, fmt: str = "auto", **kw):
@@ -452,3 +452,15 @@ def test_follow_ends_on_keyboard_interrupt(tmp_path, monkeypatch):
     r = open_source(p, follow=True)
     assert list(r) == [(1, {"n": 1})]
     assert r.interrupted is True
+
+
+def test_command_line_formats_are_the_readers_formats():
+    # `sleuth run --format` lists them itself (the command line must not import the
+    # engine just to build its parser); this pins the two lists together.
+    from sleuth.engine.ingest.source import FORMAT_ALIASES, FORMATS
+    from sleuth.playground.cli import build_parser
+
+    run = build_parser()._subparsers._group_actions[0].choices["run"]
+    (fmt,) = [a for a in run._actions if "--format" in a.option_strings]
+    assert tuple(fmt.choices) == FORMATS
+    assert set(FORMAT_ALIASES) <= set(FORMATS) and set(FORMAT_ALIASES.values()) <= set(FORMATS)

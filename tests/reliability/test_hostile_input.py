@@ -28,7 +28,7 @@ from packs import stream
 
 from sleuth.dsl import load_pack
 from sleuth.engine import Engine
-from sleuth.engine.normalize import CANONICAL_FIELDS
+from sleuth.engine.ingest.normalize import CANONICAL_FIELDS
 
 META = 'meta { ttp = "scraping" goal = "scraping" severity = low title = "t" }'
 FIELD_RULES = f'''

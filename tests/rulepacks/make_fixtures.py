@@ -17,8 +17,7 @@ from collections import Counter, defaultdict
 
 import orjson
 
-from sleuth.engine.normalize import parse_time
-from sleuth.engine.openapi import OpenAPI
+from sleuth.engine.ingest import OpenAPI, parse_time
 from sleuth.playground.simulate import SimConfig, generate
 
 OUT = os.path.join(os.path.dirname(__file__), "..", "..", "rulepacks", "api", "fixtures")

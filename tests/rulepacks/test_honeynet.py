@@ -39,8 +39,7 @@ from conftest import shared_data
 
 from sleuth.dsl.pack import load_pack
 from sleuth.engine import Engine, Normalizer
-from sleuth.engine.openapi import HeuristicTemplater
-from sleuth.engine.source import Bad, open_source
+from sleuth.engine.ingest import Bad, HeuristicTemplater, open_source
 
 REPO = Path(__file__).resolve().parents[2]
 DATA = shared_data("honeynet2004")

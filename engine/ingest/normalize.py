@@ -1,4 +1,4 @@
-"""Normalisation, the first stage of ``Engine.feed``: decoded record -> canonical API event.
+"""Normalisation, the ingest stage of ``Engine.feed``: decoded record -> canonical API event.
 
 ``Normalizer`` maps aliases (ECS, OpenTelemetry) and user mappings to the
 canonical fields, parses the time, coerces types and records what it could not
@@ -13,272 +13,43 @@ general path (ECS documents) 10-30x (``benchmarks/bench_ingest.py``).
 from __future__ import annotations
 
 import math
-import os
-import re
 from collections.abc import Iterable, Mapping
-from datetime import UTC, datetime, timedelta
-from functools import lru_cache
 from operator import itemgetter
 from typing import Any
 from urllib.parse import unquote_plus
 
-from .errors import SleuthError
+from ..quarantine import Bad, BadInput
+from ..schema import ALIASES, BOUNDS, CANONICAL, EVENT_FIELDS, FIELDS, PYTHON_TYPES, TS_MAX
+from .timestamp import INT_TEXT, NUMBER_TEXT, parse_time
 
-__all__ = [
-    "ALIASES",
-    "CANONICAL_FIELDS",
-    "EXTRA_FIELDS",
-    "BadInput",
-    "Normalizer",
-    "load_mapping",
-    "parse_mapping",
-    "parse_query",
-    "parse_time",
-]
+__all__ = ["CANONICAL_FIELDS", "EXTRA_FIELDS", "ID_ONLY", "Normalizer", "default_id", "parse_query", "with_id"]
 
 
-class BadInput(SleuthError):
-    """An input record that cannot become an event (an ``Exception`` via ``SleuthError``).
+#: Canonical field -> Python type it has after normalisation (from the schema table).
+CANONICAL_FIELDS: dict[str, type] = {name: PYTHON_TYPES[FIELDS[name]] for name in CANONICAL}
 
-    ``reason`` is a stable kebab id (``not-mapping``, ``no-time``, ``bad-time``)
-    that quarantine records and counters use; ``detail`` is for people.
-    """
-
-    def __init__(self, reason: str, detail: str) -> None:
-        super().__init__(f"{reason}: {detail}")
-        self.reason = reason
-        self.detail = detail
-
-
-#: Canonical field -> Python type it has after normalisation (event-schema.md).
-CANONICAL_FIELDS: dict[str, type] = {
-    "ts": float,
-    "id": str,
-    "src_ip": str,
-    "asn": int,
-    "country": str,
-    "method": str,
-    "host": str,
-    "path": str,
-    "route": str,
-    "query": dict,
-    "params": dict,
-    "status": int,
-    "user": str,
-    "session": str,
-    "ua": str,
-    "ja3": str,
-    "headers": dict,
-    "req_bytes": int,
-    "resp_bytes": int,
-    "latency_ms": float,
-}
-
-#: Canonical field -> alias paths, highest priority first (the schema table's order).
-ALIASES: dict[str, tuple[str, ...]] = {
-    "ts": ("@timestamp", "timestamp", "time"),
-    "id": ("event.id",),
-    "src_ip": ("source.ip", "client.ip", "client.address"),
-    "asn": ("source.as.number",),
-    "country": ("source.geo.country_iso_code",),
-    "method": ("http.request.method",),
-    "host": ("url.domain", "server.address"),
-    "path": ("url.path",),
-    "route": ("http.route",),
-    "query": ("url.query",),
-    "status": ("http.response.status_code",),
-    "user": ("user.name", "enduser.id"),
-    "session": ("session.id",),
-    "ua": ("user_agent.original",),
-    "ja3": ("tls.client.ja3",),
-    "req_bytes": ("http.request.body.bytes",),
-    "resp_bytes": ("http.response.body.bytes",),
-    "latency_ms": ("event.duration",),
-}
-
-#: Fields that are not in the schema table but that sleuth's own readers and
-#: templaters produce; they are typed like canonical fields so that events
-#: from ``source.py`` qualify for the fast path.
-EXTRA_FIELDS: dict[str, type] = {"protocol": str, "request": str, "spec": dict}
+#: Fields that are not canonical but that sleuth's own readers and templaters
+#: produce; they are typed like canonical fields so that events from
+#: ``source.py`` qualify for the fast path.
+EXTRA_FIELDS: dict[str, type] = {f.name: PYTHON_TYPES[f.type] for f in EVENT_FIELDS if f.origin == "reader"}
 
 # Inclusive bounds of the integer and float fields; outside them a value is
 # "out-of-range" (a snapshot must also be able to store it as msgpack int64).
-_INT_BOUNDS = {
-    "status": (0, 999),
-    "asn": (0, 4_294_967_295),
-    "req_bytes": (0, 2**63 - 1),
-    "resp_bytes": (0, 2**63 - 1),
-}
-_LATENCY_MAX = 1e15  # ms; ~31,700 years: anything above is garbage
+_INT_BOUNDS = {name: b for name, b in BOUNDS.items() if CANONICAL_FIELDS[name] is int}
+_LATENCY_MAX = BOUNDS["latency_ms"][1]  # ms; ~31,700 years: anything above is garbage
+# Field -> factor from its aliases' unit to the field's own.
+_ALIAS_SCALE = {f.name: f.alias_scale for f in EVENT_FIELDS if f.alias_scale != 1.0}
 
-#: Latest accepted event time: 9999-12-31T23:59:59.999Z.
-TS_MAX = 253402300799.999
 _ID_MAX = 256  # characters kept of a non-string id
 _QUERY_MAX_FIELDS = 1000
 
 _TYPED = {**CANONICAL_FIELDS, **EXTRA_FIELDS}
-ID_ONLY = _ID_ONLY = ("id",)  # what a checker returns for a canonical event without an id
+#: What a fast-path checker returns for an event that is canonical but for its missing id.
+ID_ONLY = _ID_ONLY = ("id",)
 _CANON_GET = CANONICAL_FIELDS.get
 _EXTRA_STR = frozenset(k for k, t in EXTRA_FIELDS.items() if t is str)
 _FAST_KEYS = frozenset(_TYPED)
 _MISSING = object()
-
-
-# --------------------------------------------------------------------- time
-
-_MONTHS = {m: i for i, m in enumerate(
-    ("jan", "feb", "mar", "apr", "may", "jun", "jul", "aug", "sep", "oct", "nov", "dec"), 1)}
-_CLF_TIME = re.compile(
-    r"\[?(\d{1,2})/([A-Za-z]{3})/(\d{4}):(\d{2}):(\d{2}):(\d{2})(?:\.(\d{1,9}))?"
-    r"(?: ([+-])(\d{2}):?(\d{2}))?\]?")
-_NUMBER = re.compile(r"[+-]?(?:\d+(?:\.\d*)?|\.\d+)(?:[eE][+-]?\d+)?")
-_INT_TEXT = re.compile(r"[+-]?\d{1,20}")
-
-
-def _bad_time(detail: str) -> BadInput:
-    return BadInput("bad-time", detail)
-
-
-def _epoch(value: float | int) -> float:
-    """Epoch number in s, ms, µs or ns (chosen by magnitude) -> float seconds."""
-    if value != value or value in (math.inf, -math.inf):
-        raise _bad_time(f"time is not a finite number ({value!r})")
-    a = abs(value)
-    # Magnitude heuristic: < 1e11 is seconds (up to year 5138), < 1e14 is
-    # milliseconds, < 1e17 microseconds, < 1e20 nanoseconds.
-    if a < 1e11:
-        seconds = float(value)
-    elif a < 1e14:
-        seconds = value / 1e3
-    elif a < 1e17:
-        seconds = value / 1e6
-    elif a < 1e20:
-        seconds = value / 1e9
-    else:
-        raise _bad_time(f"epoch number {value!r} is too large for s, ms, µs or ns")
-    if seconds < 0.0:
-        raise _bad_time(f"time {value!r} is before 1970")
-    if seconds > TS_MAX:
-        raise _bad_time(f"time {value!r} is after the year 9999")
-    return seconds
-
-
-def parse_clf_time(text: str) -> float:
-    """Apache/nginx ``10/Oct/2004:04:20:13 -0400`` (brackets optional) -> epoch seconds.
-
-    A missing offset means UTC.  Raises ``BadInput("bad-time")``.
-    """
-    m = _CLF_TIME.fullmatch(text)
-    if m is None:
-        raise _bad_time(f"not a log time: {text[:60]!r}")
-    return _clf_match(m, text)
-
-
-def _clf_match(m: re.Match, text: str) -> float:
-    day, mon, year, hh, mm, ss, frac, sign, oh, om = m.groups()
-    month = _MONTHS.get(mon.lower())
-    if month is None:
-        raise _bad_time(f"unknown month {mon!r} in {text[:60]!r}")
-    offset = 0
-    if sign is not None:
-        offset = int(oh) * 3600 + int(om) * 60
-        if sign == "-":
-            offset = -offset
-    try:
-        dt = datetime(int(year), month, int(day), int(hh), int(mm), int(ss), tzinfo=UTC)
-    except ValueError as e:
-        raise _bad_time(f"{e} in {text[:60]!r}") from None
-    seconds = (dt - _EPOCH).total_seconds() - offset
-    if frac:
-        seconds += int(frac) / 10 ** len(frac)
-    return _check_range(seconds, text)
-
-
-_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
-_fromisoformat = datetime.fromisoformat
-
-
-def _check_range(seconds: float, text: str) -> float:
-    if seconds < 0.0:
-        raise _bad_time(f"time {text[:60]!r} is before 1970")
-    if seconds > TS_MAX:
-        raise _bad_time(f"time {text[:60]!r} is after the year 9999")
-    return seconds
-
-
-@lru_cache(maxsize=4096)
-def _parse_time_text(text: str) -> float:
-    # Cached: in real logs many events share one timestamp string.
-    s = text.strip()
-    if not s:
-        raise _bad_time("empty time string")
-    if _NUMBER.fullmatch(s):
-        # Integer text keeps full precision for ns epochs.
-        return _epoch(int(s) if _INT_TEXT.fullmatch(s) else float(s))
-    c0 = s[0]
-    if c0 == "[" or (len(s) > 3 and s[2] == "/") or (len(s) > 2 and s[1] == "/"):
-        m = _CLF_TIME.fullmatch(s)
-        if m is not None:
-            return _clf_match(m, s)
-    iso = s.upper()  # RFC 3339 allows lower-case 't' and 'z'
-    if iso.endswith("UTC"):
-        iso = iso[:-3].rstrip() + "Z"
-    try:
-        dt = datetime.fromisoformat(iso)
-    except ValueError:
-        raise _bad_time(f"unparsable time {s[:60]!r}") from None
-    return _from_datetime(dt, s)
-
-
-def _from_datetime(dt: datetime, text: Any) -> float:
-    if dt.tzinfo is None:
-        dt = dt.replace(tzinfo=UTC)
-    try:
-        seconds = (dt - _EPOCH) / timedelta(seconds=1)
-    except OverflowError:
-        raise _bad_time(f"time {str(text)[:60]!r} is out of range") from None
-    return _check_range(seconds, str(text))
-
-
-def parse_time(value: Any) -> float:
-    """Event time -> float epoch seconds (UTC).
-
-    Accepts RFC 3339 / ISO 8601 strings (offset or ``Z``; none means UTC),
-    epoch numbers or numeric strings in seconds, milliseconds, microseconds or
-    nanoseconds (by magnitude: < 1e11 s, < 1e14 ms, < 1e17 µs, < 1e20 ns),
-    Apache ``10/Oct/2004:04:20:13 -0400`` and ``datetime`` objects.  Raises
-    ``BadInput("bad-time")`` for NaN, infinities, booleans, times before 1970
-    or after 9999, and anything unparsable.  Strings are cached (LRU 4096).
-    """
-    t = type(value)
-    if t is float or t is int:
-        return _epoch(value)
-    if t is str:
-        n = len(value)
-        if n > 80:  # no time string is this long; keeps the cache small
-            raise _bad_time(f"unparsable time {value[:60]!r}...")
-        if n >= 10 and value[4] == "-":
-            # RFC 3339 straight to C (~0.3 µs); such strings rarely repeat, so no cache.
-            try:
-                dt = _fromisoformat(value)
-            except ValueError:
-                pass
-            else:
-                if dt.tzinfo is None:
-                    dt = dt.replace(tzinfo=UTC)
-                return _check_range(dt.timestamp(), value)
-        return _parse_time_text(value)
-    if isinstance(value, bool):
-        raise _bad_time(f"time must not be a boolean ({value!r})")
-    if isinstance(value, (int, float)):
-        return _epoch(float(value))
-    if isinstance(value, str):
-        return parse_time(str(value))
-    if isinstance(value, datetime):
-        return _from_datetime(value, value)
-    if isinstance(value, (bytes, bytearray)):
-        return parse_time(bytes(value[:128]).decode("utf-8", "replace"))
-    raise _bad_time(f"expected a time string or epoch number, got {type(value).__name__}")
 
 
 # ------------------------------------------------------------------ query
@@ -312,60 +83,6 @@ def parse_query(text: str, max_fields: int = _QUERY_MAX_FIELDS) -> dict[str, Any
             old.append(value)
         else:
             out[name] = [old, value]
-    return out
-
-
-# ------------------------------------------------------------- mappings
-
-def parse_mapping(spec: str) -> tuple[str, str]:
-    """``"user=actor.login"`` (a ``--map`` argument) -> ``("user", "actor.login")``.
-
-    Raises ``ValueError`` when the form is wrong or the canonical name unknown.
-    """
-    name, sep, path = spec.partition("=")
-    name, path = name.strip(), path.strip()
-    if not sep or not name or not path:
-        raise ValueError(f"mapping must look like 'canonical=source.path' (got {spec!r})")
-    if name not in CANONICAL_FIELDS:
-        raise ValueError(
-            f"unknown canonical field {name!r} in mapping {spec!r} "
-            f"(expected one of {', '.join(CANONICAL_FIELDS)})")
-    return name, path
-
-
-def load_mapping(path: str | os.PathLike) -> dict[str, str]:
-    """Read a mapping file: a JSON object, or ``canonical = source.path`` lines.
-
-    In the line form ``#`` starts a comment and blank lines are ignored.
-    Raises ``ValueError`` (with the line number) on a malformed file.
-    """
-    import orjson
-
-    with open(path, "rb") as f:
-        data = f.read()
-    text = data.decode("utf-8-sig")
-    if text.lstrip().startswith("{"):
-        try:
-            obj = orjson.loads(text)
-        except orjson.JSONDecodeError as e:
-            raise ValueError(f"{path}: not valid JSON: {e}") from None
-        out = {}
-        for k, v in obj.items():
-            if not isinstance(v, str):
-                raise ValueError(f"{path}: the source path of {k!r} must be a string")
-            name, src = parse_mapping(f"{k}={v}")
-            out[name] = src
-        return out
-    out = {}
-    for lineno, line in enumerate(text.splitlines(), 1):
-        line = line.split("#", 1)[0].strip()
-        if not line:
-            continue
-        try:
-            name, src = parse_mapping(line)
-        except ValueError as e:
-            raise ValueError(f"{path}:{lineno}: {e}") from None
-        out[name] = src
     return out
 
 
@@ -441,9 +158,9 @@ def _coerce_int(name: str, v: Any) -> int | str:
         n = int(v)
     elif isinstance(v, (str, bytes, bytearray)):
         s = v.strip() if isinstance(v, str) else bytes(v[:64]).decode("ascii", "replace").strip()
-        if _INT_TEXT.fullmatch(s):
+        if INT_TEXT.fullmatch(s):
             n = int(s)
-        elif len(s) <= 64 and _NUMBER.fullmatch(s):
+        elif len(s) <= 64 and NUMBER_TEXT.fullmatch(s):
             f = float(s)
             if not math.isfinite(f) or not f.is_integer():
                 return "not-integer"
@@ -468,7 +185,7 @@ def _coerce_float(v: Any, scale: float = 1.0) -> float | str:
             return "out-of-range"
     elif isinstance(v, (str, bytes, bytearray)):
         s = v.strip() if isinstance(v, str) else bytes(v[:64]).decode("ascii", "replace").strip()
-        if len(s) > 64 or not _NUMBER.fullmatch(s):
+        if len(s) > 64 or not NUMBER_TEXT.fullmatch(s):
             return "unparsable"
         f = float(s)
     else:
@@ -483,6 +200,18 @@ def _coerce_float(v: Any, scale: float = 1.0) -> float | str:
 
 # -------------------------------------------------------------- normalizer
 
+def default_id(source: str, position: int) -> str:
+    """The id of an event that carries none: ``<source>:<position>`` (stable across runs)."""
+    return f"{source}:{position}"
+
+
+def with_id(ev: dict, source: str, position: int) -> dict:
+    """A copy of a canonical event given its default id (the fast path's ``ID_ONLY`` case)."""
+    ev = ev.copy()
+    ev["id"] = f"{source}:{position}"   # default_id, inlined: this runs per event of id-less files
+    return ev
+
+
 class Normalizer:
     """Turns a decoded record into the canonical event (a new dict, or the same one).
 
@@ -495,6 +224,17 @@ class Normalizer:
     Cost per call on the reference machine: ~0.5 µs for an already canonical
     dict (returned as is), ~1-1.5 µs when a copy needs its id or a few fields
     fixed, ~5-15 µs for the general path; see ``benchmarks/bench_ingest.py``.
+
+    The fast path is public for callers that inline it in their own loop
+    (the engine's ``feed_many``): ``fast_path()`` returns ``lookup(size)``,
+    the checker compiled for dicts of that many keys (or None). A checker
+    ``check(ev)`` returns an empty tuple when ``ev`` is canonical as it is,
+    ``ID_ONLY`` when only its id is missing (``with_id`` adds it), another
+    tuple of fields to repair, or raises ``KeyError``/``TypeError`` (another
+    key set, a non-string among the strings); in every case but the first
+    two, ``normalize`` gives the answer. A reader's ``Bad`` passed in is
+    raised as ``BadInput`` with the reader's reason, so one quarantine takes
+    both.
     """
 
     #: Compiled fast-path checkers are bounded; past this, new key sets take the slow path.
@@ -547,14 +287,19 @@ class Normalizer:
                 if not bad:
                     return raw
                 if bad is _ID_ONLY:  # canonical but for the id (files rarely carry one)
-                    ev = raw.copy()
-                    ev["id"] = f"{source}:{position}"
-                    return ev
+                    return with_id(raw, source, position)
                 return self._repair(raw, bad, source, position)
             return self._learn(raw, source, position)
         return self._slow(raw, source, position)
 
     __call__ = normalize
+
+    def fast_path(self):
+        """``lookup(size)`` -> the fast-path checker for dicts of that size, or None (class docstring).
+
+        None for a subclass: its own ``normalize`` then decides every event.
+        """
+        return self._memo.get if type(self) is Normalizer else None
 
     def _learn(self, raw: dict, source: str, position: int) -> dict:
         """Find or compile the checker of this key set, remember it by size, use it."""
@@ -582,7 +327,7 @@ class Normalizer:
         route = False
         for k in bad:
             if k == "id" and "id" not in raw:
-                out["id"] = f"{source}:{position}"
+                out["id"] = default_id(source, position)
                 continue
             if k == "route" and "route" not in raw:
                 route = True
@@ -670,6 +415,8 @@ class Normalizer:
 
     def _slow(self, raw: Any, source: str, position: int) -> dict:
         if not isinstance(raw, Mapping):
+            if type(raw) is Bad:  # a reader's undecodable record: quarantined under its reason
+                raise BadInput(raw.reason, raw.detail, raw.excerpt)
             raise BadInput("not-mapping", f"expected a mapping (JSON object), got {type(raw).__name__}")
         out: dict[str, Any] = {}
         invalid: dict[str, str] = {}
@@ -733,8 +480,7 @@ class Normalizer:
                 if path in raw:
                     consumed.add(path)  # a flat alias key such as "@timestamp"
                 namespaces.discard(name)
-                # event.duration is in nanoseconds (ECS, OpenTelemetry).
-                set_(out, invalid, name, v, path == "event.duration")
+                set_(out, invalid, name, v, True)
         for name in namespaces:
             invalid[name] = "wrong-type"
         if "ts" not in out:
@@ -742,7 +488,7 @@ class Normalizer:
                 raise BadInput("bad-time", "the time field is an object")
             raise BadInput("no-time", "no 'ts' field (nor @timestamp, timestamp, time)")
         if "id" not in out:
-            out["id"] = f"{source}:{position}"
+            out["id"] = default_id(source, position)
         # Everything else passes through unchanged.
         for k, v in raw.items():
             if k in CANONICAL_FIELDS or k in consumed:
@@ -810,8 +556,8 @@ class Normalizer:
                 out[name] = r
             return
         if t is float:
-            # event.duration is in nanoseconds (ECS, OpenTelemetry).
-            r = _coerce_float(v, 1e-6 if from_alias else 1.0)
+            # An alias may carry another unit: event.duration is in nanoseconds (ECS, OpenTelemetry).
+            r = _coerce_float(v, _ALIAS_SCALE.get(name, 1.0) if from_alias else 1.0)
             if type(r) is str:
                 invalid[name] = r
             else:

@@ -16,7 +16,6 @@ import codecs
 import csv
 import gzip
 import os
-import re
 import sys
 import threading
 import time
@@ -24,34 +23,31 @@ import zlib
 from collections.abc import Callable, Iterator
 from typing import Any, BinaryIO
 
-import attrs
 import msgpack
 import orjson
 
-from .normalize import ALIASES, CANONICAL_FIELDS, BadInput, parse_query, parse_time
+from ..quarantine import Bad
+from ..schema import ALIAS_OF, CANONICAL
+from .accesslog import escape_bytes, parse_access_line
+from .normalize import default_id
 
-__all__ = ["FORMATS", "Bad", "Reader", "open_source", "parse_access_line", "sniff_format"]
+__all__ = ["FORMATS", "FORMAT_ALIASES", "Bad", "Reader", "open_source", "parse_access_line", "sniff_format"]
 
-#: Format names accepted by ``open_source`` (``auto`` sniffs; ``nginx`` is ``apache``).
-FORMATS = ("auto", "jsonl", "json", "msgpack", "apache", "nginx", "csv")
+# Format -> the Reader method decoding it (docs/input.md describes each).
+_DECODERS = {"jsonl": "_iter_jsonl", "json": "_iter_json", "msgpack": "_iter_msgpack",
+             "apache": "_iter_access", "nginx": "_iter_access", "csv": "_iter_csv"}
+#: Format names accepted by ``open_source`` and ``sleuth run --format`` (``auto`` sniffs).
+FORMATS = ("auto", *_DECODERS)
+#: Formats that are another format under a second name.
+FORMAT_ALIASES = {"nginx": "apache"}
 
 _CHUNK = 1 << 20
 _SNIFF = 1 << 16
 _EXCERPT = 200
-_REQUEST_KEEP = 1024  # characters of an unparsable request line kept in ``request``
 _MAX_DOC = 1 << 28  # the ``json`` format reads one document into memory
 _GZIP_MAGIC = b"\x1f\x8b"
+_NAMED = tuple(f for f in FORMATS if f != "auto" and f not in FORMAT_ALIASES)  # what sniffing can tell
 _BOM = codecs.BOM_UTF8
-
-
-@attrs.frozen
-class Bad:
-    """A record that could not be decoded: a stable ``reason`` id, a human
-    ``detail`` and an ``excerpt`` (the first 200 characters of the input)."""
-
-    reason: str
-    detail: str
-    excerpt: str = ""
 
 
 def _excerpt(data: bytes | str) -> str:
@@ -249,20 +245,10 @@ class Reader:
                         self._count("unknown-format")
                         yield 1, Bad("unknown-format",
                                      "cannot tell the format from the first bytes; "
-                                     "use --format jsonl|json|msgpack|apache|csv", _excerpt(head))
+                                     "use --format " + "|".join(_NAMED), _excerpt(head))
                     return
                 self.format = fmt
-            fmt = self.format
-            if fmt == "jsonl":
-                yield from self._iter_jsonl(head)
-            elif fmt == "json":
-                yield from self._iter_json(head)
-            elif fmt == "msgpack":
-                yield from self._iter_msgpack(head)
-            elif fmt in ("apache", "nginx"):
-                yield from self._iter_access(head)
-            else:
-                yield from self._iter_csv(head)
+            yield from getattr(self, _DECODERS[self.format])(head)
         except _Stop:
             return
         except (OSError, EOFError, zlib.error, gzip.BadGzipFile) as e:
@@ -469,7 +455,7 @@ class Reader:
                 try:
                     text = line.decode("utf-8")
                 except UnicodeDecodeError:
-                    text = _escape_bytes(line)
+                    text = escape_bytes(line)
                 text = text.rstrip("\r\n")
                 if not text.strip():
                     counts["empty"] += 1
@@ -477,7 +463,7 @@ class Reader:
                     continue
                 ev = parse(text)
                 if type(ev) is dict:
-                    ev["id"] = f"{name}:{pos}"
+                    ev["id"] = default_id(name, pos)
                     counts["records"] += 1
                     if "request" in ev:
                         counts["unparsed-request"] = counts.get("unparsed-request", 0) + 1
@@ -552,175 +538,10 @@ class Reader:
                 pos += 1
 
 
-# ------------------------------------------------------------ access logs
-
-# %h %l %u [%t] "  -- the fixed prefix of the common log format
-_PREFIX = re.compile(r'(\S+) (\S+) (\S+) \[([^\]]{1,64})\] "')
-# the end of "%r": a quote, the status and the size, then the end or another field
-_REQ_END = re.compile(r'" (\d{3}|-) (\d+|-)(?=$| "| \d|\s+$)')
-_TAIL_NUM = re.compile(r" (\d{1,12}(?:\.\d{1,9})?)\s*$")
-_XFF = re.compile(r"[-0-9A-Fa-f.:, ]*")
-_METHOD = re.compile(r"[!#$%&'*+.^_`|~0-9A-Za-z-]+")  # an RFC 9110 token
-_PROTOCOL = re.compile(r"HTTP/\d(?:\.\d)?")
-_ABSOLUTE = re.compile(r"[A-Za-z][A-Za-z0-9+.-]*://([^/?#]*)")
-_MAX_CANDIDATES = 8  # request-end candidates tried: bounds the work on hostile lines
-# The common well-formed line in one linear regex (no quotes inside quoted
-# fields, a plain request): ~2x cheaper than the general parser below, and
-# must give the same event (tests check both on every honeynet line).
-_WELL_FORMED = re.compile(
-    r'(\S+) \S+ (\S+) \[([^\]]{1,64})\] "([!#$%&\'*+.^_`|~0-9A-Za-z-]+) ([^" ]+) (HTTP/\d(?:\.\d)?)" '
-    r'(\d{3}) (\d+|-)(?: "([^"]*)" "([^"]*)")?(?: (\d{1,12}(?:\.\d{1,9})?))?\s*')
-
-
-def parse_access_line(text: str) -> dict | Bad:
-    """One Apache/nginx access-log line -> a canonical event dict (without ``id``), or a ``Bad``.
-
-    Formats: common, combined, each optionally followed by nginx's
-    ``"$http_x_forwarded_for"`` and by ``%D`` (integer, µs) or nginx
-    ``$request_time`` (decimal seconds).  A request field that is not
-    ``METHOD target [HTTP/x.y]`` keeps the line an event: ``method``/``path``
-    are left out and the raw text goes to ``request`` (first 1024 chars).
-    Costs a few µs per line; linear in the line length.
-    """
-    w = _WELL_FORMED.fullmatch(text)
-    if w is not None:
-        host, user, when, method, target, protocol, status, size, referer, ua, num = w.groups()
-        try:
-            ts = parse_time(when)
-        except BadInput as e:
-            return Bad("bad-time", e.detail, text[:_EXCERPT])
-        ev = {"ts": ts, "src_ip": host, "method": method}
-        _target(method, target, protocol, ev)
-        ev["status"] = int(status)
-        if size != "-":
-            ev["resp_bytes"] = int(size)
-        if user != "-":
-            ev["user"] = user
-        if num is not None:
-            ev["latency_ms"] = float(num) * 1000.0 if "." in num else int(num) / 1000.0
-        if referer is not None and referer != "-":
-            ev["headers"] = {"referer": referer}
-        if ua is not None and ua != "-":
-            ev["ua"] = ua
-        return ev
-    return _parse_access_line(text)
-
-
-def _parse_access_line(text: str) -> dict | Bad:
-    """The general parser: any line shape, quotes inside fields, junk requests."""
-    m = _PREFIX.match(text)
-    if m is None:
-        return Bad("unparsable-line", "not an access-log line (host ident user [time] \"request\" ...)",
-                   text[:_EXCERPT])
-    host, _ident, user, when = m.groups()
-    start = m.end()
-    tries = 0
-    for end in _REQ_END.finditer(text, start):
-        tries += 1
-        if tries > _MAX_CANDIDATES:
-            break
-        tail = text[end.end():]
-        extra = _parse_tail(tail)
-        if extra is None:
-            continue
-        try:
-            ts = parse_time(when)
-        except BadInput as e:
-            return Bad("bad-time", e.detail, text[:_EXCERPT])
-        ev: dict[str, Any] = {"ts": ts, "src_ip": host}
-        _parse_request(text[start:end.start()], ev)
-        status, size = end.groups()
-        if status != "-":
-            ev["status"] = int(status)
-        if size != "-":
-            ev["resp_bytes"] = int(size)
-        if user != "-":
-            ev["user"] = user
-        ev.update(extra)
-        return ev
-    return Bad("unparsable-line", "no '\"request\" status bytes' part", text[:_EXCERPT])
-
-
-def _parse_tail(tail: str) -> dict | None:
-    """What follows the size: referer, user agent, x-forwarded-for, request time."""
-    out: dict[str, Any] = {}
-    s = tail.rstrip()
-    m = _TAIL_NUM.search(s)
-    if m is not None and (m.start() == 0 or s[m.start() - 1] == '"'):
-        num = m.group(1)
-        # nginx $request_time is decimal seconds; Apache %D integer microseconds.
-        out["latency_ms"] = float(num) * 1000.0 if "." in num else int(num) / 1000.0
-        s = s[: m.start()]
-    if not s:
-        return out
-    if not (s.startswith(' "') and s.endswith('"')) or len(s) < 6:
-        return None
-    i = s.find('" "', 2)
-    if i < 0:
-        return None
-    referer = s[2:i]
-    ua = s[i + 3:-1]
-    # nginx "main": ... "$http_user_agent" "$http_x_forwarded_for"
-    j = ua.rfind('" "')
-    if j >= 0 and _XFF.fullmatch(ua[j + 3:]):
-        xff = ua[j + 3:]
-        ua = ua[:j]
-        if xff != "-" and xff:
-            out.setdefault("headers", {})["x-forwarded-for"] = xff
-    if referer != "-":
-        out.setdefault("headers", {})["referer"] = referer
-    if ua != "-":
-        out["ua"] = ua
-    return out
-
-
-def _escape_bytes(line: bytes) -> str:
-    """A line that is not UTF-8, escaped much as Apache 2 logs bytes (``\\xhh``, ``\\\\``).
-
-    Apache 1.3 wrote request bytes unescaped (the honeynet's 8 KB WebDAV
-    overflow attempts); ``repr`` does the escaping in C, ~40x faster than a
-    ``backslashreplace`` decode of such a line.
-    """
-    r = repr(line)
-    body = r[2:-1]
-    if r[1] == "'":
-        body = body.replace("\\'", "'")
-    return body
-
-
-def _parse_request(req: str, ev: dict) -> None:
-    method, sp, rest = req.partition(" ")
-    protocol = None
-    i = rest.rfind(" ")
-    if i >= 0 and _PROTOCOL.fullmatch(rest, i + 1):
-        protocol = rest[i + 1:]
-        rest = rest[:i]
-    if not sp or not rest or not _METHOD.fullmatch(method):
-        if req != "-":  # "-" is what Apache logs when no request arrived (408)
-            ev["request"] = req[:_REQUEST_KEEP]
-        return
-    ev["method"] = method
-    _target(method, rest, protocol, ev)
-
-
-def _target(method: str, target: str, protocol: str | None, ev: dict) -> None:
-    path, q, query = target.partition("?")
-    ev["path"] = path
-    if q:
-        ev["query"] = parse_query(query)
-    if protocol:
-        ev["protocol"] = protocol
-    a = _ABSOLUTE.match(target)
-    if a is not None:
-        ev["host"] = a.group(1)  # absolute-form target (proxy request)
-    elif method == "CONNECT":
-        ev["host"] = path  # authority-form target
-
-
 # ------------------------------------------------------------- sniffing
 
 # Header cells that make a comma/tab-separated first line a CSV header.
-_FIELD_NAMES = frozenset(CANONICAL_FIELDS) | frozenset(a for v in ALIASES.values() for a in v)
+_FIELD_NAMES = frozenset(CANONICAL) | frozenset(ALIAS_OF)
 
 
 def sniff_format(head: bytes) -> str | None:

@@ -1,12 +1,13 @@
-"""Enrichment hooks: add fields to an event before rules see it.
+"""Enrichment hooks, the last step of ingest: add fields to an event before rules see it.
 
 An enricher is any callable ``(event: dict) -> None`` that adds fields to a
 normalised event in place (``asn`` and ``country`` from ``src_ip``, a tenant
 from a header, ...).  It runs after ``Normalizer`` and before dispatch
-(``Engine(pack, enrich=[...])``), should not raise (the engine quarantines the
-event's error as ``enrich-error`` and goes on) and should only add fields,
-never overwrite ones the input carried.  ``PrefixTable`` is the stock enricher: longest-prefix CIDR lookup on
-the same ``bisect`` intervals as ``reflist`` (O(log n), ~1-2 µs per event).
+(``Engine(pack, enrich=[...])``), should not raise (the engine quarantines
+the event's error as ``enrich-error`` and goes on) and should only add
+fields, never overwrite ones the input carried.  ``PrefixTable`` is the
+stock enricher: longest-prefix CIDR lookup on the same ``bisect`` intervals
+as ``reflist`` (O(log n), ~1-2 µs per event).
 """
 
 from __future__ import annotations
@@ -18,7 +19,7 @@ from typing import Any
 
 import attrs
 
-from .reflist import IntervalMap, parse_cidr, parse_ip
+from ..reflist import IntervalMap, parse_cidr, parse_ip
 
 __all__ = ["DEFAULT_PREFIXES", "Enricher", "Prefix", "PrefixTable", "chain"]
 
@@ -26,7 +27,7 @@ __all__ = ["DEFAULT_PREFIXES", "Enricher", "Prefix", "PrefixTable", "chain"]
 Enricher = Callable[[dict], None]
 
 #: The bundled synthetic table (documentation and private ranges only).
-DEFAULT_PREFIXES = os.path.join(os.path.dirname(__file__), "data", "prefixes.csv")
+DEFAULT_PREFIXES = os.path.join(os.path.dirname(os.path.dirname(__file__)), "data", "prefixes.csv")
 
 
 @attrs.frozen
