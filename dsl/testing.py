@@ -20,7 +20,7 @@ from __future__ import annotations
 
 import os
 import re
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 
 import attrs
 import orjson
@@ -30,8 +30,9 @@ from sleuth.engine.match import format_ts
 from sleuth.engine.spec import PackSpec
 
 from . import ast, ir
-from .check import Checker, Ctx, TestCase
+from .check import TestCase
 from .codegen import Consts, ExprCompiler, compile_source, unique_filename
+from .expression import Ctx, ExprChecker
 
 BASE_TIME = 1767225600.0          # 2026-01-01T00:00:00Z
 _INTERP = re.compile(r"\{i(?::([0-9]*d?))?\}")
@@ -134,29 +135,46 @@ def _set(ev: dict, path: tuple[str, ...], value) -> None:
     d[path[-1]] = value
 
 
+def generate_events(gens: Iterable[ast.EventLit | ast.EventRepeat], base: float = BASE_TIME,
+                    last: float | None = None) -> list[dict]:
+    """The events of generator blocks (`{ ... }`, `repeat N { ... }`), in written order.
+
+    Times written as durations count from `base`; an event without `ts`
+    comes 1 s after the previous one (the first: after `last`, or at
+    `base`). `i` counts from 0 in each `repeat`. Events get no `id`.
+    Raises `TestError` for a value that cannot be built (a field other
+    than `i`, a division by zero, an unknown function).
+    """
+    events: list[dict] = []
+    for gen in gens:
+        count = gen.count if isinstance(gen, ast.EventRepeat) else 1
+        for i in range(count):
+            ev: dict = {}
+            for a in gen.assigns:
+                v = _eval(a.value, i)
+                if a.target.parts == ("ts",):
+                    if isinstance(v, Rel):
+                        v = base + v.seconds
+                else:
+                    v = _plain(v)
+                _set(ev, a.target.parts, v)
+            if "ts" not in ev:
+                ev["ts"] = (last + 1.0) if isinstance(last, (int, float)) else base
+            last = ev["ts"] if isinstance(ev["ts"], (int, float)) else last
+            events.append(ev)
+    return events
+
+
 def build_events(case: TestCase, base: float = BASE_TIME) -> list[dict]:
     """The events of a test block, in written order (relative times count from `base`)."""
     events: list[dict] = []
     last_ts = None
     for item in case.decl.items:
         if isinstance(item, ast.EventsInline):
-            for gen in item.gens:
-                count = gen.count if isinstance(gen, ast.EventRepeat) else 1
-                for i in range(count):
-                    ev: dict = {}
-                    for a in gen.assigns:
-                        v = _eval(a.value, i)
-                        if a.target.parts == ("ts",):
-                            if isinstance(v, Rel):
-                                v = base + v.seconds
-                        else:
-                            v = _plain(v)
-                        _set(ev, a.target.parts, v)
-                    if "ts" not in ev:
-                        ev["ts"] = (last_ts + 1.0) if isinstance(last_ts, (int, float)) else base
-                    last_ts = ev["ts"] if isinstance(ev["ts"], (int, float)) else last_ts
-                    ev.setdefault("id", f"e{len(events) + 1}")
-                    events.append(ev)
+            for ev in generate_events(item.gens, base, last_ts):
+                last_ts = ev["ts"] if isinstance(ev["ts"], (int, float)) else last_ts
+                ev.setdefault("id", f"e{len(events) + 1}")
+                events.append(ev)
         elif isinstance(item, ast.EventsFile):
             path = os.path.normpath(os.path.join(os.path.dirname(case.file), item.path))
             try:
@@ -213,21 +231,29 @@ def match_view(m) -> dict:
     return view
 
 
+def compile_condition(e: ir.Expr, kind: str, label: str) -> Callable[[dict], bool]:
+    """A checked event-level condition as a function of one event (or match view).
+
+    The source is generated like a rule's (values bound as constants,
+    registered in linecache under `<sleuth kind label>`). The condition
+    must not reference earlier steps.
+    """
+    consts = Consts()
+    body = ExprCompiler(consts, {}).cond(e)
+    params = ", ".join(consts.names)
+    src = f"def make({params}):\n    def check(ev):\n        return {body}\n    return check\n"
+    factory = compile_source(src, unique_filename(kind, label), consts, "make")
+    return factory(*consts.values)
+
+
 def compile_assertion(node: ast.Expr, case: TestCase):
     """An assertion → a function of a match view (checked like any condition)."""
-    checker = Checker({}, {})
+    checker = ExprChecker()
     ctx = Ctx(case.scope, test_assert=True, where="an assertion")
     e = checker.cond(node, ctx)
     if checker.diags:
         raise TestError("; ".join(d.message for d in checker.diags))
-    consts = Consts()
-    comp = ExprCompiler(consts, {})
-    src = f"def make({', '.join(consts.names) or ''}):\n"
-    body = comp.cond(e)
-    params = ", ".join(consts.names)
-    src = f"def make({params}):\n    def check(ev):\n        return {body}\n    return check\n"
-    factory = compile_source(src, unique_filename("assert", case.name), consts, "make")
-    return factory(*consts.values)
+    return compile_condition(e, "assert", case.name)
 
 
 # ---------------------------------------------------------------- running
@@ -440,4 +466,5 @@ def junit_xml(results: list[TestResult], suite: str = "sleuth") -> str:
     return "\n".join(out) + "\n"
 
 
-__all__ = ["run_tests", "run_case", "case_id", "TestResult", "build_events", "match_view", "junit_xml", "BASE_TIME", "ir"]
+__all__ = ["run_tests", "run_case", "case_id", "TestResult", "TestError", "build_events", "generate_events",
+           "compile_condition", "match_view", "junit_xml", "BASE_TIME", "ir"]

@@ -1,7 +1,8 @@
 """`sleuth play`: the playground REPL: write rules, feed events, watch and explain.
 
 Three layers: `repl_session.Session` holds the state and does the work (no
-terminal), `Shell` here turns one submitted block of text into a command
+terminal; `repl_trace.Trace` reads partials and step-mode changes for it),
+`Shell` here turns one submitted block of text into a command
 and its printed `Outcome`, and two front ends feed it blocks: the
 interactive prompt (prompt_toolkit: multi-line blocks while brackets are
 open, highlighting from the grammar's lexer, completion, history, a
@@ -22,12 +23,13 @@ import attrs
 import orjson
 
 from sleuth.dsl.diagnostic import closest
+from sleuth.engine.duration import format_human, parse_compound
 from sleuth.engine.ingest import BadInput, parse_time
 from sleuth.engine.match import format_ts
 
 from . import repl_render as R
 from .repl_lexer import block_complete, bracket_depth
-from .repl_session import LIST_LIMIT, Outcome, Session, parse_duration
+from .repl_session import LIST_LIMIT, Outcome, Session
 
 DEFAULT_HISTORY = "~/.sleuth_history"
 DECL_WORDS = ("rule", "macro", "list", "import", "test")
@@ -166,10 +168,10 @@ class Shell:
         rows = []
         for r in s.pack.rules:
             if r.kind == "sequence":
-                shape = f"sequence of {len(r.steps)}" + (f" within {R.human_seconds(r.within)}" if r.within else "")
+                shape = f"sequence of {len(r.steps)}" + (f" within {format_human(r.within)}" if r.within else "")
             elif r.kind == "window":
-                shape = (f"window session gap {R.human_seconds(r.window_gap)}" if r.window_kind == "session"
-                         else f"window {R.human_seconds(r.window_size)} {r.window_kind}")
+                shape = (f"window session gap {format_human(r.window_gap)}" if r.window_kind == "session"
+                         else f"window {format_human(r.window_size)} {r.window_kind}")
             else:
                 shape = "event"
             key = f"by {', '.join(r.key_names)}" if r.key_names else ""
@@ -212,7 +214,7 @@ class Shell:
             return s.feed(events)
         if word == "sim":
             parts = arg.split()
-            seconds = parse_duration(parts[1]) if len(parts) > 1 else None
+            seconds = parse_compound(parts[1]) if len(parts) > 1 else None
             seed = 7
             if len(parts) == 4 and parts[2] == "seed" and parts[3].isdigit():
                 seed = int(parts[3])
@@ -259,7 +261,7 @@ class Shell:
                                      f"{format_ts(s.now)}")
             return Outcome(True, f"time is {format_ts(s.clock)} (the watermark)")
         if arg.startswith("+"):
-            seconds = parse_duration(arg[1:])
+            seconds = parse_compound(arg[1:])
             if seconds is None:
                 return Outcome(False, f"not a duration: {arg[1:]!r} (e.g. +5m, +1h30m, +90s)")
             return s.advance(s.now + seconds)

@@ -18,8 +18,8 @@ from prompt_toolkit.completion import Completer, Completion, PathCompleter
 from prompt_toolkit.document import Document
 
 from sleuth.dsl import ast
-from sleuth.dsl.check import AGGREGATES, FUNCTIONS
 from sleuth.dsl.grammar import parser
+from sleuth.dsl.vocabulary import AGGREGATES, FUNCTIONS
 from sleuth.engine.schema import FIELDS
 
 _WORD = re.compile(r"@?[A-Za-z_][A-Za-z0-9_]*$")

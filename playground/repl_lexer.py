@@ -24,8 +24,8 @@ from prompt_toolkit.document import Document
 from prompt_toolkit.lexers import Lexer
 from prompt_toolkit.styles import Style
 
-from sleuth.dsl.check import AGGREGATES, FUNCTIONS
 from sleuth.dsl.grammar import parser
+from sleuth.dsl.vocabulary import AGGREGATES, FUNCTIONS
 
 # Style class of each data terminal; anonymous terminals (keywords, punctuation,
 # operators) are classified from their pattern in `token_class`.

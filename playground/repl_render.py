@@ -10,16 +10,15 @@ condition (`sleuth.dsl.ir`), not guessed from text.
 from __future__ import annotations
 
 import json
-import re
 from typing import Any
 
 import attrs
 
 from sleuth.dsl import ir
+from sleuth.engine.duration import format_human
 from sleuth.engine.match import format_ts
 
 _FLIP = {">=": "<=", "<=": ">=", ">": "<", "<": ">", "==": "==", "!=": "!="}
-_SECONDS_IN = re.compile(r"\bin (-?[0-9]+(?:\.[0-9]+)?)s\b")
 _TOP_FIELDS = ("method", "path", "route", "status")
 
 
@@ -42,26 +41,6 @@ PLAIN = Paint(False)
 
 
 # ---------------------------------------------------------------- values and times
-
-
-def human_seconds(seconds: float) -> str:
-    """`568` → `9m28s`, `40` → `40s`, `3600` → `1h`, `0.5` → `500ms`."""
-    if seconds < 0:
-        return "-" + human_seconds(-seconds)
-    if seconds < 1 and seconds != 0:
-        return f"{seconds * 1000:.0f}ms"
-    whole = int(round(seconds))
-    parts = []
-    for unit, size in (("d", 86400), ("h", 3600), ("m", 60), ("s", 1)):
-        if whole >= size:
-            parts.append(f"{whole // size}{unit}")
-            whole %= size
-    return "".join(parts) or "0s"
-
-
-def humanize_durations(text: str) -> str:
-    """Rewrite the engine's `in 1768s` as `in 29m28s`."""
-    return _SECONDS_IN.sub(lambda m: f"in {human_seconds(float(m.group(1)))}", text)
 
 
 def value_text(v: Any) -> str:
@@ -152,7 +131,7 @@ def window_progress(values: dict, limits: list[Threshold]) -> float:
     return sum(fracs) / len(fracs) if fracs else 0.5
 
 
-def window_text(p: dict, labels: list[str], limits: list[Threshold]) -> str:
+def window_text(p: dict, labels: list[str], limits: list[Threshold], sliding: bool) -> str:
     """`distinct(user)=17 of 20, ratio(status == 200)=0 (< 0.05), window slides in 40s`."""
     values = p.get("values", {})
     shown = [lab for lab in labels if lab in values] or list(values)
@@ -168,19 +147,41 @@ def window_text(p: dict, labels: list[str], limits: list[Threshold]) -> str:
             text += " (" + " and ".join(f"{t.op} {value_text(t.value)}" for t in mine) + ")"
         parts.append(text)
     closes = p.get("closes_in")
-    verb = "slides" if "slides" in p.get("text", "") else "closes"
+    verb = "slides" if sliding else "closes"
     if p.get("stale_since") is not None:
         parts.append(f"as of the last event at {ts_text(p['stale_since'])} (older events have slid out since)")
     elif closes is not None:
-        parts.append(f"window {verb} in {human_seconds(max(0.0, closes))}")
+        parts.append(f"window {verb} in {format_human(max(0.0, closes))}")
     return ", ".join(parts)
 
 
-def partial_text(p: dict, labels: list[str], limits: list[Threshold]) -> str:
-    """The near-miss sentence of one partial (after `rule, key: `)."""
+def sequence_text(p: dict, steps) -> str:
+    """`stuck at step 1 ('fails'): needs >= 3 repeats of 'fails', has 2; expires in 29m28s`.
+
+    From a sequence partial's fields and the rule's steps (`StepSpec`s).
+    """
+    j = p["step"] - 1
+    s = steps[j]
+    count = p["count"]
+    if count < s.min:
+        need = f"needs {'>= ' if s.max is None or s.max > s.min else ''}{s.min} repeats of '{s.name}', has {count}"
+    elif j + 1 < len(steps):
+        need = f"step '{s.name}' done; waiting for '{steps[j + 1].name}'"
+    else:
+        need = "complete"
+    text = f"stuck at step {j + 1} ('{s.name}'): {need}"
+    if p.get("expires_in") is not None:
+        text += f"; expires in {format_human(p['expires_in'])}"
+    return text
+
+
+def partial_text(p: dict, labels: list[str], limits: list[Threshold], spec) -> str:
+    """The near-miss sentence of one partial (after `rule, key: `); `spec` is its rule's `RuleSpec`."""
     if p.get("kind") == "window":
-        return window_text(p, labels, limits)
-    return humanize_durations(p.get("text", ""))
+        return window_text(p, labels, limits, spec.window_kind == "sliding")
+    if p.get("wait"):
+        return p["text"]          # the playground's own sentence (a wait for a trailing absence)
+    return sequence_text(p, spec.steps)
 
 
 def partial_line(p: dict, text: str) -> str:

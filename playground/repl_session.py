@@ -18,12 +18,10 @@ from __future__ import annotations
 
 import os
 import re
-from collections.abc import Callable
 from types import SimpleNamespace
 from typing import Any
 
 import attrs
-import orjson
 
 from sleuth.dsl import ast
 from sleuth.dsl.diagnostic import Diagnostic, Related, render_all, sort_diagnostics
@@ -32,7 +30,7 @@ from sleuth.dsl.lower import compile_pack
 from sleuth.dsl.pack import check_paths, check_sources, find_rule_files
 from sleuth.dsl.parse import parse_recovering
 from sleuth.dsl.span import Span
-from sleuth.dsl.testing import BASE_TIME, run_case
+from sleuth.dsl.testing import BASE_TIME, TestError, generate_events, run_case
 from sleuth.dsl.unparse import format_source, quote, unparse
 from sleuth.engine import Engine
 from sleuth.engine.ingest import BadInput
@@ -40,13 +38,12 @@ from sleuth.engine.match import format_ts
 
 from . import repl_render as R
 from .repl_lexer import lex
+from .repl_trace import Trace
 
 SESSION_FILE = "<session>.ttp"
 INPUT = "<input>"
 STEP_SHOW = 50           # events shown one by one in step mode per feed; the rest go in one batch
 LIST_LIMIT = 20          # partials and match trees shown before "... and K more"
-_DURATION = re.compile(r"([0-9]+(?:\.[0-9]+)?)(ms|s|m|h|d|w)")
-_UNITS = {"ms": 0.001, "s": 1.0, "m": 60.0, "h": 3600.0, "d": 86400.0, "w": 604800.0}
 _KINDS = {ast.RuleDecl: "rule", ast.MacroDecl: "macro", ast.ListDecl: "list", ast.Import: "import",
           ast.TestDecl: "test"}
 
@@ -95,14 +92,6 @@ class Compiled:
         return self.checked.errors
 
 
-def parse_duration(text: str) -> float | None:
-    """`5m`, `1h30m`, `90s` → seconds; None when `text` is not a duration."""
-    text = text.strip()
-    if not text or _DURATION.sub("", text):
-        return None
-    return sum(float(n) * _UNITS[u] for n, u in _DURATION.findall(text))
-
-
 def decl_key(decl: ast.Decl) -> tuple[str, str]:
     kind = _KINDS[type(decl)]
     if isinstance(decl, ast.Import):
@@ -145,7 +134,7 @@ class Session:
         self.next_id = 1
         self.step_mode = False
         self.quarantined = 0
-        self._checks: dict[str, tuple] = {}
+        self.trace = Trace(self)
         compiled = self._compile(self.pack_files, self.decls)
         self._commit(compiled)
         self.engine = self._new_engine()
@@ -445,7 +434,7 @@ class Session:
         if self.step_mode:
             shown, rest = events[:STEP_SHOW], events[STEP_SHOW:]
             for ev in shown:
-                out.extend(self._step(ev))
+                out.extend(self.trace.step(ev, self._batch))
             if rest:
                 out.append(f"step mode shows {STEP_SHOW} events; the other {len(rest)} are fed at once")
                 self._batch(rest)
@@ -482,152 +471,11 @@ class Session:
         self._replay()
         return Outcome(False, "interrupted; the events fed before this command are kept")
 
-    def _step(self, ev: dict) -> list[str]:
-        """Feed one event; report the rules it touched and the transitions it caused."""
-        before = {_pk(p): p for p in self.live_partials()}
-        first = len(self.matches)
-        self._batch([ev])
-        after = {_pk(p): p for p in self.live_partials()}
-        fired = self.matches[first:]
-        lines = [R.event_line(ev, self.paint)]
-        touched = {m.rule for m in fired}
-        completed = {(m.rule, _kr(m.key)) for m in fired}
-        for k in sorted(set(before) | set(after)):
-            b, a = before.get(k), after.get(k)
-            change = self._transition(b, a, k[:2] in completed)
-            if change:
-                p = a or b
-                touched.add(p["rule"])
-                lines.append("  " + R.partial_line(p, change))
-        for i, m in enumerate(fired):
-            lines.append("  " + R.match_line(first + 1 + i, m, self.paint))
-        for rule, key, why in self._why_not(ev, before, touched):
-            lines.append("  " + R.partial_line({"rule": rule, "key": key}, why))
-        if len(lines) == 1:
-            lines.append("  no rule touched")
-        return lines
-
-    def _step_checks(self, rule: str) -> list[tuple[int, str, Callable, str]]:
-        """(index, name, condition without references, reference text) per step, last first."""
-        cached = self._checks.get(rule)
-        if cached is not None and cached[0] is self.pack:
-            return cached[1]
-        from sleuth.dsl import ir
-        from sleuth.dsl.codegen import Consts, ExprCompiler, compile_source, unique_filename
-
-        out = []
-        for r in self.checked.rules:
-            if r.name != rule:
-                continue
-            for st in r.steps:
-                cond = st.cond if r.cond is None else ir.And((r.cond, st.cond))
-                consts = Consts()
-                body = ExprCompiler(consts, {}).cond(cond)
-                src = (f"def make({', '.join(consts.names)}):\n    def check(ev):\n        return {body}\n"
-                       f"    return check\n")
-                fn = compile_source(src, unique_filename("playground", f"{rule}.{st.name}"), consts, "make")
-                out.append((st.index, st.name, fn(*consts.values), ir.ir_text(st.join) if st.join else ""))
-        out.reverse()
-        self._checks[rule] = (self.pack, out)
-        return out
-
-    def _why_not(self, ev: dict, before: dict, touched: set) -> list[tuple[str, dict, str]]:
-        """Sequences an event left alone although it satisfies one of their steps, and why."""
-        out = []
-        for spec in self.pack.rules:
-            if spec.kind != "sequence" or spec.name in touched or spec.source != "events":
-                continue
-            for index, name, check, join in self._step_checks(spec.name):
-                try:
-                    hit = bool(check(ev))
-                except Exception:
-                    hit = False
-                if not hit:
-                    continue
-                key = spec.key(ev) if spec.key is not None else ()
-                if key is None:
-                    out.append((spec.name, {}, f"the event satisfies step '{name}' but lacks the key "
-                                               f"field(s) {', '.join(spec.key_names)}"))
-                    break
-                machine = self.engine.machines[spec.index]
-                key_d = machine.key_dict(key) if spec.key_names else {}
-                p = before.get((spec.name, _kr(key_d), False))
-                if p is None:
-                    if index > 0:
-                        out.append((spec.name, key_d, f"the event satisfies step {index + 1} '{name}', but no "
-                                                      f"partial of this key has reached step {index}"))
-                        break
-                    continue
-                done = p.get("count", 0) >= p.get("needed", 1)
-                waiting = p.get("step", 1) + (1 if done else 0)
-                if index + 1 == waiting:
-                    why = (f"the event satisfies step {index + 1} '{name}' but not its reference to "
-                           f"earlier steps: {join}" if join else
-                           f"the event satisfies step {index + 1} '{name}' but did not advance the partial "
-                           f"(a step's time limit passed)")
-                    out.append((spec.name, key_d, why))
-                    break
-                if index + 1 > waiting:
-                    out.append((spec.name, key_d, f"the event satisfies step {index + 1} '{name}', but the "
-                                                  f"partial is at {R.seq_state(p)}"))
-                    break
-        return out
-
-    def _transition(self, b: dict | None, a: dict | None, completed: bool = False) -> str:
-        if a is None and b is None:
-            return ""
-        p = a or b
-        labels, limits = self.thresholds(p["rule"])
-        if p.get("kind") == "window":
-            if b is None:
-                return "window opened: " + R.window_text(a, labels, limits)
-            if a is None:
-                return "window emptied"
-            if a.get("values") == b.get("values"):
-                return ""
-            changed = [lab for lab in (labels or list(a["values"]))
-                       if a["values"].get(lab) != b["values"].get(lab)]
-            parts = []
-            for lab in changed:
-                mine = [t for t in limits if t.label == lab]
-                tail = ""
-                if len(mine) == 1 and mine[0].op == ">=":
-                    tail = f" of {R.value_text(mine[0].value)}"
-                elif mine:
-                    tail = " (" + " and ".join(f"{t.op} {R.value_text(t.value)}" for t in mine) + ")"
-                parts.append(f"{lab} {R.value_text(b['values'].get(lab))} -> "
-                             f"{R.value_text(a['values'].get(lab))}{tail}")
-            return ", ".join(parts) or "window updated"
-        if p.get("wait"):
-            if b is None:
-                return a["text"]
-            if a is None:
-                return "the wait ended" if self.clock >= b["waiting_until"] else \
-                    "the absence happened: no match"
-            return ""
-        if completed and b is not None and "wait" not in b:
-            done = f"{R.seq_state(b)} -> completed"
-            if a is None:
-                return done
-            return f"{done}; the most advanced partial left is {R.seq_state(a)} (started {R.ts_text(a.get('started'))})"
-        if b is None:
-            return f"new partial at {R.seq_state(a)}"
-        if a is None:
-            return f"partial gone (was at {R.seq_state(b)})"
-        if (a.get("step"), a.get("count"), a.get("started")) == (b.get("step"), b.get("count"), b.get("started")):
-            return ""
-        if a.get("started") != b.get("started"):
-            return (f"{R.seq_state(b)} -> the most advanced partial is now {R.seq_state(a)} "
-                    f"(started {R.ts_text(a.get('started'))})")
-        return f"{R.seq_state(b)} -> {R.seq_state(a)}"
-
     def generate(self, text: str) -> tuple[list[dict] | None, str]:
         """Events of the test-generator syntax (`repeat 30 { ts = 2s * i ... }`, `{ ... }`).
 
         Relative times (durations) count from the session's current time.
         """
-        from sleuth.dsl.testing import Rel, TestError, _eval, _plain, _set
-
         prefix = 'test "feed" for feed { events { '
         wrapped = prefix + text + "\n} }"
         module, syntax = parse_recovering(wrapped, INPUT)
@@ -639,27 +487,8 @@ class Session:
                 moved.append(Diagnostic(d.code, d.severity, d.message, _span_in(text, INPUT, s, e), d.hints))
             return None, self._render(moved, {INPUT: text})
         (decl,) = module.decls
-        base = self.now
-        last = self.clock
-        events: list[dict] = []
         try:
-            for item in decl.items:
-                for gen in item.gens:
-                    count = gen.count if isinstance(gen, ast.EventRepeat) else 1
-                    for i in range(count):
-                        ev: dict = {}
-                        for a in gen.assigns:
-                            v = _eval(a.value, i)
-                            if a.target.parts == ("ts",) and isinstance(v, Rel):
-                                v = base + v.seconds
-                            else:
-                                v = _plain(v)
-                            _set(ev, a.target.parts, v)
-                        if "ts" not in ev:
-                            ev["ts"] = last + 1.0 if last is not None else base
-                        if isinstance(ev["ts"], (int, float)):
-                            last = ev["ts"]
-                        events.append(ev)
+            events = [ev for item in decl.items for ev in generate_events(item.gens, self.now, self.clock)]
         except TestError as exc:
             return None, f"cannot build the events: {exc}"
         return events, ""
@@ -695,91 +524,14 @@ class Session:
 
     # ---------------------------------------------------------------- looking
 
-    def thresholds(self, rule: str) -> tuple[list[str], list[R.Threshold]]:
-        for r in self.checked.rules:
-            if r.name == rule:
-                return R.having_thresholds(r)
-        return [], []
-
-    def partials(self, rule: str | None = None, filters: dict[str, str] | None = None) -> list[tuple[dict, str, float]]:
-        """Live partial matches (nearest first) as (partial, text, progress)."""
-        rows = []
-        for p in self.live_partials(rule):
-            if filters and any(R.value_text(p["key"].get(k)) != v for k, v in filters.items()):
-                continue
-            labels, limits = self.thresholds(p["rule"])
-            progress = p.get("progress", 0.0)
-            if p.get("kind") == "window":
-                progress = R.window_progress(p.get("values", {}), limits)
-            rows.append((p, R.partial_text(p, labels, limits), progress))
-        rows.sort(key=lambda r: (-r[2], r[0]["rule"], _kr(r[0]["key"])))
-        return rows
+    def partials(self, rule: str | None = None, filters: dict[str, str] | None = None
+                 ) -> list[tuple[dict, str, float]]:
+        """Live partial matches at the session's clock (nearest first) as (partial, text, progress)."""
+        return self.trace.partials(rule, filters)
 
     def live_partials(self, rule: str | None = None) -> list[dict]:
-        """`Engine.partials()` seen at the session's clock.
-
-        The engine describes partials at the time of the last event it
-        processed; after `time +5m` the watermark is later. Sequence
-        partials past their `within` are left out and times left are
-        counted from the watermark.
-        """
-        delta = 0.0
-        if self.clock is not None and self.engine.now != float("-inf"):
-            delta = max(0.0, self.clock - self.engine.now)
-        out = []
-        for p in self.engine.partials(rule):
-            if "waiting_until" in p:
-                continue          # `_waiting` reports these, with the deadline
-            if delta and p.get("kind") == "sequence" and p.get("expires_in") is not None:
-                left = p["expires_in"] - delta
-                if left < 0:
-                    continue
-                p = {**p, "expires_in": left,
-                     "text": re.sub(r"expires in [-0-9.e+]+s", f"expires in {left:g}s", p["text"])}
-            elif delta and p.get("kind") == "window" and p.get("closes_in") is not None:
-                p = {**p, "closes_in": p["closes_in"] - delta}
-                if p["closes_in"] < 0 and "slides" in p.get("text", ""):
-                    newest = self._newest_in_window(p)
-                    if newest is not None and self.clock - newest >= self.pack.rule(p["rule"]).window_size:
-                        continue  # every event has slid out: the window is empty
-                    p["stale_since"] = self.engine.now
-            out.append(p)
-        out.extend(self._waiting(rule))
-        return out
-
-    def _newest_in_window(self, p: dict) -> float | None:
-        """Time of the newest event in a sliding window (read from the machine's state)."""
-        machine = self.engine.machines[self.pack.rule(p["rule"]).index]
-        for k, st in machine.states.items():
-            if machine.key_dict(k) == p["key"]:
-                events = getattr(getattr(st, "win", None), "events", None)
-                return events[-1][0] if events else None
-        return None
-
-    def _waiting(self, rule: str | None) -> list[dict]:
-        """Sequences whose steps are all done, waiting out a trailing absence.
-
-        `Engine.partials()` shows one partial per key, and prefers a pending
-        one over a match that only waits for its deadline; the waiting ones
-        are read here from the machine's state (`SeqState.waits`).
-        """
-        out = []
-        for m in self.engine.machines:
-            spec = m.spec
-            if spec.kind != "sequence" or not spec.absences or (rule is not None and spec.name != rule):
-                continue
-            trailing = [a.name for a in spec.absences if a.end is None]
-            for k, st in m.states.items():
-                for w in getattr(st, "waits", None) or ():
-                    deadline = w[0]
-                    if self.clock is not None and deadline < self.clock:
-                        continue
-                    names = " or ".join(f"'{n}'" for n in trailing) or "the absence"
-                    out.append({"rule": spec.name, "kind": "sequence", "key": m.key_dict(k), "wait": True,
-                                "progress": 0.99, "waiting_until": deadline,
-                                "text": f"all steps done; matches at {format_ts(deadline)} "
-                                        f"unless {names} happens first"})
-        return out
+        """`Engine.partials()` seen at the session's clock (see `Trace.live_partials`)."""
+        return self.trace.live_partials(rule)
 
     def rule_names(self) -> list[str]:
         return [r.name for r in self.pack.rules] if self.pack is not None else []
@@ -910,14 +662,6 @@ class Session:
 def _words(text: str) -> set[str]:
     """The names in rule text, as the grammar's lexer reads them."""
     return {text[p.start:p.end] for p in lex(text) if p.type in ("NAME", "SEGMENT")}
-
-
-def _pk(p: dict) -> tuple:
-    return p["rule"], _kr(p["key"]), bool(p.get("wait"))
-
-
-def _kr(key: dict) -> str:
-    return orjson.dumps(key, option=orjson.OPT_SORT_KEYS, default=str).decode()
 
 
 _PACK_DECLS: dict[tuple[str, str], list] = {}

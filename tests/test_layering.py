@@ -1,14 +1,17 @@
-"""The import rule of house-style section 1, one test id per module.
+"""The import rule of house-style section 1, one test id per module, and the map of modules.
 
 `sleuth.engine` never imports `sleuth.dsl`, `sleuth.playground` or `lark`;
 `sleuth.dsl` never imports `sleuth.playground`; `dsl/ast.py` imports nothing
-from the package but `span.py`. Imports are read with `ast` (relative ones
-resolved, imports inside functions included), so nothing is executed.
+from the package but `span.py`; no modules import each other in a cycle.
+Imports are read with `ast` (relative ones resolved, imports inside
+functions included), so nothing is executed. docs/modules.md lists every
+module with what it holds: exactly the modules there are.
 """
 
 from __future__ import annotations
 
 import ast
+import re
 from pathlib import Path
 
 import pytest
@@ -107,3 +110,81 @@ def test_module_names() -> None:
     assert module_name(REPO / "dsl" / "ast.py") == "sleuth.dsl.ast"
     assert module_name(REPO / "engine" / "__init__.py") == "sleuth.engine"
     assert imported_names("from . import x", "sleuth.engine", is_package=True) == ["sleuth.engine.x"]
+
+
+# ---------------------------------------------------------------- cycles and the map
+
+
+def import_graph() -> dict[str, set[str]]:
+    """Module -> the package modules it imports (a name resolves to its longest module prefix)."""
+    paths = {module_name(p): p for p in _modules()}
+    graph: dict[str, set[str]] = {}
+    for module, path in paths.items():
+        deps = set()
+        for name in imported_names(path.read_text(encoding="utf-8"), module, path.name == "__init__.py"):
+            parts = name.split(".")
+            for k in range(len(parts), 0, -1):
+                target = ".".join(parts[:k])
+                if target in paths:
+                    if target != module:
+                        deps.add(target)
+                    break
+        graph[module] = deps
+    return graph
+
+
+def cycles(graph: dict[str, set[str]]) -> list[list[str]]:
+    """The strongly connected components of more than one module (Tarjan), each sorted."""
+    index: dict[str, int] = {}
+    low: dict[str, int] = {}
+    stack: list[str] = []
+    on_stack: set[str] = set()
+    out: list[list[str]] = []
+
+    def visit(v: str) -> None:
+        index[v] = low[v] = len(index)
+        stack.append(v)
+        on_stack.add(v)
+        for w in sorted(graph.get(v, ())):
+            if w not in index:
+                visit(w)
+                low[v] = min(low[v], low[w])
+            elif w in on_stack:
+                low[v] = min(low[v], index[w])
+        if low[v] == index[v]:
+            comp = []
+            while True:
+                w = stack.pop()
+                on_stack.discard(w)
+                comp.append(w)
+                if w == v:
+                    break
+            if len(comp) > 1:
+                out.append(sorted(comp))
+
+    for v in sorted(graph):
+        if v not in index:
+            visit(v)
+    return out
+
+
+def test_no_import_cycles() -> None:
+    assert cycles(import_graph()) == []
+
+
+def test_the_cycle_finder_finds_cycles() -> None:
+    graph = {"a": {"b"}, "b": {"c"}, "c": {"a"}, "d": {"a"}, "e": {"e"}}
+    assert cycles(graph) == [["a", "b", "c"]]
+    assert cycles({"a": {"b"}, "b": set()}) == []
+
+
+MAP = REPO / "docs" / "modules.md"
+_MAP_LINE = re.compile(r"^- `((?:engine|dsl|playground)/[A-Za-z0-9_/]+\.py)`: \S", re.M)
+
+
+def test_the_map_lists_exactly_the_modules() -> None:
+    listed = _MAP_LINE.findall(MAP.read_text(encoding="utf-8"))
+    assert len(listed) == len(set(listed)), "a module is listed twice in docs/modules.md"
+    actual = {str(p.relative_to(REPO)) for p in _modules()}
+    assert sorted(actual - set(listed)) == [], "add these modules to docs/modules.md"
+    assert sorted(set(listed) - actual) == [], "docs/modules.md lists modules that do not exist"

@@ -17,7 +17,7 @@ from pathlib import Path
 
 import pytest
 
-from sleuth.dsl import check as check_mod
+from sleuth.dsl import vocabulary
 from sleuth.dsl.pack import check_paths
 from sleuth.dsl.parse import parse
 from sleuth.dsl.unparse import format_source, unparse
@@ -98,12 +98,13 @@ def _documented(name: str) -> bool:
     return f"`{name}" in DOC.read_text(encoding="utf-8")
 
 
-@pytest.mark.parametrize("name", sorted(check_mod.FUNCTIONS) + sorted(check_mod.AGGREGATES) + ["interarrival"])
+@pytest.mark.parametrize("name", sorted(vocabulary.FUNCTIONS) + sorted(vocabulary.AGGREGATES)
+                         + [vocabulary.INTERARRIVAL_CALL])
 def test_every_function_is_documented(name: str) -> None:
     assert _documented(name + "(")
 
 
-@pytest.mark.parametrize("name", sorted(check_mod.LIMITS))
+@pytest.mark.parametrize("name", sorted(vocabulary.LIMITS))
 def test_every_limit_is_documented(name: str) -> None:
     assert _documented(name + "`")
 

@@ -2,8 +2,8 @@
 
 The unparser dispatches every class through its `unparse_<snake>` table.
 The checker dispatches expressions through `check_<snake>`, takes clauses
-by the per-kind tables `check.ALLOWED_CLAUSES`, and step modifiers through
-`_mod_word`; everything else (declarations, test items, entries) is walked
+by the per-kind tables `vocabulary.ALLOWED_CLAUSES`, and step modifiers through
+`vocabulary.modifier_word`; everything else (declarations, test items, entries) is walked
 structurally, which the corpus test below pins: a file holding every class
 must check cleanly and round-trip. Adding a node class without handling it
 in a pass fails here.
@@ -18,7 +18,8 @@ import attrs
 import pytest
 
 from sleuth.dsl import ast as A
-from sleuth.dsl import check as check_mod
+from sleuth.dsl import vocabulary
+from sleuth.dsl.expression import ExprChecker
 from sleuth.dsl.pack import check_paths
 from sleuth.dsl.parse import parse
 from sleuth.dsl.unparse import Unparser, unparse
@@ -53,21 +54,21 @@ MODS = [c for c in CLASSES if issubclass(c, A.StepMod)]
 
 @pytest.mark.parametrize("cls", EXPRS, ids=_ids(EXPRS))
 def test_checker_handles_expression(cls: type) -> None:
-    checker = check_mod.Checker({}, {})
-    assert cls in checker.dispatch, f"add Checker.check_{_snake(cls.__name__)}"
+    checker = ExprChecker()
+    assert cls in checker.dispatch, f"add ExprChecker.check_{_snake(cls.__name__)}"
 
 
 @pytest.mark.parametrize("cls", CLAUSES, ids=_ids(CLAUSES))
 def test_checker_handles_clause(cls: type) -> None:
-    kinds = [k for k, allowed in check_mod.ALLOWED_CLAUSES.items() if cls in allowed]
-    assert kinds, f"add {cls.__name__} to check.ALLOWED_CLAUSES (and handle it in check_rule)"
+    kinds = [k for k, allowed in vocabulary.ALLOWED_CLAUSES.items() if cls in allowed]
+    assert kinds, f"add {cls.__name__} to vocabulary.ALLOWED_CLAUSES (and handle it in Checker.check_rule)"
     # and it has a word for messages ("'x' is not allowed in ...")
-    assert check_mod._clause_word(cls) != cls.__name__
+    assert vocabulary.clause_word(cls) != cls.__name__
 
 
 @pytest.mark.parametrize("cls", MODS, ids=_ids(MODS))
 def test_checker_handles_step_modifier(cls: type) -> None:
-    assert check_mod._mod_word(object.__new__(cls))
+    assert vocabulary.modifier_word(object.__new__(cls))
 
 
 def _walk(node):

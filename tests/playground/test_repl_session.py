@@ -9,7 +9,7 @@ import pytest
 
 from sleuth.dsl.pack import check_paths
 from sleuth.playground.repl import Shell
-from sleuth.playground.repl_session import SESSION_FILE, Session, parse_duration
+from sleuth.playground.repl_session import SESSION_FILE, Session
 
 LOGIN = 'macro login = method == "POST" and route ~ "/api/*/login"'
 STUFFING = '''rule credential_stuffing {
@@ -169,6 +169,9 @@ def test_time_fires_absences_and_only_moves_forward(shell: Shell) -> None:
 
 
 def test_parse_duration() -> None:
+    # `time +DURATION` and `feed sim DURATION` read durations with the engine's parser.
+    from sleuth.engine.duration import parse_compound as parse_duration
+
     assert parse_duration("5m") == 300 and parse_duration("1h30m") == 5400 and parse_duration("500ms") == 0.5
     assert parse_duration("5x") is None and parse_duration("") is None
 
