@@ -55,7 +55,7 @@ def compile_pack(checked: CheckedPack, *, name: str = "pack") -> PackSpec:
     for g in events.groups() + matches.groups():
         lists.extend(g.lists)
     return PackSpec(name, pack_fingerprint(checked), tuple(rules), events, matches,
-                    tests=checked.tests, checked=checked, lists=tuple(lists),
+                    tests=checked.tests, lists=tuple(lists),
                     fields=fields_read(checked.rules))
 
 

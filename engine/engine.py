@@ -1,4 +1,4 @@
-"""The streaming engine: event time, dispatch, machines, matches, snapshots.
+"""The streaming engine: event time, dispatch, machines, matches.
 
 `Engine(pack)` evaluates a compiled pack over a stream of events. Time is
 event time: the watermark is the highest event time seen minus `lateness`;
@@ -14,23 +14,24 @@ restored mid-stream continues byte-identically.
 
 Dispatch runs generated functions: per index field (route, method, ...)
 one dict lookup finds the bucket function holding only the rules that can
-match that value; each rule's handler then updates its machine.
+match that value; each rule's handler then updates its machine. Input
+goes through the ingest stage first (`engine/ingest/`); the time records are
+in `record.py`, the snapshot format in `snapshot.py`.
 """
 
 from __future__ import annotations
 
-import hashlib
 import heapq
 from bisect import bisect_right
 from collections import OrderedDict
 from collections.abc import Iterable
 
-import msgpack
-
+from . import snapshot as _snapshot
 from .errors import EngineError, SnapshotError
 from .ingest.normalize import ID_ONLY, Normalizer, with_id
 from .match import Match, event_record, format_ts, jsonable, stable_hash
 from .quarantine import BadInput, Quarantine, excerpt_of
+from .record import BEFORE, Held, Timer
 from .schema import TS_MAX
 from .sequence import SequenceMachine
 from .spec import PackSpec, RuleSpec
@@ -38,8 +39,6 @@ from .state import NEG_INF, Machine, thaw_key
 from .window import WindowMachine
 
 INF = float("inf")
-SNAPSHOT_MAGIC = "sleuth-snapshot"
-SNAPSHOT_VERSION = 1
 COLLECT_EVERY = 4096
 DRAIN_EVERY = 1024    # feed_many releases due events at least this often
 MAX_SUSPECTS = 256
@@ -412,17 +411,18 @@ class Engine:
         forged first timestamp cannot set the clock either.
         """
         ts = item[0]
-        near = [s for s in self._suspects if abs(s[0][0] - ts) <= self.future_tolerance]
+        tol = self.future_tolerance
+        near = [h for h in self._suspects if abs(h.item[0] - ts) <= tol]
         if len(near) + 1 >= self.future_confirm:
-            group = [s[0] for s in near] + [item]
-            rest = [s for s in self._suspects if abs(s[0][0] - ts) > self.future_tolerance]
+            group = [h.item for h in near] + [item]
+            rest = [h for h in self._suspects if abs(h.item[0] - ts) > tol]
             first_clock = self._max_ts == NEG_INF
             top = max(it[0] for it in group)
             if first_clock:
                 # The clock is being set for the first time: held events before it are the
                 # start of a sparse stream, not outliers; they go first, in time order.
-                group += [it for it, _s, _p in rest if it[0] <= top]
-                rest = [r for r in rest if r[0][0] > top]
+                group += [h.item for h in rest if h.item[0] <= top]
+                rest = [h for h in rest if h.item[0] > top]
             group.sort()
             for it in group:
                 heapq.heappush(self._heap, it)
@@ -434,23 +434,24 @@ class Engine:
                 self._wm = wm
             self._release(self._wm)
             # Held events that the confirmed clock has caught up with are ordinary now.
-            for it, src, pos in rest:
-                if it[0] - self._max_ts > self.future_tolerance:
-                    self._suspects.append((it, src, pos))
+            for h in rest:
+                ts, seq, ev = h.item
+                if ts - self._max_ts > tol:
+                    self._suspects.append(h)
                 else:
-                    self._accept(it[2], src, pos, it[1])
+                    self._accept(ev, h.source, h.position, seq)
             if self._suspects:
                 self._normal_since_suspect = 1     # the confirming event counts against the rest
             return
-        self._suspects.append((item, source or self.source, position if position is not None else item[1]))
+        self._suspects.append(Held(item, source or self.source, position if position is not None else item[1]))
         if len(self._suspects) > MAX_SUSPECTS:
-            (old, src, pos) = self._suspects.pop(0)
+            (old_ts, _seq, old_ev), src, pos = self._suspects.pop(0)
             self.metrics["future"] += 1
-            self.quarantine.add(src, pos, "future", f"event time {format_ts(old[0])} was never confirmed "
-                                f"(more than {MAX_SUSPECTS} unconfirmed events held)", excerpt_of(old[2].get("id")))
+            self.quarantine.add(src, pos, "future", f"event time {format_ts(old_ts)} was never confirmed "
+                                f"(more than {MAX_SUSPECTS} unconfirmed events held)", excerpt_of(old_ev.get("id")))
 
     def _drop_suspects(self, why: str) -> None:
-        for (ts, _seq, ev), src, pos in self._suspects:
+        for (ts, _seq, ev), src, pos in self._suspects:     # Held(item, source, position)
             self.metrics["future"] += 1
             self.quarantine.add(src, pos, "future",
                                 f"event time {format_ts(ts)} is more than {self.future_tolerance:g}s ahead of "
@@ -486,9 +487,11 @@ class Engine:
                 from_heap = True
             if timers:
                 t = timers[0]
-                tt = t[0] + (self.grace if t[4] == "absence" else 0.0)
-                due = tt <= wm if t[1] == 0 else tt < wm
-                if due and (e is None or (tt, t[1]) < (e[0], 1)):
+                time, phase, _tseq, _rule, kind, _target, _token = t
+                tt = time + (self.grace if kind == "absence" else 0.0)
+                due = tt <= wm if phase == BEFORE else tt < wm
+                # A timer before the events at its time sorts as phase 0 < 1, after them as 2 > 1.
+                if due and (e is None or (tt, phase) < (e[0], 1)):
                     heapq.heappop(timers)
                     self._fire(t, tt)
                     continue
@@ -498,7 +501,8 @@ class Engine:
                 heapq.heappop(heap)
             else:
                 self._head = head + 1
-            self._process(e[0], e[2], e[1])
+            ts, seq, ev = e
+            self._process(ts, ev, seq)
         # Consumed slots go once they are at least half the list: amortised O(1) per
         # event, and never more consumed events held than are still buffered.
         head = self._head
@@ -573,20 +577,20 @@ class Engine:
         if not n % COLLECT_EVERY:
             self._collect()
 
-    def _fire(self, t, at: float) -> None:
-        time, _phase, _seq, rule_index, kind, a, b = t
+    def _fire(self, t: Timer, at: float) -> None:
+        kind = t.kind
         # A timer decides at its own logical time (deadline + grace for absences), even when
         # it runs late (a key's state imported after its deadline passed).
-        self.now = at if kind == "absence" else time
+        self.now = at if kind == "absence" else t.time
         try:
-            self.machines[rule_index].on_timer(kind, thaw_key(a) if kind != "close" else a, b)
+            self.machines[t.rule].on_timer(kind, thaw_key(t.target) if kind != "close" else t.target, t.token)
         except Exception as exc:
             self._rule_error(exc, {"id": f"<timer {kind}>"})
 
-    def schedule(self, time: float, phase: int, rule_index: int, kind: str, a, b) -> None:
-        """Register a timer (phase 0: before events at `time`; 2: after them)."""
+    def schedule(self, time: float, phase: int, rule_index: int, kind: str, target, token) -> None:
+        """Register a `Timer` (phase `BEFORE`: before events at `time`; `AFTER`: after them)."""
         self._tseq += 1
-        heapq.heappush(self._timers, (time, phase, self._tseq, rule_index, kind, a, b))
+        heapq.heappush(self._timers, Timer(time, phase, self._tseq, rule_index, kind, target, token))
         if len(self._timers) > 2 * self._nkeys + 256:
             self._compact_timers()      # amortised O(1): at most one live timer per key survives
 
@@ -594,18 +598,18 @@ class Engine:
         """Drop timers whose key is gone (evicted or expired): memory stays O(live keys)."""
         keep = []
         for t in self._timers:
-            m = self.machines[t[3]]
-            kind = t[4]
+            m = self.machines[t.rule]
+            kind = t.kind
             if kind == "close":
-                if t[5] in getattr(m, "open_ends", {}):
+                if t.target in getattr(m, "open_ends", {}):
                     keep.append(t)
                 continue
-            st = m.states.get(thaw_key(t[5]))
+            st = m.states.get(thaw_key(t.target))
             if st is None:
                 continue
             if kind == "session" and not (st.open and st.armed):
                 continue
-            if kind == "absence" and not any(w[1] == t[6] for w in (st.waits or ())):
+            if kind == "absence" and not any(w[1] == t.token for w in (st.waits or ())):
                 continue
             keep.append(t)
         heapq.heapify(keep)
@@ -632,24 +636,24 @@ class Engine:
         """
         if not self._suspects or self._max_ts != NEG_INF:
             return
-        held = sorted(self._suspects, key=lambda h: (h[0][0], h[0][1]))
+        held = sorted(self._suspects, key=lambda h: (h.item[0], h.item[1]))
         clusters: list[list] = []
         for h in held:
-            if clusters and h[0][0] - clusters[-1][-1][0][0] <= self.future_tolerance:
+            if clusters and h.item[0] - clusters[-1][-1].item[0] <= self.future_tolerance:
                 clusters[-1].append(h)
             else:
                 clusters.append([h])
         best = max(clusters, key=len)          # ties: the earliest (max keeps the first)
-        top = best[-1][0][0]
+        top = best[-1].item[0]
         keep, self._suspects = [], []
         for h in held:
-            if h[0][0] <= top + self.future_tolerance:
+            if h.item[0] <= top + self.future_tolerance:
                 keep.append(h)
             else:
                 self._suspects.append(h)
-        for it, _src, _pos in keep:
-            heapq.heappush(self._heap, it)
-        self._max_ts = max(it[0] for it, _s, _p in keep)
+        for h in keep:
+            heapq.heappush(self._heap, h.item)
+        self._max_ts = max(h.item[0] for h in keep)
 
     def close(self) -> list[Match]:
         """End of input: process everything buffered, close all windows, fire all absences."""
@@ -862,32 +866,22 @@ class Engine:
             st = m.states.get(key)
             if st is None:
                 continue
-            timers = [list(t) for t in self._timers if t[3] == m.spec.index and t[4] != "close" and
-                      thaw_key(t[5]) == key]
+            timers = [list(t) for t in self._timers if _keyed_timer(t, m.spec.index, key)]
             ends = [e for e, ks in getattr(m, "open_ends", {}).items() if key in ks]
             parts.append([m.spec.name, m.dump_state(key, st), timers, ends])
             if remove:
                 del m.states[key]
                 self._nkeys -= 1
                 if timers:
-                    self._timers[:] = [t for t in self._timers if not (t[3] == m.spec.index and t[4] != "close"
-                                                                        and thaw_key(t[5]) == key)]
+                    self._timers[:] = [t for t in self._timers if not _keyed_timer(t, m.spec.index, key)]
                     heapq.heapify(self._timers)
                 for e in ends:
                     m.open_ends[e].pop(key, None)
-        header = {"magic": SNAPSHOT_MAGIC + "-key", "version": SNAPSHOT_VERSION, "pack": self.pack.fingerprint}
-        return msgpack.packb([header, parts], use_bin_type=True, default=_pack_default)
+        return _snapshot.encode_key(parts, self.pack)
 
     def import_key(self, blob: bytes) -> None:
         """Load a key's state written by `export_key` (replacing what the engine holds for it)."""
-        try:
-            header, parts = msgpack.unpackb(blob, raw=False, strict_map_key=False)
-        except Exception as exc:
-            raise SnapshotError(f"not a sleuth key state ({type(exc).__name__})") from exc
-        if not isinstance(header, dict) or header.get("magic") != SNAPSHOT_MAGIC + "-key":
-            raise SnapshotError("not a sleuth key state (bad magic)")
-        if header.get("version") != SNAPSHOT_VERSION or header.get("pack") != self.pack.fingerprint:
-            raise SnapshotError("key state of another format version or rule pack")
+        parts = _snapshot.decode_key(self.pack, blob)
         by_name = {m.spec.name: m for m in self.machines}
         # Validate everything on scratch machines first: a bad blob changes nothing.
         try:
@@ -899,10 +893,8 @@ class Engine:
                     raise SnapshotError(f"key state for unknown rule '{name}'")
                 scratch = type(m)(self, m.spec)
                 scratch.load_state(item)
-                for t in timers:
-                    if not (isinstance(t, list) and len(t) == 7 and isinstance(t[0], (int, float))
-                            and t[4] in _TIMER_KINDS):
-                        raise ValueError("timer")
+                if not all(_snapshot.valid_key_timer(t) for t in timers):
+                    raise ValueError("timer")
                 if not all(isinstance(e, (int, float)) for e in ends):
                     raise ValueError("window end")
         except SnapshotError:
@@ -916,14 +908,14 @@ class Engine:
             if len(m.states) > before:
                 self.note_new_key(m)
             for t in timers:
-                self._tseq += 1
-                heapq.heappush(self._timers, (t[0], t[1], self._tseq, t[3], t[4], t[5], t[6]))
+                self._tseq += 1     # renumbered: this engine's timer sequence
+                heapq.heappush(self._timers, Timer(*t)._replace(seq=self._tseq))
             key = thaw_key(item[0])
             for e in ends:
                 ks = m.open_ends.get(e)
                 if ks is None:
                     m.open_ends[e] = {key: None}
-                    self.schedule(e, 0, m.spec.index, "close", e, None)
+                    self.schedule(e, BEFORE, m.spec.index, "close", e, None)
                 else:
                     ks[key] = None
 
@@ -933,13 +925,16 @@ class Engine:
                 "future_tolerance": self.future_tolerance, "future_confirm": self.future_confirm}
 
     def snapshot(self) -> bytes:
-        """The engine's whole state as bytes (msgpack, versioned, tied to the pack, checksummed)."""
+        """The engine's whole state as bytes (msgpack, versioned, tied to the pack, checksummed).
+
+        The format is `engine/snapshot.py`'s; raises `SnapshotError` when the state cannot be stored.
+        """
         body = {
             "options": self.options(),
             "now": self.now, "seq": self._seq, "tseq": self._tseq, "max_ts": self._max_ts, "wm": self._wm,
             "fifo": [list(x) for x in self._fifo[self._head:]], "heap": [list(x) for x in sorted(self._heap, key=_time_seq)],
             "timers": [list(t) for t in sorted(self._timers, key=_timer_order)],
-            "suspects": [[list(it), src, pos] for it, src, pos in self._suspects],
+            "suspects": [[list(h.item), h.source, h.position] for h in self._suspects],
             "normal_since_suspect": self._normal_since_suspect,
             "processed": self._processed, "new_keys": self._new_keys, "closed": self._closed,
             "metrics": self.metrics, "matches_by_rule": self.matches_by_rule,
@@ -948,20 +943,7 @@ class Engine:
             "suppress": [None if s is None else [[k, t] for k, t in s.items()] for s in self._supp],
             "quarantine": self.quarantine.counts,
         }
-        try:
-            packed = msgpack.packb(body, use_bin_type=True, strict_types=False, default=_pack_default)
-        except (TypeError, ValueError, OverflowError, UnicodeEncodeError):
-            # Hostile values the engine accepted (ints past 64 bits, lone surrogates,
-            # nesting deeper than msgpack allows, foreign objects): store a safe copy.
-            try:
-                packed = msgpack.packb(_sanitize(body), use_bin_type=True, strict_types=False,
-                                       default=_pack_default)
-            except (TypeError, ValueError, OverflowError, UnicodeEncodeError) as exc:
-                raise SnapshotError(f"state cannot be serialised: {exc}") from exc
-        header = {"magic": SNAPSHOT_MAGIC, "version": SNAPSHOT_VERSION, "pack": self.pack.fingerprint,
-                  "rules": [r.name for r in self.pack.rules],
-                  "checksum": hashlib.blake2b(packed, digest_size=16).hexdigest()}
-        return msgpack.packb([header, packed], use_bin_type=True)
+        return _snapshot.encode(body, self.pack)
 
     @classmethod
     def restore(cls, pack: PackSpec, blob: bytes, **overrides) -> Engine:
@@ -972,36 +954,9 @@ class Engine:
         never half-restore. `overrides` replace runtime collaborators
         (normalizer, quarantine, enrich) or options.
         """
+        body = _snapshot.decode(pack, blob)
         try:
-            outer = msgpack.unpackb(blob, raw=False, strict_map_key=False, use_list=True)
-        except Exception as exc:
-            raise SnapshotError(f"not a sleuth snapshot (cannot decode: {type(exc).__name__})") from exc
-        if not (isinstance(outer, list) and len(outer) == 2 and isinstance(outer[0], dict)
-                and outer[0].get("magic") == SNAPSHOT_MAGIC):
-            raise SnapshotError("not a sleuth snapshot (bad magic)")
-        header, packed = outer
-        if header.get("version") != SNAPSHOT_VERSION:
-            raise SnapshotError(f"snapshot format version {header.get('version')} is not supported "
-                                f"(this sleuth reads version {SNAPSHOT_VERSION})")
-        if header.get("pack") != pack.fingerprint:
-            raise SnapshotError(f"snapshot was taken with another rule pack (fingerprint {header.get('pack')}, "
-                                f"this pack is {pack.fingerprint}); restore with the same rules")
-        if not isinstance(packed, bytes) or \
-                hashlib.blake2b(packed, digest_size=16).hexdigest() != header.get("checksum"):
-            raise SnapshotError("corrupt snapshot: checksum mismatch")
-        try:
-            body = msgpack.unpackb(packed, raw=False, strict_map_key=False, use_list=True,
-                                   object_pairs_hook=_thaw_pairs)
             options = dict(body["options"])
-            unknown = set(options) - {"lateness", "grace", "max_keys", "future_tolerance", "future_confirm"}
-            if unknown:
-                raise SnapshotError(f"corrupt snapshot: unknown options {sorted(unknown)}")
-            if len(body["machines"]) != len(pack.rules) or len(body["suppress"]) != len(pack.rules):
-                raise SnapshotError("corrupt snapshot: rule state does not match the pack")
-            for name in ("now", "max_ts", "wm"):
-                if not isinstance(body[name], (int, float)):
-                    raise SnapshotError(f"corrupt snapshot: '{name}' is not a time")
-            _validate_body(body, len(pack.rules))
             options.update(overrides)
             eng = cls(pack, **options)
             eng._load(body)
@@ -1017,13 +972,13 @@ class Engine:
         self._tseq = body["tseq"]
         self._max_ts = body["max_ts"]
         self._wm = body["wm"]
-        self._fifo = [(x[0], x[1], x[2]) for x in body["fifo"]]
+        self._fifo = [tuple(x) for x in body["fifo"]]       # (ts, seq, event), validated
         self._head = 0
-        self._heap = [(x[0], x[1], x[2]) for x in body["heap"]]
+        self._heap = [tuple(x) for x in body["heap"]]
         heapq.heapify(self._heap)
-        self._timers = [tuple(t) for t in body["timers"]]
+        self._timers = [Timer(*t) for t in body["timers"]]
         heapq.heapify(self._timers)
-        self._suspects = [((it[0], it[1], it[2]), src, pos) for it, src, pos in body["suspects"]]
+        self._suspects = [Held(tuple(it), src, pos) for it, src, pos in body["suspects"]]
         self._normal_since_suspect = body["normal_since_suspect"]
         self._processed = body["processed"]
         self._new_keys = body["new_keys"]
@@ -1042,86 +997,17 @@ class Engine:
             self.quarantine.total += n
 
 
-_TIMER_KINDS = frozenset({"absence", "session", "close"})
-
-
 def _time_seq(item) -> tuple:
     return item[0], item[1]
 
 
-def _timer_order(t) -> tuple:
-    return t[0], t[1], t[2]
+def _timer_order(t: Timer) -> tuple:
+    return t.time, t.phase, t.seq
 
 
-def _thaw_pairs(pairs) -> dict:
-    """Map keys that were tuples (msgpack writes them as arrays) become tuples again."""
-    return {(thaw_key(k) if type(k) is list else k): v for k, v in pairs}
-
-
-def _validate_body(body: dict, nrules: int) -> None:
-    """Shapes the engine relies on later: refuse now rather than fail mid-stream."""
-    def bad(what):
-        raise SnapshotError(f"corrupt snapshot: {what}")
-
-    for name in ("fifo", "heap"):
-        for item in body[name]:
-            if not (isinstance(item, list) and len(item) == 3 and isinstance(item[0], (int, float))
-                    and isinstance(item[1], int) and isinstance(item[2], dict)):
-                bad(f"a buffered event in '{name}' is malformed")
-    for t in body["timers"]:
-        if not (isinstance(t, list) and len(t) == 7 and isinstance(t[0], (int, float)) and t[1] in (0, 2)
-                and isinstance(t[2], int) and isinstance(t[3], int) and 0 <= t[3] < nrules
-                and t[4] in _TIMER_KINDS):
-            bad("a timer is malformed")
-    for it in body["suspects"]:
-        if not (isinstance(it, list) and len(it) == 3 and isinstance(it[0], list) and len(it[0]) == 3
-                and isinstance(it[0][0], (int, float)) and isinstance(it[0][2], dict)):
-            bad("a held far-future event is malformed")
-    for k in ("seq", "tseq", "processed", "new_keys", "normal_since_suspect"):
-        if not isinstance(body[k], int):
-            bad(f"'{k}' is not a counter")
-    if not isinstance(body["metrics"], dict) or not isinstance(body["matches_by_rule"], dict):
-        bad("counters are malformed")
-
-
-_SANE_DEPTH = 64
-
-
-def _sanitize(obj, depth: int = 0):
-    """A msgpack-safe copy: deep nesting cut, huge ints and foreign objects as text."""
-    t = type(obj)
-    if t is str:
-        try:
-            obj.encode("utf-8")
-            return obj
-        except UnicodeEncodeError:
-            return obj.encode("utf-8", "backslashreplace").decode("ascii")
-    if t is int:
-        return obj if -(2 ** 63) <= obj < 2 ** 64 else str(obj)
-    if t is float or t is bool or obj is None or t is bytes:
-        return obj
-    if depth >= _SANE_DEPTH:
-        return "<nested too deep>"
-    if t is list or t is tuple:
-        return [_sanitize(x, depth + 1) for x in obj]
-    if t is dict:
-        out = {}
-        for k, v in obj.items():
-            if type(k) not in (str, int):
-                k = repr(k)[:200]
-            out[_sanitize(k, depth + 1)] = _sanitize(v, depth + 1)
-        return out
-    if t in (set, frozenset):
-        return [_sanitize(x, depth + 1) for x in sorted(obj, key=repr)]
-    return repr(obj)[:200]
-
-
-def _pack_default(obj):
-    if isinstance(obj, (set, frozenset)):
-        return sorted(obj, key=repr)
-    if isinstance(obj, tuple):
-        return list(obj)
-    raise TypeError(f"cannot serialise {type(obj).__name__}")
+def _keyed_timer(t: Timer, rule: int, key) -> bool:
+    """Whether a timer of `rule` is about `key` (window-end timers are shared by keys: never)."""
+    return t.rule == rule and t.kind != "close" and thaw_key(t.target) == key
 
 
 def rule_error_location(exc: BaseException) -> str | None:

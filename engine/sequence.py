@@ -20,6 +20,7 @@ from __future__ import annotations
 
 from .duration import format_seconds
 from .match import Match, event_record, stable_hash
+from .record import AFTER
 from .state import NEG_INF, Machine, thaw_key
 from .window import SlidingWindow
 
@@ -409,7 +410,7 @@ class SequenceMachine(Machine):
                 st.waits = [wait]
             else:
                 st.waits.append(wait)
-            eng.schedule(deadline, 2, self.spec.index, "absence", key, self.token)
+            eng.schedule(deadline, AFTER, self.spec.index, "absence", key, self.token)
             return
         eng.emit(spec, self._match(key, p, fields, fp, eng.now, None), ev)
 

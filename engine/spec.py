@@ -187,7 +187,6 @@ class PackSpec:
     events: Dispatch
     matches: Dispatch
     tests: tuple = ()
-    checked: Any = None            # the dsl's CheckedPack (tests, sources); opaque to the engine
     lists: tuple = ()              # file-backed reference lists (RefList), for reloads
     fields: frozenset = frozenset()  # top-level event fields the rules read
 

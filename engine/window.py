@@ -34,6 +34,7 @@ from .aggregate import (
 )
 from .duration import format_seconds
 from .match import Match, event_record, format_ts, jsonable, stable_hash
+from .record import AFTER, BEFORE
 from .state import NEG_INF, Machine, thaw_key
 
 
@@ -391,7 +392,7 @@ class WindowMachine(Machine):
             keys = self.open_ends.get(end)
             if keys is None:
                 self.open_ends[end] = {key: None}
-                self.engine.schedule(end, 0, self.spec.index, "close", end, None)
+                self.engine.schedule(end, BEFORE, self.spec.index, "close", end, None)
             else:
                 keys[key] = None
         self._accumulate(st, ev, now, vals, rec)
@@ -522,7 +523,7 @@ class WindowMachine(Machine):
                 self._close(key, st, deadline)
             else:
                 st.armed = True
-                self.engine.schedule(deadline, 2, self.spec.index, "session", key, None)
+                self.engine.schedule(deadline, AFTER, self.spec.index, "session", key, None)
 
     # -- session
     def _session(self, key, st: WinState, ev, now, vals, rec) -> None:
@@ -533,7 +534,7 @@ class WindowMachine(Machine):
         self._accumulate(st, ev, now, vals, rec)
         if not st.armed:
             st.armed = True
-            self.engine.schedule(now + self.gap, 2, self.spec.index, "session", key, None)
+            self.engine.schedule(now + self.gap, AFTER, self.spec.index, "session", key, None)
 
     def _match(self, key, first_ts, last_ts, emitted_at, fields, fp, prov, flags, ids) -> Match:
         spec = self.spec

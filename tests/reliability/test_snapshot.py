@@ -33,7 +33,7 @@ from packs import MULTI, stream
 
 from sleuth.dsl import load_pack
 from sleuth.engine import Engine, SnapshotError
-from sleuth.engine.engine import SNAPSHOT_VERSION
+from sleuth.engine.snapshot import SNAPSHOT_VERSION
 
 SETTINGS = settings(max_examples=40, deadline=None,
                     suppress_health_check=[HealthCheck.too_slow, HealthCheck.function_scoped_fixture])
