@@ -31,11 +31,17 @@ def compile_regex(pattern: str, flags: str) -> tuple[re.error | None, list[str]]
     """(the compile error or None, the warnings Python gives) for a rule's regex.
 
     A warning (e.g. "possible nested set") means the pattern is valid today
-    but may change meaning in a later Python.
+    but may change meaning in a later Python. Python's parser gives it, and
+    `re.compile` only parses a pattern it has not cached, so the pattern is
+    parsed here on its own: the same rule gets the same warnings every time
+    it is checked (a second check in one process used to get none).
     """
     try:
         with warnings.catch_warnings(record=True) as caught:
             warnings.simplefilter("always")
+            sre_parse.parse(pattern, regex_flags(flags))
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")         # reported above, once
             re.compile(pattern, regex_flags(flags))
     except re.error as exc:
         return exc, []

@@ -1,4 +1,4 @@
-"""The checker's vocabulary is the engine's where the engine has one, and every lint is wired.
+"""The checker's vocabulary is the engine's where the engine has one; lints are wired; checks repeat.
 
 `dsl/vocabulary.py` re-reads the event schema and the aggregate registry
 instead of copying them; these tests pin that, and that the language's own
@@ -67,3 +67,16 @@ def _called_hooks() -> set[str]:
 def test_every_lint_hook_is_called_by_the_checker() -> None:
     # A hook nobody calls would be a lint that can never fire.
     assert lint.Linter().hooks == _called_hooks()
+
+
+# ---------------------------------------------------------------- the same text, the same diagnostics
+
+
+def test_checking_twice_gives_the_same_diagnostics(check) -> None:
+    # Python warns about an ambiguous regex only when it parses it, and `re` caches
+    # what it compiled: a second check in one process used to lose `regex-ambiguous`.
+    src = ('rule r { meta { ttp = "scraping" goal = "scraping" severity = low title = "t" } '
+           'when ua =~ /[[a]/ or ua =~ /[a&&b]/ }')
+    first = [(d.code, d.message, d.span.col) for d in check(src).diagnostics]
+    assert [c for c, _m, _col in first] == ["regex-ambiguous", "regex-ambiguous"]
+    assert [(d.code, d.message, d.span.col) for d in check(src).diagnostics] == first
