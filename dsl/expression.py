@@ -1,18 +1,17 @@
 """Expressions: names resolved, types inferred, every mistake reported.
 
 Part of stage 3 (the checker). `ExprChecker` turns an `ast.Expr` into an
-`ir.Expr` in a context (`Ctx`: the file's scope of macros and lists, the
-steps a sequence condition may reference, whether aggregates are allowed,
-...). It never stops at the first problem: each check appends a
-`Diagnostic` and returns an `Err` placeholder so the walk goes on.
-Handlers are `check_<snake_class>` methods gathered in a dispatch table;
-lints are called through `lint(hook, ...)`. Aggregates are checked against
-the engine's registry and fields against the event schema (both read
-through `vocabulary.py`). The driver, `check.Checker`, builds on it.
+`ir.Expr` in a context (`Ctx`: the file's macros and lists, the steps a
+sequence condition may reference, whether aggregates are allowed). It
+never stops at the first problem: each check appends a `Diagnostic` and
+returns an `Err` placeholder so the walk goes on. Handlers are
+`check_<snake_class>` methods in a dispatch table; lints run through
+`lint(hook, ...)`; aggregates are checked against the engine's registry.
 """
 
 from __future__ import annotations
 
+import functools
 import math
 import re
 from collections.abc import Callable
@@ -134,6 +133,17 @@ def compatible(a: str, b: str) -> bool:
 # ---------------------------------------------------------------- the expression checker
 
 
+@functools.cache
+def _handlers(checker: type) -> dict[type, str]:
+    """Node class -> name of its `check_<snake_class>` handler, gathered once per checker class."""
+    out = {}
+    for cls in ast.concrete_classes():
+        name = "check_" + re.sub(r"(?<!^)(?=[A-Z])", "_", cls.__name__).lower()
+        if hasattr(checker, name):
+            out[cls] = name
+    return out
+
+
 class ExprChecker:
     """Checks expressions against a scope and builds their IR, collecting diagnostics.
 
@@ -147,12 +157,7 @@ class ExprChecker:
         self.diags: list[Diagnostic] = []
         self.scopes: dict[str, FileScope] = {}
         self.linter = Linter()
-        self.dispatch = {}
-        for cls in ast.concrete_classes():
-            name = "check_" + re.sub(r"(?<!^)(?=[A-Z])", "_", cls.__name__).lower()
-            handler = getattr(self, name, None)
-            if handler is not None:
-                self.dispatch[cls] = handler
+        self.dispatch = {node: getattr(self, name) for node, name in _handlers(type(self)).items()}
 
     # -- reporting
     def error(self, code: str, message: str, span: Span, *hints: str, related=()) -> None:

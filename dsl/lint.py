@@ -12,6 +12,7 @@ with the errors around them. Adding a lint is one class in `LINTS`.
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Callable, Iterable, Iterator
 from typing import ClassVar
 
@@ -270,6 +271,12 @@ LINTS: tuple[type[Lint], ...] = (
 )
 
 
+@functools.cache
+def _hooks_of(cls: type[Lint]) -> tuple[str, ...]:
+    """The hooks a lint class implements (its `on_<hook>` methods), found once per class."""
+    return tuple(name[3:] for name in dir(cls) if name.startswith("on_"))
+
+
 class Linter:
     """The lints of one check: `run(hook, ...)` calls every lint's `on_<hook>`, `finalize(pack)` the rest."""
 
@@ -277,9 +284,8 @@ class Linter:
         self.lints = [cls() for cls in lints]
         self._hooks: dict[str, list[Callable[..., Iterable[Diagnostic]]]] = {}
         for lint in self.lints:
-            for name in dir(type(lint)):
-                if name.startswith("on_"):
-                    self._hooks.setdefault(name[3:], []).append(getattr(lint, name))
+            for hook in _hooks_of(type(lint)):
+                self._hooks.setdefault(hook, []).append(getattr(lint, "on_" + hook))
 
     @property
     def hooks(self) -> frozenset[str]:
