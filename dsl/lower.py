@@ -346,8 +346,8 @@ def compile_rule(index: int, rule: ir.Rule) -> RuleSpec:
         having=fn(fns.get("having")), sustain=rule.sustain, refire=rule.refire,
         refire_after=rule.refire_after, consumes=rule.consumes, view=fn(fns.get("view")), filename=filename,
         lines=lines_map, lists=tuple(consts.reloadable), prep=fn(fns.get("prep")), source_text=source,
-        explain_text="")
-    object.__setattr__(spec, "explain_text", explain_rule(rule, spec, source, lines_map, consts))
+        explain_text="", constants=tuple(consts.listing()))
+    object.__setattr__(spec, "explain_text", explain_rule(rule, spec, source, lines_map))
     return spec
 
 
@@ -552,13 +552,14 @@ def generate_group(label: str, members: list[tuple[ir.Rule, RuleSpec, tuple | No
     def make(*handlers, _factory=factory, _bound=bound):
         return _factory(*_bound, *handlers)
 
-    return GroupSpec(label, filename, source, make, tuple(slots), line_map, tuple(consts.reloadable))
+    return GroupSpec(label, filename, source, make, tuple(slots), line_map, tuple(consts.reloadable),
+                     tuple(consts.listing()))
 
 
 # ---------------------------------------------------------------- explain
 
 
-def explain_rule(rule: ir.Rule, spec: RuleSpec, source: str, lines_map: dict, consts: Consts | None = None) -> str:
+def explain_rule(rule: ir.Rule, spec: RuleSpec, source: str, lines_map: dict) -> str:
     """The machine as a disassembly, the generated source tagged by rule-file line, its constants."""
     out = []
     out.append(f"rule {rule.name}  {rule.kind}  ({rule.file}:{rule.span.line})")
@@ -628,8 +629,7 @@ def explain_rule(rule: ir.Rule, spec: RuleSpec, source: str, lines_map: dict, co
         info = lines_map.get(i)
         tag = f"{info.file}:{info.line}" if info else ""
         out.append(f"  {i:>3} | {text:<78} # {tag}" if tag else f"  {i:>3} | {text}")
-    if consts is not None:
-        out.append("")
-        out.append("constants:" if consts.values else "constants: (none)")
-        out += [f"  {line}" for line in consts.listing()]
+    out.append("")
+    out.append("constants:" if spec.constants else "constants: (none)")
+    out += [f"  {line}" for line in spec.constants]
     return "\n".join(out) + "\n"

@@ -44,6 +44,7 @@ class GroupSpec:
     slots: tuple[tuple[int, str], ...]
     lines: dict[int, LineInfo]
     lists: tuple = ()              # file-backed reference lists bound in this function
+    constants: tuple[str, ...] = ()  # its k<n> constants as text (`k0 = 'user'`), for explain
 
 
 @attrs.frozen(eq=False)
@@ -152,6 +153,7 @@ class RuleSpec:
     lists: tuple = ()                            # file-backed reference lists bound in its code
     source_text: str = ""
     explain_text: str = ""
+    constants: tuple[str, ...] = ()              # k<n> constants of `source_text` as text, for explain
 
     def limit(self, name: str) -> int:
         return self.limits.get(name, DEFAULT_LIMITS[name])

@@ -134,3 +134,14 @@ def test_rule_modules_hold_no_string_literals_but_their_function_table():
         strings = _tokens(rule.source_text, tokenize.STRING)
         table = rule.source_text.rstrip().splitlines()[-1]
         assert all(f"{s}:" in table for s in strings), (rule.name, strings)
+
+
+def test_rules_and_dispatch_groups_carry_their_constant_listing():
+    pack = load_pack()
+    for source, constants in [(r.source_text, r.constants) for r in pack.rules] + [
+            (g.source, g.constants) for g in pack.events.groups() + pack.matches.groups()]:
+        header = source.splitlines()[0]
+        assert len(constants) == len(re.findall(r"\bk\d+\b", header)), header
+        assert [c.split(" = ")[0] for c in constants] == [f"k{i}" for i in range(len(constants))]
+    rule = pack.rules[0]
+    assert rule.explain_text.rstrip().endswith("\n".join(f"  {c}" for c in rule.constants))
