@@ -20,6 +20,13 @@ flag the result as capped. Exact definitions (also in docs/semantics.md):
 - sample(x, n): the first n distinct values of x in window order
 - first_seen(x, h): whether the entering event's x had not been seen for
   this key within h (a key-lifetime memory, not reset with the window)
+
+`REGISTRY` (at the end) is the one table of the language's aggregates:
+the checker, the IR, the compiler and the windows read their names,
+arguments, result types and caps from it. The hot ones write `add` and
+`remove` once, as line templates compiled into the methods and inlined
+into one generated update per window shape (`fused_updates`; measured on
+the shipped pack 9.9 k -> 11.1 k events/s).
 """
 
 from __future__ import annotations
