@@ -16,6 +16,7 @@ import hashlib
 from typing import Any
 
 from sleuth.engine.duration import format_duration
+from sleuth.engine.pycode import compile_factory, unique_filename
 from sleuth.engine.schema import FIELDS
 from sleuth.engine.spec import (
     AbsenceSpec,
@@ -34,9 +35,8 @@ from .codegen import (
     ExprCompiler,
     Writer,
     collect_loads,
-    compile_source,
     hoist_loads,
-    unique_filename,
+    namespace,
 )
 
 INDEX_PREFERENCE = ("route", "method", "status", "path", "host", "rule", "ttp", "user", "country", "asn")
@@ -311,17 +311,10 @@ def compile_rule(index: int, rule: ir.Rule) -> RuleSpec:
         reg("suppress_key", "suppress_key")
 
     # Wrap everything into a factory binding the constants.
-    body = w.source
     consts = g.consts
-    header = f"def make_rule({', '.join(consts.names)}):" if consts.names else "def make_rule():"
-    lines = [header]
-    lines += ["    " + ln if ln else ln for ln in body.splitlines()]
-    names = sorted(set(g.funcs))
-    lines.append("    return {" + ", ".join(f"{n!r}: {n}" for n in names) + "}")
-    source = "\n".join(lines) + "\n"
-    # Line map shifts by one for the header.
+    returns = "{" + ", ".join(f"{n!r}: {n}" for n in sorted(set(g.funcs))) + "}"
     filename = unique_filename("rule", f"{rule.name} {rule.file}")
-    factory = compile_source(source, filename, consts, "make_rule")
+    factory, source, lines_map = compile_factory(w, consts, "make_rule", returns, filename, namespace())
     table = factory(*consts.values)
 
     def fn(name):
@@ -340,7 +333,6 @@ def compile_rule(index: int, rule: ir.Rule) -> RuleSpec:
         AbsenceSpec(a.name, a.start, a.end, a.within, fn(fns.get(f"absence_join_{ai}")))
         for ai, a in enumerate(rule.absences))
     meta = dict(rule.meta)
-    lines_map = {k + 1: v for k, v in w.map.items()}
     spec = RuleSpec(
         index=index, name=rule.name, kind=rule.kind, source=rule.source, ttp=rule.ttp, goal=rule.goal,
         severity=rule.severity, title=rule.title, meta=meta, file=rule.file, line=rule.span.line,
@@ -354,7 +346,7 @@ def compile_rule(index: int, rule: ir.Rule) -> RuleSpec:
         having=fn(fns.get("having")), sustain=rule.sustain, refire=rule.refire,
         refire_after=rule.refire_after, consumes=rule.consumes, view=fn(fns.get("view")), filename=filename,
         lines=lines_map, lists=tuple(consts.reloadable), prep=fn(fns.get("prep")), source_text=source,
-        explain_text="")
+        explain_text="", constants=tuple(consts.listing()))
     object.__setattr__(spec, "explain_text", explain_rule(rule, spec, source, lines_map))
     return spec
 
@@ -552,28 +544,23 @@ def generate_group(label: str, members: list[tuple[ir.Rule, RuleSpec, tuple | No
     if len(w.lines) == 1:
         w.line("pass")
     w.dedent()
-    body = w.source
-    params = consts.names + [f"h{i}" for i in range(len(slots))]
-    lines = [f"def make_group({', '.join(params)}):"]
-    lines += ["    " + ln if ln else ln for ln in body.splitlines()]
-    lines.append("    return group")
-    source = "\n".join(lines) + "\n"
     filename = unique_filename("dispatch", label)
-    factory = compile_source(source, filename, consts, "make_group")
+    factory, source, line_map = compile_factory(w, consts, "make_group", "group", filename, namespace(),
+                                                tuple(f"h{i}" for i in range(len(slots))))
     bound = consts.values
 
     def make(*handlers, _factory=factory, _bound=bound):
         return _factory(*_bound, *handlers)
 
-    line_map = {k + 1: v for k, v in w.map.items()}
-    return GroupSpec(label, filename, source, make, tuple(slots), line_map, tuple(consts.reloadable))
+    return GroupSpec(label, filename, source, make, tuple(slots), line_map, tuple(consts.reloadable),
+                     tuple(consts.listing()))
 
 
 # ---------------------------------------------------------------- explain
 
 
 def explain_rule(rule: ir.Rule, spec: RuleSpec, source: str, lines_map: dict) -> str:
-    """The machine as a disassembly, then the generated source tagged by rule-file line."""
+    """The machine as a disassembly, the generated source tagged by rule-file line, its constants."""
     out = []
     out.append(f"rule {rule.name}  {rule.kind}  ({rule.file}:{rule.span.line})")
     out.append(f"  ttp={rule.ttp}  goal={rule.goal}  severity={rule.severity}  source={rule.source}")
@@ -642,4 +629,7 @@ def explain_rule(rule: ir.Rule, spec: RuleSpec, source: str, lines_map: dict) ->
         info = lines_map.get(i)
         tag = f"{info.file}:{info.line}" if info else ""
         out.append(f"  {i:>3} | {text:<78} # {tag}" if tag else f"  {i:>3} | {text}")
+    out.append("")
+    out.append("constants:" if spec.constants else "constants: (none)")
+    out += [f"  {line}" for line in spec.constants]
     return "\n".join(out) + "\n"

@@ -3,7 +3,10 @@
 The embedding surface is small: `Engine(pack)` with `feed`, `close`,
 `snapshot` and `Engine.restore`; matches are `Match` records. This package
 never imports the language (`sleuth.dsl`) or Lark: it runs `PackSpec`s the
-compiler built.
+compiler built. Its vocabularies are defined once here: the event schema
+(`schema.py`), the aggregates (`aggregate.REGISTRY`), durations
+(`duration.py`); input reaches the rules through the ingest stage
+(`sleuth.engine.ingest`), and all generated code through `pycode.py`.
 """
 
 from .engine import Engine as Engine

@@ -20,17 +20,25 @@ flag the result as capped. Exact definitions (also in docs/semantics.md):
 - sample(x, n): the first n distinct values of x in window order
 - first_seen(x, h): whether the entering event's x had not been seen for
   this key within h (a key-lifetime memory, not reset with the window)
+
+`REGISTRY` (at the end) is the one table of the language's aggregates:
+the checker, the IR, the compiler and the windows read their names,
+arguments, result types and caps from it. The hot ones write `add` and
+`remove` once, as line templates compiled into the methods and inlined
+into one generated update per window shape (`fused_updates`; measured on
+the shipped pack 9.9 k -> 11.1 k events/s).
 """
 
 from __future__ import annotations
 
-import linecache
 import math
 import reprlib
 from collections import OrderedDict, deque
 from itertools import islice
 
 import attrs
+
+from . import pycode
 
 _LOG2 = math.log2
 
@@ -62,7 +70,9 @@ class Aggregate:
     Constructors take `(spec, limits, window)` (an `AggSpec`, the rule's
     limits, the window length in seconds), all optional. `CONFIGURED` says
     whether the constructor reads them; `CONFIG` names the slots holding
-    that configuration, which `fresh()` carries over.
+    that configuration, which `fresh()` carries over. A class decorated
+    `@templated` writes `add`/`remove` as line templates (`ADD`, `REMOVE`)
+    that window updates inline.
     """
 
     __slots__ = ()
@@ -80,19 +90,46 @@ class Aggregate:
         return new
 
 
+# The names method templates may use besides `{a}` and `{v}` (generated code sees only these).
+_TEMPLATE_NAMES = {"__builtins__": {"type": type, "len": len, "str": str, "None": None, "True": True},
+                   "_hashable": _hashable}
+
+
+def templated(cls):
+    """Define `cls.add`/`cls.remove` from its `ADD`/`REMOVE` line templates.
+
+    A template is the one text of the method: `{a}` stands for the
+    aggregate, `{v}` for the entering or leaving value. The same lines are
+    compiled here into the methods and inlined by `fused_updates` into a
+    window's one-call update, so the two can never drift apart.
+    """
+    w = pycode.Writer()
+    for method in ("add", "remove"):
+        w.line(f"def {method}(self, v, ts):")
+        w.indent()
+        for line in getattr(cls, method.upper()):
+            w.line(line.format(a="self", v="v"))
+        w.dedent()
+    ns = pycode.compile_source(w.source, pycode.unique_filename("aggregate", cls.__name__), dict(_TEMPLATE_NAMES))
+    for method in ("add", "remove"):
+        fn = ns[method]
+        fn.__qualname__ = f"{cls.__name__}.{method}"
+        fn.__module__ = __name__
+        fn.__template__ = getattr(cls, method.upper())
+        setattr(cls, method, fn)
+    return cls
+
+
+@templated
 class Count(Aggregate):
     """count(): events in the window."""
     __slots__ = ("n",)
     kind = "count"
+    ADD = ("{a}.n += 1",)
+    REMOVE = ("{a}.n -= 1",)
 
     def __init__(self, spec=None, limits=None, window=None):
         self.n = 0
-
-    def add(self, v, ts):
-        self.n += 1
-
-    def remove(self, v, ts):
-        self.n -= 1
 
     def value(self):
         return self.n
@@ -104,38 +141,26 @@ class Count(Aggregate):
         (self.n,) = s
 
 
+@templated
 class CountIf(Count):
     """count(p): events of the window where p was true."""
     __slots__ = ()
     kind = "count_if"
-
-    def add(self, v, ts):
-        if v is True:
-            self.n += 1
-
-    def remove(self, v, ts):
-        if v is True:
-            self.n -= 1
+    ADD = ("if {v} is True:", "    {a}.n += 1")
+    REMOVE = ("if {v} is True:", "    {a}.n -= 1")
 
 
+@templated
 class Ratio(Aggregate):
     """ratio(p): count(p) / count(); None on an empty window."""
     __slots__ = ("hits", "n")
     kind = "ratio"
+    ADD = ("{a}.n += 1", "if {v} is True:", "    {a}.hits += 1")
+    REMOVE = ("{a}.n -= 1", "if {v} is True:", "    {a}.hits -= 1")
 
     def __init__(self, spec=None, limits=None, window=None):
         self.hits = 0
         self.n = 0
-
-    def add(self, v, ts):
-        self.n += 1
-        if v is True:
-            self.hits += 1
-
-    def remove(self, v, ts):
-        self.n -= 1
-        if v is True:
-            self.hits -= 1
 
     def value(self):
         return self.hits / self.n if self.n else None
@@ -147,6 +172,7 @@ class Ratio(Aggregate):
         self.hits, self.n = s
 
 
+@templated
 class Distinct(Aggregate):
     """Value → count table, exact up to `cap` values, then an upper bound."""
 
@@ -154,42 +180,40 @@ class Distinct(Aggregate):
     kind = "distinct"
     CONFIGURED = True
     CONFIG = ("cap",)
+    ADD = (
+        "if {v} is not None:",
+        "    if type({v}) is not str:",
+        "        {v} = _hashable({v})",
+        "    d = {a}.d",
+        "    c = d.get({v})",
+        "    if c is not None:",
+        "        d[{v}] = c + 1",
+        "    elif len(d) < {a}.cap:",
+        "        d[{v}] = 1",
+        "    else:",
+        "        {a}.over += 1",
+        "        {a}.capped = True",
+    )
+    REMOVE = (
+        "if {v} is not None:",
+        "    if type({v}) is not str:",
+        "        {v} = _hashable({v})",
+        "    d = {a}.d",
+        "    c = d.get({v})",
+        "    if c is not None:",
+        "        if c == 1:",
+        "            del d[{v}]",
+        "        else:",
+        "            d[{v}] = c - 1",
+        "    elif {a}.over:",
+        "        {a}.over -= 1",
+    )
 
     def __init__(self, spec=None, limits=None, window=None):
         self.d: dict = {}
         self.over = 0
         self.cap = (limits or {}).get("distinct", 10_000)
         self.capped = False
-
-    def add(self, v, ts):
-        if v is None:
-            return
-        if type(v) is not str:
-            v = _hashable(v)
-        d = self.d
-        c = d.get(v)
-        if c is not None:
-            d[v] = c + 1
-        elif len(d) < self.cap:
-            d[v] = 1
-        else:
-            self.over += 1
-            self.capped = True
-
-    def remove(self, v, ts):
-        if v is None:
-            return
-        if type(v) is not str:
-            v = _hashable(v)
-        d = self.d
-        c = d.get(v)
-        if c is not None:
-            if c == 1:
-                del d[v]
-            else:
-                d[v] = c - 1
-        elif self.over:
-            self.over -= 1
 
     def value(self):
         return len(self.d) + self.over
@@ -738,47 +762,14 @@ def make_aggregator(spec, limits: dict, window: float | None = None):
 
 # ---------------------------------------------------------------- fused updates
 
-# How an aggregate's add/remove reads when inlined: `{a}` is the aggregate, `{v}` its value.
-_INLINE_ADD = {
-    Count.add: ["{a}.n += 1"],
-    CountIf.add: ["if {v} is True:", "    {a}.n += 1"],
-    Ratio.add: ["{a}.n += 1", "if {v} is True:", "    {a}.hits += 1"],
-    Distinct.add: [
-        "if {v} is not None:",
-        "    if type({v}) is not str:",
-        "        {v} = _hashable({v})",
-        "    d = {a}.d",
-        "    c = d.get({v})",
-        "    if c is not None:",
-        "        d[{v}] = c + 1",
-        "    elif len(d) < {a}.cap:",
-        "        d[{v}] = 1",
-        "    else:",
-        "        {a}.over += 1",
-        "        {a}.capped = True",
-    ],
-}
-_INLINE_REMOVE = {
-    Count.remove: ["{a}.n -= 1"],
-    CountIf.remove: ["if {v} is True:", "    {a}.n -= 1"],
-    Ratio.remove: ["{a}.n -= 1", "if {v} is True:", "    {a}.hits -= 1"],
-    Distinct.remove: [
-        "if {v} is not None:",
-        "    if type({v}) is not str:",
-        "        {v} = _hashable({v})",
-        "    d = {a}.d",
-        "    c = d.get({v})",
-        "    if c is not None:",
-        "        if c == 1:",
-        "            del d[{v}]",
-        "        else:",
-        "            d[{v}] = c - 1",
-        "    elif {a}.over:",
-        "        {a}.over -= 1",
-    ],
-}
 _FUSED: dict = {}
-_FUSED_COUNT = [0]
+
+
+def _template(cls, method: str) -> tuple | None:
+    """The line template `cls.<method>` was compiled from, if it was (an override is called instead)."""
+    fn = getattr(cls, method)
+    body = getattr(cls, method.upper(), None)
+    return body if body is not None and getattr(fn, "__template__", None) is body else None
 
 
 def fused_updates(classes: tuple, args: tuple) -> tuple:
@@ -786,38 +777,36 @@ def fused_updates(classes: tuple, args: tuple) -> tuple:
 
     `add_all(aggs, vals, ts)` does what `agg.add(vals[arg], ts)` does for
     each aggregate in order (None where it takes no argument), in one call:
-    count, count-if, ratio and distinct/sample updates are inlined, the
-    others called. Shared by every window of the same shape; the source is
-    registered in `linecache` so tracebacks show it.
+    the methods compiled from line templates (count, count-if, ratio,
+    distinct/sample) are inlined from the same lines, the others called
+    (bound as `k<n>` constants). Shared by every window of the same shape;
+    generated through `pycode`, so tracebacks show the source.
     """
     key = (classes, args)
     got = _FUSED.get(key)
     if got is not None:
         return got
-    ns: dict = {"_hashable": _hashable}
-    src = []
-    for name, table, method in (("add_all", _INLINE_ADD, "add"), ("remove_all", _INLINE_REMOVE, "remove")):
-        lines = [f"def {name}(aggs, vals, ts):"]
+    w, consts = pycode.Writer(), pycode.Consts()
+    for name, method in (("add_all", "add"), ("remove_all", "remove")):
+        w.line(f"def {name}(aggs, vals, ts):")
+        w.indent()
         if classes:
-            lines.append("    " + ", ".join(f"a{i}" for i in range(len(classes))) + ", = aggs")
+            w.line(", ".join(f"a{i}" for i in range(len(classes))) + ", = aggs")
         for i, (cls, arg) in enumerate(zip(classes, args)):
-            fn = getattr(cls, method)
             value = f"vals[{arg}]" if arg is not None else "None"
-            body = table.get(fn)
+            body = _template(cls, method)
             if body is None:
-                ns[f"{name}_{i}"] = fn
-                lines.append(f"    {name}_{i}(a{i}, {value}, ts)")
+                w.line(f"{consts.add(getattr(cls, method))}(a{i}, {value}, ts)")
                 continue
             if any("{v}" in b for b in body):
-                lines.append(f"    v{i} = {value}")
-            lines.extend("    " + b.format(a=f"a{i}", v=f"v{i}") for b in body)
-        if len(lines) == 1:
-            lines.append("    pass")
-        src.extend(lines)
-    text = "\n".join(src) + "\n"
-    _FUSED_COUNT[0] += 1
-    filename = f"<sleuth window updates #{_FUSED_COUNT[0]}>"
-    exec(compile(text, filename, "exec"), ns)
-    linecache.cache[filename] = (len(text), None, text.splitlines(True), filename)
-    got = _FUSED[key] = (ns["add_all"], ns["remove_all"])
+                w.line(f"v{i} = {value}")
+            for b in body:
+                w.line(b.format(a=f"a{i}", v=f"v{i}"))
+        if not classes:
+            w.line("pass")
+        w.dedent()
+    filename = pycode.unique_filename("window updates", "+".join(c.__name__ for c in classes) or "none")
+    factory, _source, _lines = pycode.compile_factory(w, consts, "make_updates", "add_all, remove_all", filename,
+                                                      dict(_TEMPLATE_NAMES))
+    got = _FUSED[key] = factory(*consts.values)
     return got

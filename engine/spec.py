@@ -16,6 +16,8 @@ from typing import Any
 
 import attrs
 
+from .pycode import LineInfo
+
 # Default limits (a rule may lower or raise them with `limit`).
 DEFAULT_LIMITS = {
     "keys": 100_000,        # live keys per rule (LRU eviction beyond)
@@ -25,16 +27,6 @@ DEFAULT_LIMITS = {
     "values": 1_000,        # remembered values per key for first_seen()
     "window": 10_000,       # events held per key in a sliding window
 }
-
-
-@attrs.frozen(eq=False)
-class LineInfo:
-    """Where a generated line comes from: rule and rule-file position."""
-
-    rule: str
-    file: str
-    line: int
-    text: str = ""
 
 
 @attrs.frozen(eq=False)
@@ -52,6 +44,7 @@ class GroupSpec:
     slots: tuple[tuple[int, str], ...]
     lines: dict[int, LineInfo]
     lists: tuple = ()              # file-backed reference lists bound in this function
+    constants: tuple[str, ...] = ()  # its k<n> constants as text (`k0 = 'user'`), for explain
 
 
 @attrs.frozen(eq=False)
@@ -160,6 +153,7 @@ class RuleSpec:
     lists: tuple = ()                            # file-backed reference lists bound in its code
     source_text: str = ""
     explain_text: str = ""
+    constants: tuple[str, ...] = ()              # k<n> constants of `source_text` as text, for explain
 
     def limit(self, name: str) -> int:
         return self.limits.get(name, DEFAULT_LIMITS[name])
