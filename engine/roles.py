@@ -98,6 +98,9 @@ _COMPOUNDS: dict[tuple[str, ...], str] = {
     ("o", "auth"): "oauth", ("web", "authn"): "webauthn", ("open", "id"): "openid",
     ("auto", "complete"): "autocomplete", ("type", "ahead"): "typeahead", ("auto", "suggest"): "autosuggest",
     ("well", "known"): "wellknown", ("pay", "out"): "payout", ("sign", "on"): "sso",
+    ("apple", "pay"): "applepay", ("google", "pay"): "googlepay", ("samsung", "pay"): "samsungpay",
+    ("amazon", "pay"): "amazonpay", ("pay", "pal"): "paypal", ("data", "download"): "datadownload",
+    ("download", "data"): "datadownload", ("download", "my", "data"): "datadownload",
     ("re", "set"): "reset", ("lost", "password"): "forgot", ("forgotten",): "forgot",
     ("forget",): "forgot", ("time", "based"): "",
 }
@@ -112,7 +115,7 @@ for _cls, _words in {
               "issue upload",
     "update": "update set change edit modify patch put replace save upsert rename merge assign move mark",
     "delete": "delete remove destroy clear cancel revoke disable deactivate unsubscribe unlink drop purge erase",
-    "act": "handle process perform execute complete confirm finish finalize finalise validate verify redeem pay "
+    "act": "handle process perform execute complete confirm finish finalize finalise validate verify redeem pay donate "
            "capture authorize authorise refund transfer exchange convert imitate impersonate subscribe accept "
            "apply check place login logout register signup checkout reset recover refresh export authenticate "
            "forgot resend activate renew extend",
@@ -133,7 +136,7 @@ _NOISE = frozenset("api rest rpc public private store storefront shop service se
                    "selfservice wellknown _".split())
 # Nouns that name a shape, not a thing: skipped when looking for the head noun.
 _GENERIC = frozenset("detail list info information data page listing id collection session method option "
-                     "intent link request item entry record result summary overview flow form setting file "
+                     "intent request item entry record result summary overview flow form setting file basic personal "
                      "provider type config configuration available availability all current my new "
                      "default native browser api app mobile web".split())
 
@@ -146,30 +149,33 @@ _MFA = frozenset({"mfa", "2fa", "totp", "otp", "authenticator"})
 _RESET_TRIGGER = frozenset({"forgot", "recover", "recovery"})
 _RESET_WITH_PASSWORD = frozenset({"reset", "recover", "recovery", "forgot", "lost"})
 _IDENTITY = frozenset("username email login handle nickname user account phone".split())
-_EXISTS = frozenset("exist check available availability taken unique".split())
+_EXISTS = frozenset("exist check available availability taken unique lookup".split())
 _CHANGE = frozenset("change update set edit modify patch replace save".split())
 _ATTRS = frozenset("password email phone mobile profile credential username me account setting".split())
-_SELF = frozenset("me self current myself".split())
+_SELF = frozenset("me self current myself own".split())
 _SETTING_OWNERS = frozenset("account user profile customer security me personal".split())
 _OWNERS = frozenset("account profile me self myself setting".split())
 _OWNED_SETTINGS = frozenset("mfa 2fa totp otp authenticator payout bank iban".split())
 _VERIFY = frozenset("verify verification challenge confirm validate".split())
 _AUTH_CTX = frozenset("auth oauth authentication authorization sso oidc openid saml login session identity "
                       "signin token".split())
-_SEARCH = frozenset("search suggest suggestion autocomplete typeahead autosuggest".split())
+_SEARCH = frozenset("search autocomplete typeahead autosuggest".split())
+_SUGGEST = frozenset({"suggest", "suggestion"})  # search only next to 'search' ('suggestions' recommend)
 _CHECKOUT_VERBS = frozenset("complete place submit confirm finalize finalise".split())
 _ORDERISH = frozenset({"cart", "basket", "order", "checkout"})
 _CART = frozenset({"cart", "basket"})
 _CART_ITEMS = frozenset({"lineitem", "item", "line"})
 _COUPON = frozenset({"coupon", "promotion", "promo", "voucher", "discount"})
-_PAYMENT = frozenset({"payment", "charge"})
-_PAY_VERBS = frozenset("pay handle process initiate authorize authorise capture make submit".split())
+_PAYMENT = frozenset({"payment", "charge", "donation"})
+_PAYMENT_PARTS = frozenset({"session", "collection", "intent", "attempt", "detail", "method"})  # a 'payment session' is payment
+_PAY_VERBS = frozenset("pay donate handle process initiate authorize authorise make submit".split())
 _TRANSFER = frozenset({"transfer", "payout", "withdrawal", "withdraw", "remittance", "wire"})
 _CATALOGUE = frozenset({"product", "catalog", "catalogue", "category", "sku", "variant", "crosssell", "brand"})
 _CATALOGUE_IN_SHOP = frozenset({"collection", "listing", "price", "pricing"})
 _SHOP = frozenset({"cart", "basket", "checkout", "product", "sku", "catalog", "catalogue"})
 _OBJECTS = frozenset("order invoice document receipt statement transaction booking reservation shipment address "
-                     "download attachment bill payment transfer balance".split())
+                     "download attachment bill payment transfer balance report session".split())
+_EXPORT_OBJECTS = frozenset("report archive takeout dump datadownload".split())
 _REGISTER_COLLECTIONS = frozenset({"user", "customer", "account", "member"})
 _ADMIN = frozenset({"admin", "internal", "backoffice", "management"})
 _ADMIN_KEEPS = frozenset({"login", "logout", "token-refresh", "health", "export"})
@@ -262,6 +268,8 @@ class _Facts:
     action_from: str
     context: frozenset[str]                 # words of the path, operationId and tags
     verb: str | None = None                 # the operationId's leading verb
+    test: bool = False                      # the name says it is a test call
+    owned: bool = False                     # the path puts it under the caller's account
     shop: bool = False                      # the API sells things (API-level context)
     admin: bool = False
 
@@ -334,7 +342,12 @@ def _evaluate(r: _Reading, f: _Facts) -> None:
     first = main[0] if main else None
     # a path's first word is a namespace ('/checkout/cart'), an identifier's first word its verb
     verb = first if first in _VERBS and first not in _HTTP and not is_path else None
+    tail = [w for w in main if w != PARAM and w not in _STOP and w not in _NOISE and w not in _PREPOSITIONS
+            and w not in _CHECKOUT_VERBS]
+    last = tail[-1] if tail else None
     before_head = set(nouns[:len(nouns) - 1 - nouns[::-1].index(head)]) if head in nouns else set()
+    if f.owned:
+        before_head.add("account")
     m = f.method
     add = r.cands.append
 
@@ -369,7 +382,7 @@ def _evaluate(r: _Reading, f: _Facts) -> None:
         say("token-refresh", NOUN, "renews a token/session")
     # -- login by token endpoint, callback, session; logout by session/revoke
     if "refresh" not in W and m in _WRITES and r.source in ("path", "heuristic") and \
-            _last_literal_segment(f.path_text) == "token" and _word_before_last(f.path) != PARAM:
+            (_last_literal_segment(f.path_text) or "").lower() == "token" and _word_before_last(f.path) != PARAM:
         # '/oauth/token', '/realms/{r}/protocol/openid-connect/token'; not '/users/{id}/token'
         say("login", STRONG, "POST to a token endpoint")
     if "callback" in W and (W & _AUTH_CTX or f.context & _AUTH_CTX) and m in _WRITES | _READS:
@@ -396,6 +409,8 @@ def _evaluate(r: _Reading, f: _Facts) -> None:
             say("account-change", STRONG, f"changes '{head}'")
         elif head in _SELF:
             say("account-change", NOUN, "writes the caller's own record")
+        elif W & _CHANGE and W & _SELF and (head in _REGISTER_COLLECTIONS or head in _ATTRS):
+            say("account-change", STRONG, f"changes the caller's own '{head}'")
         elif owned and (head in _ATTRS or head in _OWNED_SETTINGS) and not _ends_with_param(f.path) and \
                 not W & _VERIFY:
             say("account-change", STRONG, f"writes the '{head}' of the caller's account")
@@ -403,13 +418,13 @@ def _evaluate(r: _Reading, f: _Facts) -> None:
                 and not _ends_with_param(f.path):
             say("account-change", NOUN, f"{m} of '{head}'")
     # -- commerce and data
-    if W & _SEARCH and m in _READS | {"POST"}:
+    if (W & _SEARCH or (W & _SUGGEST and W & {"search", "query"})) and m in _READS | {"POST"}:
         # 'Search for a variant' names its object after the preposition
         scoped = _param_before_last(f.path)
         objs = [w for w in _content(words, not is_path) if w not in _SEARCH and w not in _GENERIC and w not in _VERBS]
         if not (scoped and objs):
             say("search", STRONG, f"the word '{sorted(W & _SEARCH)[0]}'")
-    if "giftcard" in W:
+    if "giftcard" in words:  # 'the balance of a gift card'
         say("giftcard", STRONG, "gift card")
     if head in _COUPON or "coupon" in W:
         say("coupon", STRONG if W & {"redeem", "apply", "validate", "check"} else NOUN,
@@ -419,7 +434,7 @@ def _evaluate(r: _Reading, f: _Facts) -> None:
             say("checkout", STRONG, "checkout")
         elif W & _CHECKOUT_VERBS and head in _ORDERISH:
             say("checkout", STRONG, f"'{sorted(W & _CHECKOUT_VERBS)[0]}' a {head}")
-        elif head == "order" and f.action == "create" and not _ends_with_param(f.path):
+        elif head == "order" and f.action == "create" and f.shop and not _ends_with_param(f.path):
             say("checkout", NOUN, "creates an order")
         elif "purchase" in (head, verb):
             say("checkout", NOUN, "purchase")
@@ -427,30 +442,50 @@ def _evaluate(r: _Reading, f: _Facts) -> None:
             say("checkout", NOUN, "chooses shipping for a cart")
     if head in _CART or (head in _CART_ITEMS and (W & _CART or f.context & _CART)):
         say("cart", NOUN, f"'{head}'" + (" of a cart" if head in _CART_ITEMS else ""))
-    if W & _PAYMENT or "pay" in W:
-        if verb in _PAY_VERBS or (verb is None and "pay" in W and m in _WRITES):
-            say("payment", STRONG, f"'{verb or 'pay'}' a payment")
-        elif head in _PAYMENT and f.action not in ("read", "delete") and m in _WRITES:
-            say("payment", NOUN, f"writes a '{head}'")
-        elif head in _PAYMENT and f.action == "act":
-            say("payment", NOUN, f"acts on a '{head}'")
+    if W & _PAYMENT or W & {"pay", "donate"}:
+        # the last noun decides: a 'payment session' is payment, a 'payment link' or a capture is not
+        paid = last in _PAYMENT or (last in _PAYMENT_PARTS and W & _PAYMENT)
+        if verb in _PAY_VERBS and (W & _PAYMENT or verb in ("pay", "donate")):
+            say("payment", STRONG, f"'{verb}' a payment")
+        elif verb is None and W & {"pay", "donate"} and m in _WRITES:
+            say("payment", STRONG, f"'{sorted(W & {'pay', 'donate'})[0]}'")
+        elif paid and f.action not in ("read", "delete") and m in _WRITES:
+            say("payment", NOUN, f"writes a '{last}'")
+        elif paid and f.action == "act":
+            say("payment", NOUN, f"acts on a '{last}'")
     if (W & _TRANSFER or verb == "transfer") and m in _WRITES and f.action != "read" and \
             not before_head & _OWNERS:
         say("transfer", STRONG, f"'{sorted(W & _TRANSFER)[0] if W & _TRANSFER else verb}'")
-    if "export" in W and m in _READS | {"POST"} and "import" not in W:
-        say("export", STRONG, "the word 'export'")
+    if m in _READS | {"POST"} and "import" not in W:
+        if "export" in W:
+            say("export", STRONG, "the word 'export'")
+        elif "datadownload" in W:
+            say("export", STRONG, "a download of the account's data")
+        elif W & _EXPORT_OBJECTS and W & {"generate", "request", "build", "prepare"}:
+            say("export", STRONG, f"generates a '{sorted(W & _EXPORT_OBJECTS)[0]}'")
     if f.action == "read" and head is not None and m in _READS | {"POST"}:
         if head in _CATALOGUE or (head in _CATALOGUE_IN_SHOP and f.shop and
                                   (head == "collection" or set(nouns) & _CATALOGUE)):
             say("catalogue", NOUN, f"reads '{head}'")
-        elif head in _OBJECTS and _object_by_id(head, r, f):
-            say("object-read", NOUN, f"reads one '{head}' by id")
+        else:
+            for w in reversed(nouns):  # '/orders/{id}', '/paymentLinks/{id}' (a payment's link)
+                if w in _OBJECTS and _object_by_id(w, r, f):
+                    say("object-read", NOUN, f"reads one '{w}' by id")
+                    break
+                if w not in _GENERIC and w not in _TAILS:
+                    break
     if head in _REGISTER_COLLECTIONS and m == "POST" and f.action == "create" and \
             r.source in ("path", "heuristic") and not _ends_with_param(f.path) and _last_word(f.path) == head:
         say("register", WEAK, f"creates a '{head}'")
     elif verb == "create" and head in ("account", "user", "customer") and m == "POST":
         say("register", WEAK, f"creates a '{head}'")
     # -- vetoes
+    if f.test and r.cands:
+        r.vetoes.append("a test or diagnostic call")
+        r.cands.clear()
+    if "other" in W and any(c.role == "logout" for c in r.cands):
+        r.vetoes.append("ends other sessions, not the caller's")
+        r.cands[:] = [c for c in r.cands if c.role != "logout"]
     if ("flow" in W or "flow" in f.context) and any(c.role in _FLOW_ROLES for c in r.cands):
         v = f.verb or verb
         if (v in _FLOW_START) if v else m in _READS:
@@ -475,7 +510,7 @@ def _owner_ok(nouns: list[str]) -> bool:
 def _last_literal_segment(path: str) -> str | None:
     for seg in reversed(path.rstrip("/").split("/")):
         if seg and not _PARAM_RX.fullmatch(seg):
-            return seg.lower()
+            return seg
         if seg:
             return None
     return None
@@ -512,6 +547,9 @@ def _param_before_last(path: tuple[tuple[str, bool], ...]) -> bool:
     return False
 
 
+_TAILS = frozenset({"link", "detail", "status", "result", "info"})
+
+
 def _object_by_id(head: str, r: _Reading, f: _Facts) -> bool:
     """The route addresses one object named ``head``: a parameter follows the noun, or a
     singular noun comes after a parameter (``/accounts/{id}/balance``)."""
@@ -519,7 +557,7 @@ def _object_by_id(head: str, r: _Reading, f: _Facts) -> bool:
     for i, (w, plural) in enumerate(p):
         if w != head:
             continue
-        rest = [x for x, _ in p[i + 1:] if x not in _STOP and x not in _VERBS]
+        rest = [x for x, _ in p[i + 1:] if x not in _STOP and x not in _VERBS and x not in _TAILS]
         if rest and rest[0] == PARAM:
             return True
         if not plural and any(x == PARAM for x, _ in p[:i]) and not rest:
@@ -591,7 +629,7 @@ def _facts(method: str, path: str, *, operation_id: str | None, tags: Iterable[s
         if ow and ow[0] in _VERBS and ow[0] not in _HTTP:
             verb = ow[0]
             action, action_from = _VERBS[verb], f"operationId verb '{verb}'"
-    if action_from.startswith("method") and summary and not operation_id:
+    if action_from.startswith("method") and summary:
         sw = [w for w, _ in _normalise(tuple(split_words(summary)))]
         if sw and sw[0] in _VERBS and _VERBS[sw[0]] == "read" and m == "POST":
             action, action_from = "read", f"summary verb '{sw[0]}'"
@@ -601,7 +639,13 @@ def _facts(method: str, path: str, *, operation_id: str | None, tags: Iterable[s
         if lw and lw[0] in _VERBS and _VERBS[lw[0]] in ("act", "delete", "update"):
             action, action_from = _VERBS[lw[0]], f"path verb '{lw[0]}'"
     admin = any(w in _ADMIN for w, _ in pwords)
-    return _Facts(m, pwords, path, action, action_from, frozenset(ctx), verb=verb, shop=shop, admin=admin)
+    named = {w for w, _ in pwords}
+    if operation_id:
+        named |= {w for w, _ in _normalise(tuple(split_words(operation_id)))}
+    lit = [w for w, _ in pwords if w != PARAM and w not in _STOP and w not in _NOISE]
+    owned = bool(set(lit[:-1]) & _OWNERS) and not _param_before_last(pwords)
+    return _Facts(m, pwords, path, action, action_from, frozenset(ctx), verb=verb, test="test" in named, shop=shop,
+                  admin=admin, owned=owned)
 
 
 def _mirrors_path(op_words: list[str], path_words: set[str], param_names: set[str]) -> bool:
@@ -723,6 +767,11 @@ def _decide_words(method: str, path: str, *, operation_id: str | None, tags: Ite
         return Decision(None, r.source, (*evidence, f"{_describe(r)} → ambiguous"), c, STRONG)
     if role is not None:  # weak
         contra = [(r, ro) for r, ro, st, _c, _w in others if ro not in (None, role)]
+        if len({ro for _r, ro in contra}) == 1 and not any(ro == role for _r, ro, *_ in others):
+            r, ro = contra[0]
+            ev = (f"{_describe(primary)} → weakly {role} ({why}); {_describe(r)} → {ro}, which names the "
+                  "resource: it wins")
+            return Decision(ro, r.source, (*evidence, ev), (), NOUN)
         if contra:
             ev = (f"{_describe(primary)} → weakly {role} ({why}); but "
                   + ", ".join(f"{_describe(r)} → {ro}" for r, ro in contra))
