@@ -29,12 +29,13 @@ ROLES: dict[str, str] = {
     "logout": "ends the caller's own session or revokes its token",
     "register": "creates a new end-user account (sign-up)",
     "password-reset": "a step of the forgotten-password flow: ask for a reset, check or use the reset token",
-    "mfa": "submits or manages a second factor (one-time code, TOTP, authenticator)",
+    "mfa": "submits a second factor (one-time code, TOTP, authenticator) outside the caller's account settings",
     "username-check": "tells whether a username, e-mail or handle exists or is free",
-    "account-change": "changes the caller's own credentials or identity data (password, e-mail, phone, profile)",
+    "account-change": "changes the caller's own credentials or identity data (password, e-mail, phone, profile, "
+                      "second factor, payout details)",
     "token-refresh": "exchanges a refresh token for a new access token",
     "catalogue": "reads products, categories, collections, variants or prices",
-    "search": "free-text search or suggestions",
+    "search": "free-text search, search suggestions, autocomplete",
     "object-read": "reads one private object by its id (order, invoice, document, address, transaction)",
     "cart": "reads or changes a shopping cart or its line items",
     "checkout": "turns a cart into an order (complete the cart, place the order, choose shipping)",
@@ -46,15 +47,17 @@ ROLES: dict[str, str] = {
     "health": "liveness, readiness or health probe",
 }
 
-#: How strong a reading's evidence is.
+#: How strong a reading's evidence is: an explicit action word, a resource noun, a guess from shape.
 STRONG, NOUN, WEAK = 3, 2, 1
-_STRENGTH_NAME = {STRONG: "explicit", NOUN: "resource", WEAK: "weak"}
+_MAX_TEXT = 2048  # longer paths, identifiers and summaries are not read (hostile input)
 
 # ------------------------------------------------------------------ words
 
-_CAMEL = re.compile(r"[A-Z]+(?=[A-Z][a-z])|[A-Z]?[a-z]+[0-9]*|[A-Z]+[0-9]*|[0-9]+[A-Za-z]*")
+# 'updateLoginFlow', 'JWTToken', 'enable2FA', 'OAuth2': words, acronyms, digits glued to what follows
+_CAMEL = re.compile(r"[vV][0-9]+(?![a-z])|[A-Z]+(?=[A-Z][a-z])|[A-Z]?[a-z]+|[A-Z]+(?![a-z])"
+                    r"|[0-9]+(?:[a-z]+|[A-Z]+(?![a-z]))?")
 _PARAM_RX = re.compile(r"\{[^{}]*\}|:[A-Za-z_][A-Za-z0-9_]*|<[^<>]*>")
-_VERSION = re.compile(r"v\d+[a-z]?|\d+")
+_VERSION = re.compile(r"v\d+[a-z]?|\d+[a-z]?")
 _KEEP_DIGITS = frozenset({"2fa", "3ds", "3d"})
 PARAM = "{}"
 
@@ -62,9 +65,9 @@ PARAM = "{}"
 _NOT_PLURAL = frozenset("""
 news status alias canvas always previous analysis series species https access process business address
 wireless various bonus plus minus campus virus radius focus census its this has is was does yes us as bus
-gas chaos atlas ios macos sms dns tls cors aws gps os kubernetes metrics analytics statistics settings
-success progress express less unless across class pass glass loss boss cross miss kiss mass
-""".split()) - {"settings", "metrics", "analytics", "statistics"}
+gas chaos atlas ios macos sms dns tls cors aws gps os kubernetes success progress express less unless
+across class pass glass loss boss cross miss kiss mass
+""".split())
 
 
 def _singular(w: str) -> tuple[str, bool]:
@@ -114,7 +117,8 @@ for _cls, _words in {
     "create": "create add post new make generate insert submit send request initiate init start begin open "
               "issue upload",
     "update": "update set change edit modify patch put replace save upsert rename merge assign move mark",
-    "delete": "delete remove destroy clear cancel revoke disable deactivate unsubscribe unlink drop purge erase",
+    "delete": "delete remove destroy clear cancel revoke disable deactivate unsubscribe unlink drop purge erase "
+              "end terminate close kill invalidate expire",
     "act": "handle process perform execute complete confirm finish finalize finalise validate verify redeem pay donate "
            "capture authorize authorise refund transfer exchange convert imitate impersonate subscribe accept "
            "apply check place login logout register signup checkout reset recover refresh export authenticate "
@@ -167,7 +171,8 @@ _CART = frozenset({"cart", "basket"})
 _CART_ITEMS = frozenset({"lineitem", "item", "line"})
 _COUPON = frozenset({"coupon", "promotion", "promo", "voucher", "discount"})
 _PAYMENT = frozenset({"payment", "charge", "donation"})
-_PAYMENT_PARTS = frozenset({"session", "collection", "intent", "attempt", "detail", "method"})  # a 'payment session' is payment
+# a 'payment session' or 'payment details' are payment; a 'payment link' is not
+_PAYMENT_PARTS = frozenset({"session", "collection", "intent", "attempt", "detail", "method"})
 _PAY_VERBS = frozenset("pay donate handle process initiate authorize authorise make submit".split())
 _TRANSFER = frozenset({"transfer", "payout", "withdrawal", "withdraw", "remittance", "wire"})
 _CATALOGUE = frozenset({"product", "catalog", "catalogue", "category", "sku", "variant", "crosssell", "brand"})
@@ -206,7 +211,7 @@ def split_words(text: str) -> list[str]:
     out: list[str] = []
     if not isinstance(text, str):
         return out
-    text = text.replace("'s ", " ").replace("’s ", " ")
+    text = text[:_MAX_TEXT].replace("'s ", " ").replace("’s ", " ")
     pos = 0
     for m in _PARAM_RX.finditer(text):
         out.extend(_plain_words(text[pos:m.start()]))
@@ -232,12 +237,8 @@ def _normalise(words: tuple[str, ...]) -> tuple[tuple[str, bool], ...]:
         if w == PARAM:
             toks.append((w, False))
             continue
-        if w in _KEEP_DIGITS:
-            pass
-        elif _VERSION.fullmatch(w):
-            continue
-        elif re.fullmatch(r"[a-z]+\d+", w):
-            w = w.rstrip("0123456789")  # oauth2 -> oauth
+        if w not in _KEEP_DIGITS and _VERSION.fullmatch(w):
+            continue  # versions and numbers name nothing
         toks.append(_singular(w))
     out: list[tuple[str, bool]] = []
     i = 0
@@ -609,8 +610,11 @@ def _pick(r: _Reading) -> tuple[str | None, int, tuple[str, ...], str]:
 
 
 def _describe(r: _Reading) -> str:
-    words = "+".join(w for w, _ in r.words if w != PARAM) or "(none)"
-    return f"{r.source} '{r.text}': words {words}"
+    words = "+".join(w for w, _ in r.words if w != PARAM)
+    text = r.text if len(r.text) <= 120 else r.text[:117] + "..."
+    if len(words) > 120:
+        words = words[:117] + "..."
+    return f"{r.source} '{text}': words {words or '(none)'}"
 
 
 def _facts(method: str, path: str, *, operation_id: str | None, tags: Iterable[str] = (),
@@ -680,15 +684,20 @@ def decide_operation(method: str, path: str, *, operation_id: str | None = None,
     operations (a weak reading of the same role here then yields to them).
     """
     if override is not None:
-        role = None if override == "none" else override
-        return Decision(role, "override", ("profile override",), (), STRONG + 1)
+        if override != "none" and override not in ROLES:
+            raise ValueError(f"'{override}' is not a role")
+        return Decision(None if override == "none" else override, "override", (f"profile override '{override}'",),
+                        (), STRONG + 1)
+    bad = None
     if extension is not None:
         if isinstance(extension, str) and (extension in ROLES or extension == "none"):
             role = None if extension == "none" else extension
-            return Decision(role, "x-sleuth-role", ("x-sleuth-role",), (), STRONG + 1)
-        bad = f"x-sleuth-role {extension!r} is not a role; ignored"
-    else:
-        bad = None
+            return Decision(role, "x-sleuth-role", (f"x-sleuth-role '{extension}'",), (), STRONG + 1)
+        bad = f"x-sleuth-role {str(extension)[:80]!r} is not a role; ignored"
+    if not isinstance(path, str) or not isinstance(method, str) or len(path) > _MAX_TEXT:
+        return Decision(None, "none", ((bad,) if bad else ()) + ("not a method and path that can be read",))
+    if not isinstance(operation_id, str):
+        operation_id = None
     d = _decide_words(method, path, operation_id=operation_id, tags=tags, summary=summary, shop=shop,
                       explicit_elsewhere=explicit_elsewhere)
     if bad:
@@ -703,6 +712,7 @@ def _decide_words(method: str, path: str, *, operation_id: str | None, tags: Ite
     path_r = _Reading("path", path, f.path)
     readings: list[_Reading] = []
     note = None
+    vetoed: list[str] = []
     if operation_id:
         ow = _normalise(tuple(split_words(operation_id)))
         plain = [w for w, _ in ow]
@@ -721,6 +731,7 @@ def _decide_words(method: str, path: str, *, operation_id: str | None, tags: Ite
                 readings.append(op_r)
             else:  # 'download', 'disableMySession': only verbs; the path says more
                 note = f"operationId '{operation_id}' names no resource"
+                vetoed = [f"operationId: {v}" for v in op_r.vetoes]
     readings.append(path_r)
     if isinstance(summary, str) and summary.strip():
         readings.append(_Reading("summary", summary.strip(), _normalise(tuple(split_words(summary)))))
@@ -728,7 +739,7 @@ def _decide_words(method: str, path: str, *, operation_id: str | None, tags: Ite
         if r.source != "operationId":
             _evaluate(r, f)
     primary, rest = readings[0], readings[1:]
-    evidence: list[str] = [note] if note else []
+    evidence: list[str] = ([note] if note else []) + vetoed
     role, strength, cands, why = _pick(primary)
     for r in readings:
         evidence.extend(f"{r.source}: {v}" for v in r.vetoes)
@@ -793,8 +804,8 @@ def decide_path(method: str, route: str) -> Decision:
     Weak readings count here (``POST /sessions`` is login) since there is no
     other evidence to weigh them against; ambiguity gives None.
     """
-    if not isinstance(route, str) or not isinstance(method, str):
-        return Decision(None, "none", ("not a method and path",))
+    if not isinstance(route, str) or not isinstance(method, str) or len(route) > _MAX_TEXT:
+        return Decision(None, "none", ("not a method and path that can be read",))
     f = _facts(method, route, operation_id=None, shop=bool({w for w, _ in _normalise(
         tuple(split_words(route)))} & _SHOP))
     r = _Reading("heuristic", route, f.path)
