@@ -12,7 +12,14 @@ from __future__ import annotations
 
 import pytest
 
-from sleuth.playground.roles_eval import DEVELOPMENT, HELD_OUT, corpus_apis, corpus_root, load_api, score
+from sleuth.playground.roles_eval import (
+    DEVELOPMENT,
+    HELD_OUT,
+    corpus_apis,
+    corpus_root,
+    load_api,
+    score,
+)
 
 ROOT = corpus_root()
 APIS = corpus_apis(ROOT)
