@@ -256,6 +256,12 @@ def _normalise(words: tuple[str, ...]) -> tuple[tuple[str, bool], ...]:
     return tuple(out)
 
 
+@lru_cache(maxsize=8192)
+def _words_of(text: str) -> tuple[tuple[str, bool], ...]:
+    """``_normalise(split_words(text))``, cached: a document repeats its words."""
+    return _normalise(tuple(split_words(text)))
+
+
 # ------------------------------------------------------------------ readings
 
 @dataclass(slots=True)
@@ -620,32 +626,32 @@ def _describe(r: _Reading) -> str:
 def _facts(method: str, path: str, *, operation_id: str | None, tags: Iterable[str] = (),
            summary: str | None = None, shop: bool = False) -> _Facts:
     m = method.upper() if isinstance(method, str) else ""
-    pwords = _normalise(tuple(split_words(path)))
+    pwords = _words_of(path)
     ctx = {w for w, _ in pwords}
     if operation_id:
-        ctx |= {w for w, _ in _normalise(tuple(split_words(operation_id)))}
+        ctx |= {w for w, _ in _words_of(operation_id)}
     for t in tags:
-        ctx |= {w for w, _ in _normalise(tuple(split_words(t)))}
+        ctx |= {w for w, _ in _words_of(t)}
     action, action_from = _HTTP.get(m.lower(), "other"), f"method {m}"
     verb = None
     if operation_id:
-        ow = [w for w, _ in _normalise(tuple(split_words(operation_id)))]
+        ow = [w for w, _ in _words_of(operation_id)]
         if ow and ow[0] in _VERBS and ow[0] not in _HTTP:
             verb = ow[0]
             action, action_from = _VERBS[verb], f"operationId verb '{verb}'"
     if action_from.startswith("method") and summary:
-        sw = [w for w, _ in _normalise(tuple(split_words(summary)))]
+        sw = [w for w, _ in _words_of(summary)]
         if sw and sw[0] in _VERBS and _VERBS[sw[0]] == "read" and m == "POST":
             action, action_from = "read", f"summary verb '{sw[0]}'"
     if action_from.startswith("method") and m == "POST":
         last = _last_literal_segment(path)
-        lw = [w for w, _ in _normalise(tuple(split_words(last or "")))]
+        lw = [w for w, _ in _words_of(last or "")]
         if lw and lw[0] in _VERBS and _VERBS[lw[0]] in ("act", "delete", "update"):
             action, action_from = _VERBS[lw[0]], f"path verb '{lw[0]}'"
     admin = any(w in _ADMIN for w, _ in pwords)
     named = {w for w, _ in pwords}
     if operation_id:
-        named |= {w for w, _ in _normalise(tuple(split_words(operation_id)))}
+        named |= {w for w, _ in _words_of(operation_id)}
     lit = [w for w, _ in pwords if w != PARAM and w not in _STOP and w not in _NOISE]
     owned = bool(set(lit[:-1]) & _OWNERS) and not _param_before_last(pwords)
     return _Facts(m, pwords, path, action, action_from, frozenset(ctx), verb=verb, test="test" in named, shop=shop,
@@ -714,14 +720,14 @@ def _decide_words(method: str, path: str, *, operation_id: str | None, tags: Ite
     note = None
     vetoed: list[str] = []
     if operation_id:
-        ow = _normalise(tuple(split_words(operation_id)))
+        ow = _words_of(operation_id)
         plain = [w for w, _ in ow]
         if plain and plain[-1] == f.method.lower() and len(plain) > 1:
             ow = ow[:-1]  # readProductGet: the GET twin of readProduct
             plain = plain[:-1]
         params = set()
         for name in re.findall(r"\{([^{}]*)\}", path):
-            params |= {w for w, _ in _normalise(tuple(split_words(name)))}
+            params |= {w for w, _ in _words_of(name)}
         if _mirrors_path(plain, {w for w, _ in f.path}, params):
             note = f"operationId '{operation_id}' repeats the path"
         else:
@@ -734,7 +740,7 @@ def _decide_words(method: str, path: str, *, operation_id: str | None, tags: Ite
                 vetoed = [f"operationId: {v}" for v in op_r.vetoes]
     readings.append(path_r)
     if isinstance(summary, str) and summary.strip():
-        readings.append(_Reading("summary", summary.strip(), _normalise(tuple(split_words(summary)))))
+        readings.append(_Reading("summary", summary.strip(), _words_of(summary)))
     for r in readings:
         if r.source != "operationId":
             _evaluate(r, f)
@@ -870,7 +876,7 @@ class RoleTable:
         self._table: dict[tuple[str, str], tuple[str | None, str | None]] = {}
         self.used_overrides: set[tuple[str, str]] = set()
         ops = [(api, o) for api in self.apis for o in api.iter_operations()]
-        shop = any(w in _SHOP for _api, o in ops for w, _ in _normalise(tuple(split_words(o.template))))
+        shop = any(w in _SHOP for _api, o in ops for w, _ in _words_of(o.template))
         # first pass: which roles the API names explicitly somewhere
         first: list[Decision] = []
         explicit: set[str] = set()
@@ -880,7 +886,7 @@ class RoleTable:
             if d.role and d.strength >= STRONG:
                 explicit.add(d.role)
         for (api, o), d in zip(ops, first):
-            if d.strength == WEAK or d.source == "none":
+            if d.strength == WEAK:  # only a weak reading yields to explicit ones elsewhere
                 d = self._decide(o, shop, frozenset(explicit))
             row = OperationRole(o.method, o.template, o.routes, o.operation_id, d, getattr(api, "source", None))
             self.rows.append(row)
