@@ -127,6 +127,14 @@ def _play(p: argparse.ArgumentParser) -> None:
     p.add_argument("--script", metavar="FILE", help="run the commands in FILE (plain output), then exit")
 
 
+@command("roles", "show the business role of every API route, with the evidence",
+         "sleuth.playground.cmd_roles:run_roles")
+def _roles(p: argparse.ArgumentParser) -> None:
+    from .cmd_roles import configure
+
+    configure(p)
+
+
 @command("simulate", "write labelled synthetic API traffic", "sleuth.playground.cmd_sim:run_simulate")
 def _simulate(p: argparse.ArgumentParser) -> None:
     p.add_argument("--hours", type=float, default=1.0, help="simulated time span (default 1)")
