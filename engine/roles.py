@@ -919,6 +919,11 @@ class RoleTable:
                                 extension=ext, override=self._override(o), shop=shop,
                                 explicit_elsewhere=explicit)
 
+    @property
+    def mapping(self) -> Mapping[tuple[str, str], tuple[str | None, str | None]]:
+        """``(METHOD, route) -> (role, operationId)``: what a hot path holds and calls ``.get`` on."""
+        return self._table
+
     def lookup(self, method: str, route: str) -> tuple[str | None, str | None] | None:
         """``(role, operationId)`` of a routed request, or None when the route is not documented."""
         return self._table.get((method, route))

@@ -405,6 +405,9 @@ def test_table_rows_lookup_and_head():
     assert t.lookup("GET", "<unmatched>") is None
     assert t.role("PUT", "/v2/orders/{id}") is None
     assert t.ambiguous == []
+    assert t.mapping.get(("POST", "/v2/auth/signin")) == ("login", "signIn")
+    # 8 routed operations (one documented HEAD, one shadowed GET) and a HEAD for each of the 4 GET routes
+    assert len(t.mapping) == 12
 
 
 def test_table_overrides_with_or_without_base_path():
