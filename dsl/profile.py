@@ -505,7 +505,7 @@ def load_profile(path: str | os.PathLike) -> Profile:
 
 def find_profile(directory: str | os.PathLike = ".") -> str | None:
     """``sleuth.toml`` in ``directory`` when there is one."""
-    p = os.path.join(os.fspath(directory), PROFILE_NAME)
+    p = os.path.normpath(os.path.join(os.fspath(directory), PROFILE_NAME))
     return p if os.path.isfile(p) else None
 
 
