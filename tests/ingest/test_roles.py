@@ -489,3 +489,26 @@ def test_roles_agree_with_the_route_lists_of_the_shipped_pack():
             assert got and got <= roles, (name, route, got)
             checked += 1
     assert checked >= 25
+
+
+# ------------------------------------------------------------------ hostile input
+
+from hypothesis import given, settings  # noqa: E402
+from hypothesis import strategies as st  # noqa: E402
+
+_PIECES = st.sampled_from(["/", "{id}", "{", "}", ":", "<", ">", ".", "-", "_", " ", "login", "Login", "me",
+                           "cart", "v2", "2FA", "session", "token", "by", "for", "admin", "flow", "\x00", "é",
+                           "%2F", "//", "payment", "export", "search"])
+_TEXT = st.one_of(st.text(max_size=60), st.lists(_PIECES, max_size=14).map("".join))
+
+
+@settings(max_examples=400, deadline=None)
+@given(st.one_of(st.sampled_from(["GET", "POST", "PUT", "PATCH", "DELETE", "HEAD", "get", ""]), st.text(max_size=8)),
+       _TEXT, st.one_of(st.none(), _TEXT), st.one_of(st.none(), _TEXT), st.lists(_TEXT, max_size=3))
+def test_inference_never_raises_and_stays_in_the_vocabulary(method, path, op_id, summary, tags):
+    for d in (decide_path(method, path),
+              decide_operation(method, path, operation_id=op_id, summary=summary, tags=tags)):
+        assert d.role is None or d.role in ROLES
+        assert all(c in ROLES for c in d.candidates)
+        assert d.role is None or not d.ambiguous
+        assert all(isinstance(e, str) and len(e) < 1000 for e in d.evidence)
