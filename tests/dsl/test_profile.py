@@ -434,3 +434,12 @@ def test_shipped_pack_loads_with_a_profile(tmp_path):
     p = load_profile(_write(tmp_path, "[constants]\nsession_min_ips = 10\nmax_conversion = 0.1\n"))
     pack = load_pack_with_profile(None, p)
     assert len(pack.rules) == len(load_pack().rules)
+
+
+def test_an_override_changes_the_pack_fingerprint(tmp_path, pack_dir):
+    # snapshots are tied to the fingerprint: one taken with other thresholds must not restore
+    same = load_profile(_write(tmp_path, "[constants]\nmin_fails = 3\n", "same.toml"))
+    other = load_profile(_write(tmp_path, "[constants]\nmin_fails = 4\n", "other.toml"))
+    base = load_pack(str(pack_dir)).fingerprint
+    assert load_pack_with_profile(str(pack_dir), same).fingerprint == base
+    assert load_pack_with_profile(str(pack_dir), other).fingerprint != base
