@@ -15,13 +15,14 @@ import argparse
 import os
 import sys
 from collections import Counter
-from typing import Any
-
-import orjson
-
-from sleuth.engine.roles import Decision, PathRoles, RoleTable, split_words
+from typing import TYPE_CHECKING, Any
 
 from .cli import EXIT_FINDINGS, EXIT_IO, EXIT_OK, EXIT_USAGE, use_colour
+
+if TYPE_CHECKING:
+    from sleuth.engine.roles import Decision
+
+# The engine is imported when the command runs, not when `sleuth` builds its parser.
 
 #: Words that make a route worth a role; one of them and no role gets it listed.
 SENSITIVE = frozenset("""
@@ -72,6 +73,8 @@ def _load_profile(args) -> tuple[Any, int | None]:
 
 def sensitive_words(*texts: str | None) -> list[str]:
     """The sensitive words of a route and operation name (sorted, without repeats)."""
+    from sleuth.engine.roles import split_words
+
     found = set()
     for text in texts:
         for w in split_words(text or ""):
@@ -144,7 +147,10 @@ def run_roles(args) -> int:
     profile, code = _load_profile(args)
     if code is not None:
         return code
+    import orjson
+
     from sleuth.engine.openapi import HeuristicTemplater, OpenAPI
+    from sleuth.engine.roles import PathRoles, RoleTable
 
     spec_paths = list(profile.openapi if profile else ()) + list(args.openapi)
     if not spec_paths and not args.events:
