@@ -40,6 +40,7 @@ COMMANDS: dict[str, str] = {
     "test": "run the tests written inside rule files",
     "explain": "show a rule's compiled machine and generated code",
     "play": "the playground: write, feed, watch and explain rules interactively",
+    "roles": "show the business role of every API route, with the evidence",
     "simulate": "write labelled synthetic API traffic",
     "eval": "score a rule pack against labelled simulator traffic",
     "bench": "measure speed and memory (events/s of CPU, ratios in one run)",

@@ -15,15 +15,15 @@ import ipaddress
 import math
 import os
 import re
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from datetime import date
 from functools import lru_cache
-from typing import Any
+from typing import Any, NamedTuple
 from urllib.parse import unquote, urlsplit
 
 from .normalize import parse_query
 
-__all__ = ["UNMATCHED", "HeuristicTemplater", "OpenAPI"]
+__all__ = ["UNMATCHED", "HeuristicTemplater", "OpenAPI", "SpecOperation"]
 
 #: The route of a request that matches no documented path template.
 UNMATCHED = "<unmatched>"
@@ -102,6 +102,17 @@ class HeuristicTemplater:
 
 
 # ------------------------------------------------------------------ openapi
+
+class SpecOperation(NamedTuple):
+    """One documented operation, as ``OpenAPI.iter_operations`` lists it."""
+
+    method: str                 # upper case
+    template: str               # the path as the document writes it
+    routes: tuple[str, ...]     # what ``route()`` returns for it (base path + template)
+    operation_id: str | None
+    operation: Mapping          # the operation object
+    item: Mapping               # its path item
+
 
 class _Node:
     __slots__ = ("leaf", "lit", "pat", "wild")
@@ -324,6 +335,41 @@ class OpenAPI:
             out[(name, loc)] = (name, loc, schema, bool(explode))
         return out
 
+    def iter_operations(self) -> Iterator[SpecOperation]:
+        """Every documented operation, in document order (read-only view for tools).
+
+        ``routes`` are the routes ``route()`` returns for it, one per server
+        base path; they are empty when an equivalent template came first (the
+        router never returns this one).  ``operation`` and ``item`` are the
+        operation and path-item objects with local ``$ref``s resolved.
+        """
+        paths = self.doc.get("paths")
+        if not isinstance(paths, Mapping):
+            return
+        live = set(self.templates)
+        for template, item in paths.items():
+            if not (isinstance(template, str) and template.startswith("/")):
+                continue
+            item = self._deref(item)
+            if not isinstance(item, Mapping):
+                continue
+            routes: tuple[str, ...] = ()
+            if template in live:
+                routes = tuple(self._route_of(base, template) for base in self._bases)
+            for method in _METHODS:
+                op = self._deref(item.get(method))
+                if isinstance(op, Mapping):
+                    op_id = op.get("operationId")
+                    yield SpecOperation(method.upper(), template, routes,
+                                        op_id if isinstance(op_id, str) and op_id else None, op, item)
+
+    @staticmethod
+    def _route_of(base: list[str], template: str) -> str:
+        route = ("/" + "/".join(base) if base else "") + template
+        if route != "/" and template == "/" and base:
+            route = "/" + "/".join(base)
+        return route
+
     # ------------------------------------------------------------ matching
 
     def _walk(self, node: _Node, segs: list[str], i: int, vals: tuple) -> tuple | None:
@@ -357,10 +403,7 @@ class OpenAPI:
             r = self._walk(self._root, segs, n, ())
             if r is not None:
                 (template, item, names), vals = r
-                route = ("/" + "/".join(base) if base else "") + template
-                if route != "/" and template == "/" and base:
-                    route = "/" + "/".join(base)
-                return route, item, tuple(zip(names, vals))
+                return self._route_of(base, template), item, tuple(zip(names, vals))
         return None
 
     def match(self, path: str) -> tuple[str, dict[str, str]] | None:

@@ -1,0 +1,142 @@
+"""Scoring endpoint-role inference against hand-labelled real OpenAPI documents.
+
+Evaluation stage, shared by the tests and ``benchmarks/bench_roles.py``. The
+labelled corpus stays outside the project (``<repo>/../shared/data/openapi-corpus``,
+or ``$SLEUTH_SHARED_DATA/openapi-corpus``): each folder holds the documents and
+``roles.tsv`` (``METHOD<TAB>path<TAB>operationId<TAB>role``, role or ``null``).
+Precision and recall are micro-averaged over the non-null labels: a predicted
+role that differs from the label (also on a ``null`` label) is a false positive,
+a labelled role not predicted exactly is a false negative.
+"""
+
+from __future__ import annotations
+
+import os
+from collections import Counter
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from sleuth.engine.ingest.openapi import OpenAPI
+from sleuth.engine.ingest.roles import OperationRole, RoleTable
+
+#: The APIs the rules were developed on, and the ones first measured held out.
+DEVELOPMENT = ("ory-kratos", "medusa-store", "shopware-store")
+HELD_OUT = ("mastodon", "rocketchat", "adyen-checkout")
+_DOC_SUFFIXES = (".json", ".yaml", ".yml")
+
+
+def corpus_root() -> Path:
+    """Where the labelled corpus should be (it may be absent)."""
+    base = os.environ.get("SLEUTH_SHARED_DATA")
+    if base:
+        return Path(base) / "openapi-corpus"
+    return Path(__file__).resolve().parents[1].parent / "shared" / "data" / "openapi-corpus"
+
+
+def corpus_apis(root: Path | None = None) -> list[str]:
+    """Names of the labelled API folders under ``root`` (sorted; empty when absent)."""
+    root = root or corpus_root()
+    if not root.is_dir():
+        return []
+    return sorted(p.name for p in root.iterdir() if (p / "roles.tsv").is_file())
+
+
+@dataclass
+class Labelled:
+    """One labelled operation with the inferred row."""
+
+    api: str
+    method: str
+    path: str
+    operation_id: str
+    label: str | None
+    row: OperationRole
+
+    @property
+    def predicted(self) -> str | None:
+        return self.row.role
+
+
+@dataclass
+class Score:
+    """Counts and figures of one API or of a set of APIs."""
+
+    tp: int = 0
+    fp: int = 0
+    fn: int = 0
+    operations: int = 0
+    labelled: int = 0
+    confusion: Counter = field(default_factory=Counter)  # (label, predicted) of every wrong answer
+
+    def add(self, item: Labelled) -> None:
+        self.operations += 1
+        pred, label = item.predicted, item.label
+        if label is not None:
+            self.labelled += 1
+        if pred is not None and pred == label:
+            self.tp += 1
+        if pred is not None and pred != label:
+            self.fp += 1
+        if label is not None and pred != label:
+            self.fn += 1
+        if pred != label:
+            self.confusion[(label, pred)] += 1
+
+    def merge(self, other: Score) -> None:
+        self.tp += other.tp
+        self.fp += other.fp
+        self.fn += other.fn
+        self.operations += other.operations
+        self.labelled += other.labelled
+        self.confusion.update(other.confusion)
+
+    @property
+    def precision(self) -> float:
+        return self.tp / (self.tp + self.fp) if self.tp + self.fp else 1.0
+
+    @property
+    def recall(self) -> float:
+        return self.tp / (self.tp + self.fn) if self.tp + self.fn else 1.0
+
+    @property
+    def f1(self) -> float:
+        p, r = self.precision, self.recall
+        return 2 * p * r / (p + r) if p + r else 0.0
+
+
+def load_api(name: str, root: Path | None = None) -> tuple[RoleTable, list[Labelled]]:
+    """The role table of one corpus API and its labelled operations, in label order.
+
+    Raises ValueError when the labels and the documents do not list the same operations.
+    """
+    folder = (root or corpus_root()) / name
+    docs = sorted(p for p in folder.iterdir() if p.suffix in _DOC_SUFFIXES)
+    table = RoleTable([OpenAPI.load(p) for p in docs])
+    rows: dict[tuple[str, str], OperationRole] = {}
+    for row in table.rows:
+        rows.setdefault((row.method, row.template), row)
+    items = []
+    with open(folder / "roles.tsv", encoding="utf-8") as fh:
+        for n, line in enumerate(fh, 1):
+            if not line.strip():
+                continue
+            parts = line.rstrip("\n").split("\t")
+            if len(parts) != 4:
+                raise ValueError(f"{folder / 'roles.tsv'}:{n}: expected 4 tab-separated fields")
+            method, path, op_id, role = parts
+            key = (method, path)
+            if key not in rows:
+                raise ValueError(f"{folder / 'roles.tsv'}:{n}: {method} {path} is not in the documents")
+            items.append(Labelled(name, method, path, op_id, None if role == "null" else role, rows[key]))
+    missing = set(rows) - {(i.method, i.path) for i in items}
+    if missing:
+        raise ValueError(f"{name}: operations without a label: {sorted(missing)[:5]}")
+    return table, items
+
+
+def score(items: list[Labelled]) -> Score:
+    """The figures of a list of labelled operations."""
+    s = Score()
+    for item in items:
+        s.add(item)
+    return s
