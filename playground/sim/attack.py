@@ -457,9 +457,9 @@ def scrape_catalogue(w: World, rng: random.Random, inst: Instance) -> None:
     while t < t1:
         v.t = t
         ok = pid in w.cat.product_set
-        v.hit("product", f"/api/v1/products/{pid}", 200 if ok else 404, lat=25 + rng.random() * 10)
+        v.hit("product", status=200 if ok else 404, obj=pid, lat=25 + rng.random() * 10)
         if ok:
-            v.hit("price", f"/api/v1/products/{pid}/price", lat=10 + rng.random() * 5)
+            v.hit("price", obj=pid, lat=10 + rng.random() * 5)
         pid += 1
         t += 600 + rng.randint(-15, 15)
 
@@ -477,7 +477,7 @@ def scrape_prices(w: World, rng: random.Random, inst: Instance) -> None:
             p = next(todo, None)
             if p is None:
                 break
-            v.hit("price", f"/api/v1/products/{p}/price")
+            v.hit("price", obj=p)
             v.wait(rng.uniform(800, 1400))
 
 
@@ -512,7 +512,7 @@ def enum_orders(w: World, rng: random.Random, inst: Instance) -> None:
     _register(v, rng)
     oid = rng.randint(ORDER_LO, ORDER_HI - 2000)
     while v.t < t1:
-        v.hit("order", f"/api/v1/orders/{oid}", w.order_status(oid, None))
+        v.hit("order", status=w.order_status(oid, None), obj=oid)
         oid += 1
         v.wait(rng.uniform(150, 300))
 
@@ -525,7 +525,7 @@ def enum_accounts(w: World, rng: random.Random, inst: Instance) -> None:
     aid = ACCOUNT_LO + rng.randrange(50_000)
     owners = w.cat.account_owner
     while v.t < t1:
-        v.hit("balance", f"/api/v1/accounts/{aid}/balance", 403 if aid in owners else 404)
+        v.hit("balance", status=403 if aid in owners else 404, obj=aid)
         aid += 1
         v.wait(rng.uniform(1000, 2000))
 
@@ -541,7 +541,7 @@ def enum_invoice_bola(w: World, rng: random.Random, inst: Instance) -> None:
         oid = lo + rng.randrange(3000)
         v.referer = f"https://shop.example/orders/{oid}"
         # The invoice route forgets the owner check: others' invoices come back 200.
-        v.hit("invoice", f"/api/v1/orders/{oid}/invoice", 200 if oid in w.cat.order_owner else 404)
+        v.hit("invoice", status=200 if oid in w.cat.order_owner else 404, obj=oid)
 
 
 # ----------------------------------------------------------- business-logic abuse
@@ -624,7 +624,7 @@ def otp_transfer_brute(w: World, rng: random.Random, inst: Instance) -> None:
             status = 429
         else:
             status = 200 if n >= 30 and rng.random() < 0.2 else 401
-        v.hit("transfer_confirm", f"/api/v1/transfers/{tid}/confirm", status,
+        v.hit("transfer_confirm", status=status, obj=tid,
               params={"otp": "valid" if status == 200 else "invalid"})
         if status == 200:
             break
@@ -646,7 +646,7 @@ def rotation_session_hop(w: World, rng: random.Random, inst: Instance) -> None:
         key = routes[i % 4]
         if key == "orders" and u.orders and rng.random() < 0.5:
             oid = rng.choice(u.orders)
-            v.hit("order", f"/api/v1/orders/{oid}")
+            v.hit("order", obj=oid)
         else:
             v.hit(key)
         v.wait(rng.uniform(3000, 9000))
@@ -730,11 +730,11 @@ def session_churn(w: World, rng: random.Random, inst: Instance) -> None:
             r = rng.random()
             if r < 0.6:
                 p = any_product(w, rng)
-                v.hit("product", f"/api/v1/products/{p}", 200 if p in w.cat.product_set else 404)
+                v.hit("product", status=200 if p in w.cat.product_set else 404, obj=p)
             elif r < 0.85:
                 v.hit("search", query={"q": rng.choice(SEARCH_TERMS)})
             else:
-                v.hit("price", f"/api/v1/products/{any_product(w, rng)}/price")
+                v.hit("price", obj=any_product(w, rng))
             v.wait(rng.uniform(400, 1200))
 
 
@@ -775,7 +775,7 @@ def fp_rotation_ip(w: World, rng: random.Random, inst: Instance) -> None:
             v.hit("login", status=w.login_status(name, ok), user=name)
         else:
             p = any_product(w, rng)
-            v.hit("product", f"/api/v1/products/{p}", 200 if p in w.cat.product_set else 404)
+            v.hit("product", status=200 if p in w.cat.product_set else 404, obj=p)
         v.wait(rng.uniform(600, 1500))
 
 
@@ -826,7 +826,7 @@ def metronome(w: World, rng: random.Random, inst: Instance) -> None:
     bought = False
     while t < stop:
         v.t = t
-        v.hit("product", f"/api/v1/products/{p}", resp=3120, lat=20 + rng.random() * 4)
+        v.hit("product", obj=p, resp=3120, lat=20 + rng.random() * 4)
         if t >= fs and not bought:
             v.hit("cart_add", params={"product_id": p, "quantity": 1}, user=name)
             v.hit("checkout", status=201, params={"amount": 49.0, "card": "card_4c1f2e7a9b30"}, user=name)
@@ -844,7 +844,7 @@ def jitter_bot(w: World, rng: random.Random, inst: Instance) -> None:
         v.t = t
         p = watch[n % 20]
         v.referer = f"https://shop.example/p/{p}"
-        v.hit("price", f"/api/v1/products/{p}/price", resp=158)
+        v.hit("price", obj=p, resp=158)
         n += 1
         t += int(4000 * rng.uniform(0.95, 1.05))
 
@@ -882,7 +882,7 @@ def shadow_probe(w: World, rng: random.Random, inst: Instance) -> None:
     t0, t1 = _window(rng, w, 4)
     c = _net_client(rng.choice(HOSTING), rng, BOT["curl"])
     v = Visit(w, rng, t0, c, tags=(inst.events,))
-    probes = list(SHADOW) * 3
+    probes = list(w.shadow or SHADOW) * 3
     rng.shuffle(probes)
     for s in probes:
         if v.t >= t1:
@@ -911,9 +911,9 @@ def param_tamper(w: World, rng: random.Random, inst: Instance) -> None:
         lambda: v.hit("products", status=400, query={"page_size": "5000"}, params={"page_size": 5000}),
         lambda: v.hit("products", status=400, query={"page_size": "abc", "sort": "price;DROP TABLE"},
                       params={"page_size": "abc"}),
-        lambda: v.hit("product", "/api/v1/products/20001'--", 404),
-        lambda: v.hit("product", "/api/v1/products/-1", 404),
-        lambda: v.hit("order", "/api/v1/orders/../../admin", 404),
+        lambda: v.hit("product", status=404, obj="20001'--"),
+        lambda: v.hit("product", status=404, obj="-1"),
+        lambda: v.hit("order", status=404, obj="../../admin"),
         lambda: v.hit("search", status=400, query={"q": "A" * 4096}),
         lambda: v.hit("giftcard", status=400, params={"code": "GC-" + "9" * 60}),
         lambda: v.hit("chg_mfa", status=400, params={"method": "none"}),
@@ -934,7 +934,9 @@ def shadow_quiet(w: World, rng: random.Random, inst: Instance) -> None:
     while v.t < t1:
         v.think(25, 0.3)
         uid += rng.randint(1, 5)
-        v.hit("", f"/api/v0/users/{uid}", 200, method="GET", resp=rng.randint(700, 1100))
+        resp = rng.randint(700, 1100)
+        method, path, field = w.fx.legacy if w.fx is not None else ("GET", "/api/v0/users/{}", None)
+        v.hit("", path.format(uid), 200, method=method, resp=resp, params={field: uid} if field else None)
         if rng.random() < 0.6:
             v.think(6, 0.5)
             view_product(v, any_product(w, rng))
