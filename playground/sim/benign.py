@@ -82,9 +82,9 @@ def surge(ms: int) -> float:
     return 1.0
 
 
-def event_rate(ms: int, scale: float) -> float:
-    """Expected benign events per second at ``ms``."""
-    return PEAK_EPS * scale * daily(ms) * surge(ms)
+def event_rate(ms: int, scale: float, peak: float = PEAK_EPS) -> float:
+    """Expected benign events per second at ``ms`` (``peak``: events/s at the daily peak, scale 1)."""
+    return peak * scale * daily(ms) * surge(ms)
 
 
 # --------------------------------------------------------------------- building blocks
@@ -386,32 +386,46 @@ _SCRIPT_CUM = [sum(w for _, w in SCRIPTS[: i + 1]) for i in range(len(SCRIPTS))]
 
 def run_session(w: World, rng: random.Random, t: int, u: User, c: Client, tags: tuple = ()) -> Visit:
     """Run one session script for ``u`` starting at ``t``."""
-    script = pick(rng, SCRIPTS, _SCRIPT_CUM)[0]
+    fx = w.fx
+    script = pick(rng, SCRIPTS, _SCRIPT_CUM if fx is None else fx.script_cum)[0]
     if script is script_bank and not u.account_id:
         script = script_shop
     if script is script_bank and c.web and rng.random() < 0.5:
         bank_app = BANK_APPS[0] if "iPhone" in c.ua or rng.random() < 0.5 else BANK_APPS[1]
         c = Client(c.ip, c.asn, c.country, bank_app.ua, bank_app.ja3, c.lang, False, c.xff, c.pool)
     v = Visit(w, rng, t, c, session_id(rng), tags=tags, hop=0.03 if c.pool else 0.0)
+    if fx is not None and not c.web and fx.ident.app_launch:
+        app_launch(v, fx.ident.app_launch)
     script(v, u)
     return v
+
+
+def app_launch(v: Visit, calls: int) -> None:
+    """A native app starting: home-screen calls fired before it attaches its stored session."""
+    sid, v.session = v.session, None
+    v.hit("categories")
+    v.hit("products", query={"page": "1", "page_size": "24"}, params={"page_size": 24})
+    if calls >= 3:
+        v.hit("price", obj=v.w.cat.products[v.rng.randrange(12)])
+    v.session = sid
+    v.think(2, 0.5)
 
 
 # --------------------------------------------------------------------------- drivers
 
 
-def baseline(w: World, rng: random.Random, scale: float) -> None:
+def baseline(w: World, rng: random.Random, scale: float, peak: float = PEAK_EPS) -> None:
     """Ordinary customers, all day; mobile-carrier sessions are tagged as CGNAT traps."""
     users = w.pop.users
     cgnat = {}
-    lam_max = PEAK_EPS * scale * 1.3 / EVENTS_PER_SESSION  # sessions per second, upper bound
+    lam_max = peak * scale * 1.3 / EVENTS_PER_SESSION  # sessions per second, upper bound
     rate_max = lam_max * EVENTS_PER_SESSION
     t = w.start - WARMUP_MS
     while True:
         t += 1 + int(rng.expovariate(lam_max) * 1000)
         if t >= w.end:
             break
-        if rng.random() * rate_max > event_rate(t, scale):
+        if rng.random() * rate_max > event_rate(t, scale, peak):
             continue
         u = users[rng.randrange(len(users))]
         c = client_for(w, rng, u)

@@ -161,6 +161,7 @@ class Visit:
     hop: float = 0.0  # chance per think step that a CGNAT client changes address
     gap: tuple[int, int] = (8, 90)  # client-side ms between a response and the next request
     seen: str | None = None  # the session value already sent once (held-out worlds' renderers)
+    fresh: bool = False  # the next event goes out before the session cookie is set
 
     def hit(self, key: str, path: str | None = None, status: int = 200, *, obj: object = None,
             query: dict | None = None, params: dict | None = None, headers: dict | None = None,
