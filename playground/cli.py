@@ -135,10 +135,18 @@ def _simulate(p: argparse.ArgumentParser) -> None:
     p.add_argument("--disorder", type=float, default=0.0, metavar="SECONDS",
                    help="shuffle arrival order by up to this much event time")
     p.add_argument("--attacks", metavar="LIST", help="comma-separated ttp ids to include (default: all)")
-    p.add_argument("--only-benign", action="store_true", help="no attacks, only benign traffic and traps")
+    p.add_argument("--only-benign", "--benign-only", action="store_true",
+                   help="no attacks, only benign traffic and traps")
     p.add_argument("--start", default="2026-11-27T08:00:00Z", help="RFC 3339 start time")
+    p.add_argument("--world", default="tuning", metavar="NAME",
+                   help="API world: tuning (default), northwind, relay, harbor, or all (one sub-folder each)")
+    p.add_argument("--generators", metavar="LIST",
+                   help="comma-separated attack generators (default: the world's own set; 'all' for every one)")
+    p.add_argument("--access-log", action="store_true",
+                   help="also write access.log (combined log format) and prefixes.csv")
     p.add_argument("-o", "--out", metavar="DIR", default="sim-out",
-                   help="output folder (events.jsonl, labels.jsonl, traps.jsonl, openapi.json, manifest.json)")
+                   help="output folder (events.jsonl, labels.jsonl, traps.jsonl, openapi.json, manifest.json, "
+                        "roles.tsv)")
 
 
 @command("eval", "score a rule pack against labelled simulator traffic", "sleuth.playground.cmd_eval:run_eval_cmd")

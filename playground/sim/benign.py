@@ -394,7 +394,7 @@ def run_session(w: World, rng: random.Random, t: int, u: User, c: Client, tags: 
         bank_app = BANK_APPS[0] if "iPhone" in c.ua or rng.random() < 0.5 else BANK_APPS[1]
         c = Client(c.ip, c.asn, c.country, bank_app.ua, bank_app.ja3, c.lang, False, c.xff, c.pool)
     v = Visit(w, rng, t, c, session_id(rng), tags=tags, hop=0.03 if c.pool else 0.0)
-    if fx is not None and not c.web and fx.ident.app_launch:
+    if fx is not None and not c.web and fx.ident.app_launch and rng.random() < fx.ident.cold_start:
         app_launch(v, fx.ident.app_launch)
     script(v, u)
     return v

@@ -183,7 +183,7 @@ def bulk(w: World, rng: random.Random, b: Bulk) -> None:
     runs = max(1, round(b.runs * span / 21_600_000))
     ip = b.network.random_ip(rng)
     headers = {"x-api-key-id": b.key} if b.key else None
-    pages = max(1, len(w.cat.products) // 100)
+    pages = max(1, len(w.cat.products) // 5)  # 100 rows a page: products x variants x stores
     for _ in range(runs):
         trap = w.trap("bulk-download", f"{b.name}: downloads the catalogue feed page by page every "
                       f"{b.pace_s:g} s for up to {b.minutes:g} min (UA {b.ua!r}, one documented route, "

@@ -112,7 +112,7 @@ NORTHWIND = WorldSpec(
     names={"username": "handle", "q": "text", "page_size": "limit", "category": "department",
            "product_id": "sku", "quantity": "qty", "amount": "total", "card": "paymentToken", "coupon": "voucher",
            "code": "cardNumber", "otp": "code", "iban_hash": "iban", "to": "recipient", "token": "resetToken"},
-    identity=Identity("ja4", "cookie", first_without_session=0.62, app_launch=2),
+    identity=Identity("ja4", "cookie", first_without_session=0.5, app_launch=2),
     conventions=Conventions(wrong_password=403, wrong_code=403, not_owner=404,
                             limits={"login": (20, 60_000), "code": (15, 60_000)},
                             summary="A wrong password or code is 403 (Django REST framework's default); someone "
@@ -139,7 +139,7 @@ NORTHWIND = WorldSpec(
                         "FeedFetcher-Google)", HOSTING[0], 30),
                  Poller("Google Merchant Center", "Google-Merchant-Center/1.0 (+https://support.google.com/merchants)",
                         GCP, 60, op="feed", calls=3, key="pk_google_merchant_c3")),
-        refresh=Refresh("orders", 900, 15),
+        refresh=Refresh("orders", 500, 15),
     ),
     shadow=SHADOW,
     legacy=("GET", "/v1/members/{}", None),

@@ -102,7 +102,7 @@ RELAY = WorldSpec(
     names={"q": "query", "page_size": "limit", "category": "section_id", "product_id": "item_id",
            "quantity": "count", "card": "payment_method", "coupon": "promo_code", "code": "gift_code",
            "otp": "code", "iban_hash": "bank_account", "to": "recipient_id", "token": "reset_code"},
-    identity=Identity(None, "token", first_without_session=0.55, app_launch=3, session_prefix="tk_"),
+    identity=Identity(None, "token", first_without_session=0.5, app_launch=3, session_prefix="tk_"),
     conventions=Conventions(
         envelope=True,
         codes={("login", 401): "invalid_auth", ("mfa", 401): "invalid_code", ("transfer_confirm", 401): "invalid_code",
@@ -130,7 +130,7 @@ RELAY = WorldSpec(
         pollers=(Poller("Metabase dashboard refresh", "Metabase/0.50.12", HOSTING[0], 15, op="feed", calls=2,
                         key="pk_bi_team_51aa"),
                  Poller("Zapier trigger", "Zapier", HOSTING[0], 15, op="products", key="pk_zapier_77ab")),
-        refresh=Refresh("tracking", 250, 0.5),
+        refresh=Refresh("tracking", 120, 0.5),
     ),
     shadow=SHADOW,
     legacy=("POST", "/api/users.info", "user_id"),

@@ -179,6 +179,7 @@ class Renderer:
                 ev.pop("user", None)
             status, outcome = self.answer(key, ev["status"])
         else:  # an undocumented endpoint: path and method are already this world's
+            ev["host"] = self.spec.host
             status = ev["status"]
             outcome = None
             if conv.envelope and ev["path"].startswith(self.api_prefix):

@@ -70,7 +70,8 @@ class Identity:
     session: str  # "cookie", "token" (hash of a bearer token) or "none" (not logged)
     user: str = "all"  # "all": attempted usernames too; "authenticated": only the token's owner
     first_without_session: float = 0.0  # share of web visits whose first request has no cookie yet
-    app_launch: int = 0  # sessionless calls a native app makes when it starts
+    app_launch: int = 0  # sessionless calls a native app makes when it starts cold
+    cold_start: float = 0.35  # share of app sessions that start cold (the others resume)
     grants: bool = False  # a new session starts with a guest-token request (OAuth)
     session_prefix: str = "s_"
 
