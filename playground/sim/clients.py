@@ -193,12 +193,13 @@ def bulk(w: World, rng: random.Random, b: Bulk) -> None:
         stop = t + dur
         c = Client(ip, b.network.asn, b.network.country, b.ua, _tls(b.ua), None, False)
         v = Visit(w, rng, t, c, tags=(trap.events,))
-        page = 1
+        page, due = 1, t
         while v.t < stop and page <= pages:
             v.hit("feed", query={"page": str(page), "page_size": "100"}, params={"page_size": 100},
                   headers=headers, lat=rng.uniform(250, 600), resp=rng.randint(150_000, 210_000))
             page += 1
-            v.t = t + int((page - 1) * b.pace_s * 1000 * rng.uniform(0.92, 1.08))
+            due += int(b.pace_s * 1000 * rng.uniform(0.92, 1.08))  # a scheduler's pace, not response-driven
+            v.t = max(v.t, due)
 
 
 def poller(w: World, rng: random.Random, p: Poller) -> None:

@@ -109,6 +109,7 @@ class Populace:
     bulk: tuple = ()
     pollers: tuple = ()
     refresh: Any = None  # app background activity (clients.Refresh)
+    stated: dict = attrs.field(factory=dict)  # figures.population_figures key -> (low, high), 1 h at scale 1
 
 
 @attrs.frozen
@@ -334,6 +335,8 @@ TUNING = WorldSpec(
     base="",
     style="rest",
     ops=tuning_ops(),
+    populace=Populace(stated={"top10_fingerprint_share": (0.99, 1.0), "top10_customer_fingerprint_share": (0.99, 1.0),
+                              "customer_sessionless_share": (0.0, 0.0), "users_per_office_address": (100, 10**6)}),
     log_extra=frozenset({"object", "query"}),
     held_out=False,
 )
