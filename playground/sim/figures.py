@@ -49,6 +49,9 @@ def population_figures(sim) -> dict:
             trap_of[i] = t["trap"]
     benign = [e for e in sim.events if e["id"] not in attack]
     customers = [e for e in benign if trap_of.get(e["id"], "customer") in CUSTOMER_TRAPS | {"customer"}]
+    # Ordinary customers only (no office, sale or app background traffic): shares of them do not
+    # depend on the scale, whereas offices and machines keep their volume at any scale.
+    ordinary = [e for e in benign if trap_of.get(e["id"], "customer") in ("customer", "mobile-cgnat")]
     n = len(benign) or 1
     out: dict = {"benign_requests": len(benign), "customer_requests": len(customers)}
     cfps = Counter(e["ja3"] for e in customers if "ja3" in e)
@@ -63,9 +66,9 @@ def population_figures(sim) -> dict:
         out["top_fingerprint_share"] = round(top[0][1] / n, 4)
         out["top_fingerprint_addresses"] = len({e["src_ip"] for e in benign if e.get("ja3") == first})
     out["sessionless_share"] = round(sum("session" not in e for e in benign) / n, 4)
-    if customers:
-        out["customer_sessionless_share"] = round(sum("session" not in e for e in customers) / len(customers), 4)
-        out["carrier_request_share"] = round(sum(_carrier(e["src_ip"]) for e in customers) / len(customers), 4)
+    if ordinary:
+        out["customer_sessionless_share"] = round(sum("session" not in e for e in ordinary) / len(ordinary), 4)
+        out["carrier_request_share"] = round(sum(_carrier(e["src_ip"]) for e in ordinary) / len(ordinary), 4)
     users_at: dict[str, set] = defaultdict(set)
     for e in customers:
         if "user" in e and _carrier(e["src_ip"]):

@@ -158,7 +158,7 @@ HARBOR = WorldSpec(
         refresh=Refresh("token", 1200, 55),
         stated={"top10_fingerprint_share": (0.95, 1.0), "top10_customer_fingerprint_share": (0.99, 1.0),
                 "top_fingerprint_addresses": (800, 10**6), "sessionless_share": (1.0, 1.0),
-                "carrier_request_share": (0.1, 0.2), "users_per_office_address": (50, 10**6)},
+                "carrier_request_share": (0.06, 0.2), "users_per_office_address": (50, 10**6)},
     ),
     shadow=SHADOW,
     legacy=("GET", "/api/2023-04/customers/{}.json", None),

@@ -142,7 +142,7 @@ NORTHWIND = WorldSpec(
         refresh=Refresh("orders", 500, 15),
         stated={"top10_fingerprint_share": (0.99, 1.0), "top10_customer_fingerprint_share": (0.99, 1.0),
                 "top_fingerprint_addresses": (2000, 10**6), "sessionless_share": (0.03, 0.08),
-                "customer_sessionless_share": (0.02, 0.05), "carrier_request_share": (0.2, 0.32),
+                "customer_sessionless_share": (0.03, 0.07), "carrier_request_share": (0.2, 0.32),
                 "users_per_carrier_address": (4, 10**6), "users_per_office_address": (80, 10**6)},
     ),
     shadow=SHADOW,

@@ -131,7 +131,7 @@ RELAY = WorldSpec(
                         key="pk_bi_team_51aa"),
                  Poller("Zapier trigger", "Zapier", HOSTING[0], 15, op="products", key="pk_zapier_77ab")),
         refresh=Refresh("tracking", 120, 0.5),
-        stated={"sessionless_share": (0.06, 0.12), "customer_sessionless_share": (0.04, 0.09),
+        stated={"sessionless_share": (0.06, 0.12), "customer_sessionless_share": (0.045, 0.09),
                 "carrier_request_share": (0.45, 0.62), "users_per_carrier_address": (10, 10**6),
                 "users_per_office_address": (50, 10**6)},
     ),

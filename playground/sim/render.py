@@ -191,7 +191,7 @@ class Renderer:
         if outcome is not None:
             ev["outcome"] = outcome
             if outcome != "ok":
-                ev["resp_bytes"] = 26 + len(outcome)  # {"ok":false,"error":"<code>"}
+                ev["resp_bytes"] = 23 + len(outcome)  # {"ok":false,"error":"<code>"}
         ja3 = ev.get("ja3")
         if ja3 is not None:
             fp = self.ident.fingerprint
