@@ -5,8 +5,11 @@ events it emits are appended to the instance's list through ``Visit.tags``, so
 a label's ``event_ids`` are exactly the attacker's requests (never the victim's
 own traffic). Responses come from the same app model as benign traffic (401 on
 bad passwords, 403 on others' objects, 429 from the API's rate limiters, 5xx
-when the expensive export route is overloaded). ``ATTACK_KINDS`` is the public
-catalogue; ``run_attacks`` schedules them inside the simulated span.
+when the expensive export route is overloaded). Programs name operations and
+objects, never paths, so the world's renderer gives them its routes and answers.
+``ATTACK_KINDS`` is the public catalogue (with ``attack_fleet.py``'s behaviours
+from real logs and each generator's signal ``NEEDS``); ``run_attacks`` schedules
+them inside the simulated span.
 """
 
 from __future__ import annotations

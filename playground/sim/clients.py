@@ -18,7 +18,7 @@ import attrs
 
 from .benign import browse, client_for, login, script_account, script_orders, script_shop
 from .traffic import Client, Visit, World, session_id
-from .world import DEVICES, FIXED, LANG, MOBILE, PRODUCT_HI, PRODUCT_LO, Network, ja3_of
+from .world import DEVICES, FIXED, LANG, PRODUCT_HI, PRODUCT_LO, Network, ja3_of
 
 
 @attrs.frozen
@@ -306,11 +306,6 @@ def office(w: World, rng: random.Random, site: Site, scale: float) -> None:
             v.hit("account")
         else:
             script_account(v, u)
-
-
-def carrier(asn: int) -> Network:
-    """The mobile carrier with this ASN."""
-    return next(m for m in MOBILE if m.asn == asn)
 
 
 def _tls(ua: str | None) -> str | None:

@@ -11,6 +11,7 @@ periods and paces.
 from __future__ import annotations
 
 import argparse
+import functools
 import ipaddress
 import statistics
 import sys
@@ -23,12 +24,11 @@ CUSTOMER_TRAPS = frozenset({"mobile-cgnat", "corporate-nat", "flash-sale", "trav
 _CARRIER_NETS = tuple(ipaddress.ip_network(p) for m in MOBILE for p in m.prefixes)
 
 
-def _carrier(ip: str, memo: dict = {}) -> bool:  # noqa: B006 (a module-lifetime cache)
-    hit = memo.get(ip)
-    if hit is None:
-        a = ipaddress.ip_address(ip)
-        hit = memo[ip] = any(a in n for n in _CARRIER_NETS)
-    return hit
+@functools.lru_cache(maxsize=1 << 16)
+def _carrier(ip: str) -> bool:
+    """Is this address in a mobile carrier's CGNAT range? (Orange's ASN also has fixed lines.)"""
+    a = ipaddress.ip_address(ip)
+    return any(a in n for n in _CARRIER_NETS)
 
 
 def _gaps(times: list[int]) -> list[int]:

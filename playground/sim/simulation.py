@@ -1,11 +1,13 @@
 """``generate`` and ``write``: one simulated run, in memory and on disk.
 
-Part of ``sleuth simulate``. A run builds the world from the seed, runs the benign
-drivers, the traps and the selected attack generators (each with its own
+Part of ``sleuth simulate``. A run builds the world (``WORLDS``: the tuning world
+or a held-out one, rendered through its ``Renderer``) from the seed, runs the
+benign drivers, the traps and the selected attack generators (each with its own
 ``random.Random`` seeded from a string, so toggling one generator never changes
 another's traffic), then sorts, numbers and formats the events and derives the
-labels, traps, OpenAPI document and manifest. Same config → byte-identical files:
-no wall clock, no set iteration order, keys sorted by orjson.
+labels (with the world and what each rendering can show), traps, OpenAPI
+document, manifest and role table. Same config → byte-identical files: no wall
+clock, no set iteration order, keys sorted by orjson.
 """
 
 from __future__ import annotations
