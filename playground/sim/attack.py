@@ -5,8 +5,11 @@ events it emits are appended to the instance's list through ``Visit.tags``, so
 a label's ``event_ids`` are exactly the attacker's requests (never the victim's
 own traffic). Responses come from the same app model as benign traffic (401 on
 bad passwords, 403 on others' objects, 429 from the API's rate limiters, 5xx
-when the expensive export route is overloaded). ``ATTACK_KINDS`` is the public
-catalogue; ``run_attacks`` schedules them inside the simulated span.
+when the expensive export route is overloaded). Programs name operations and
+objects, never paths, so the world's renderer gives them its routes and answers.
+``ATTACK_KINDS`` is the public catalogue (with ``attack_fleet.py``'s behaviours
+from real logs and each generator's signal ``NEEDS``); ``run_attacks`` schedules
+them inside the simulated span.
 """
 
 from __future__ import annotations
@@ -16,7 +19,18 @@ from collections.abc import Callable
 
 import attrs
 
+from .attack_fleet import FLEET_GENERATORS, FLEET_KINDS
 from .benign import any_product, login, view_product
+from .kit import BROWSERS as _BROWSERS
+from .kit import TOR_BROWSER as _TOR_BROWSER
+from .kit import AttackKind, Shadow
+from .kit import combo as _combo
+from .kit import net_client as _net_client
+from .kit import random_ua as _random_ua
+from .kit import register as _register
+from .kit import resi as _resi
+from .kit import victims as _victims
+from .kit import window as _window
 from .traffic import Client, Instance, Visit, World, session_id
 from .world import (
     ACCOUNT_LO,
@@ -26,44 +40,17 @@ from .world import (
     DEVICES,
     FIXED,
     HOSTING,
-    LANG,
     M247,
     ORDER_HI,
     ORDER_LO,
     SEARCH_TERMS,
     TOR,
     TTPS,
-    Device,
-    Network,
     User,
-    fake_usernames,
     giftcard_code,
     ip_str,
     ja3_of,
-    pick,
 )
-
-
-@attrs.frozen
-class AttackKind:
-    """One attack generator: the technique it produces and how hard it is to see."""
-
-    name: str
-    ttp: str
-    goal: str
-    difficulty: str  # easy | medium | hard
-    summary: str
-    also: tuple[str, ...] = ()  # other techniques the same events legitimately show
-
-
-@attrs.frozen
-class Shadow:
-    """An undocumented endpoint the API really serves (or answers for)."""
-
-    method: str
-    path: str
-    status: int
-
 
 SHADOW: tuple[Shadow, ...] = (
     Shadow("GET", "/api/internal/debug", 200),
@@ -89,7 +76,7 @@ SHADOW: tuple[Shadow, ...] = (
 )
 """Shadow endpoints, legacy versions and undocumented methods (absent from openapi.json)."""
 
-ATTACK_KINDS: tuple[AttackKind, ...] = (
+_ORIGINAL: tuple[AttackKind, ...] = (
     AttackKind("stuffing-burst", "credential-stuffing", "account-takeover", "easy",
                "One hosting IP, python-requests, ~4 logins/s over hundreds of usernames; spoofed "
                "x-forwarded-for; most answers 429 or 401, a few 200."),
@@ -192,71 +179,65 @@ ATTACK_KINDS: tuple[AttackKind, ...] = (
                "gift-card abuse over the run; each stage is also labelled with campaign set."),
 )
 
-# ------------------------------------------------------------------------ helpers
+A, U, R, O, T = "address", "ua", "route", "outcome", "time"
+NEEDS: dict[str, tuple[tuple[str, ...], ...]] = {
+    "stuffing-burst": ((A, R, O),),
+    # one TLS stack behind rotating UAs; or the login route's failures surge ~10x
+    "stuffing-proxy-pool": (("fingerprint", R, O), (R, O, T)),
+    "stuffing-low-slow": (("username", O), ("fingerprint", U, O)),
+    "username-probe": ((A, R),),
+    "aggregation-spread": (("username", O),),
+    "ato-takeover": (("user", A), ("session", A)),
+    "ato-mfa-brute": ((A, R, O), ("user", R, O), ("session", R, O)),
+    "ato-quiet": (("user", "fingerprint"), ("user", U)),
+    "scrape-catalogue": ((A, R, "object"), (A, R, T)),
+    "scrape-prices": ((A, R),),
+    "scrape-distributed": (("fingerprint", R),),
+    "enum-orders": ((A, R, O),),
+    "enum-accounts": ((A, R, O),),
+    "enum-invoice-bola": ((A, R, "object"), ("user", "object"), ("session", "object")),
+    "giftcard-crack": ((A, R, O),),
+    "coupon-crack": ((R, O),),
+    "cart-hoarding": (("user", "params"), ("session", "params")),
+    "otp-transfer-brute": (("object", R, O), ("user", R, O), ("session", R, O)),
+    "rotation-session-hop": (("session", A), ("user", A)),
+    "rotation-slow-token": (("session", A), ("user", A)),
+    "reputation-tor": ((A, R),),
+    "reputation-hosting": (("network", R),),
+    "session-churn": (("session-start", A),),
+    "session-churn-spray": (("session-start", A),),
+    "fp-rotation-ip": ((A, U), (A, "fingerprint")),
+    "fp-rotation-account": (("user", U), ("user", "fingerprint"), (A, U)),
+    "metronome": ((A, R, T),),
+    "jitter-bot": ((A, R, T),),
+    "sustained-source": ((A,),),
+    "sustained-route": ((R, T),),
+    "shadow-probe": ((R,),),
+    "param-tamper": (("query",), ("object",), ("params",)),
+    "shadow-quiet": ((R,),),
+    "export-burst": ((A, R, O),),
+    "export-distributed": ((R, T, O),),
+    "campaign": (("network",), ("fingerprint",)),
+}
+"""Signal features (``worlds.FEATURES``) each generator's defining signal needs: alternatives,
+any one complete set suffices. Route-level surges count where the generator was built to
+make one (proxy-pool stuffing, coupon guessing, distributed exports); a weak bump in a
+route's totals does not."""
 
-_TOR_BROWSER = Device("Mozilla/5.0 (Windows NT 10.0; rv:128.0) Gecko/20100101 Firefox/128.0", "tor-browser", "bot", 1)
-_BROWSERS = tuple(d for d in DEVICES if d.kind != "app")
+CAMPAIGN_STAGE_NEEDS: dict[str, tuple[tuple[str, ...], ...]] = {
+    "scraping": ((A, R, "object"), (A, R, T)),
+    "credential-stuffing": ((A, R, O),),
+    "account-takeover": (("user", A), ("session", A)),
+    "business-logic-abuse": ((A, R, O),),
+}
+"""Needs of the campaign's stage labels, by the stage's technique."""
 
-
-def _window(rng: random.Random, w: World, minutes: float, lo: float = 0.04, hi: float = 0.97) -> tuple[int, int]:
-    """A [t0, t1) inside the span: ``minutes`` long, or 80 % of a shorter span."""
-    span = w.end - w.start
-    dur = int(min(minutes * 60_000, 0.8 * span))
-    a, b = w.start + int(lo * span), w.start + int(hi * span) - dur
-    t0 = a + int(rng.random() * max(0, b - a))
-    return t0, t0 + dur
-
-
-def _net_client(net: Network, rng: random.Random, d: Device, web: bool = False, lang: str | None = None) -> Client:
-    return Client(net.random_ip(rng), net.asn, net.country, d.ua, d.ja3, lang, web)
-
-
-def _resi(w: World, rng: random.Random, d: Device, country: str | None = None) -> Client:
-    """A residential-proxy exit: a home-broadband address, optionally in one country."""
-    nets = FIXED if country is None else tuple(n for n in FIXED if n.country == country) or FIXED
-    net = nets[rng.randrange(len(nets))] if country else pick(rng, FIXED, w.pop.fixed_cum)
-    return Client(net.random_ip(rng), net.asn, net.country, d.ua, d.ja3, LANG.get(net.country), True)
-
-
-def _combo(w: World, rng: random.Random, n: int, real: float = 0.35, reuse: float = 0.04) -> list[tuple[str, bool]]:
-    """A leaked combo list: (username, password-is-right-here) pairs."""
-    users = w.pop.users
-    fakes = iter(fake_usernames(rng, n, w.pop.by_name))
-    out = []
-    for _ in range(n):
-        if rng.random() < real:
-            out.append((users[rng.randrange(len(users))].name, rng.random() < reuse))
-        else:
-            out.append((next(fakes), False))
-    return out
-
-
-def _victims(w: World, rng: random.Random, k: int, before: int, bank: bool = False) -> list[User]:
-    """Users with a benign login before ``before`` (so the takeover has history to differ from)."""
-    users = w.pop.users
-    seen = [users[i] for i, (t, _) in w.first_login.items() if t < before and not users[i].corporate
-            and (users[i].account_id or not bank)]
-    seen.sort(key=lambda u: u.idx)
-    if len(seen) < k:
-        seen += [u for u in rng.sample(users, 4 * k) if u.account_id or not bank]
-    return rng.sample(seen, k)
-
-
-def _register(v: Visit, rng: random.Random) -> str:
-    """The attacker signs up a throw-away account and logs in with it."""
-    name = fake_usernames(rng, 1, v.w.pop.by_name)[0].split("@")[0] + str(rng.randint(10, 99))
-    v.hit("register", status=201, user=name)
-    v.think(3, 0.5)
-    v.hit("login", user=name)
-    v.user = name
-    return name
-
-
-def _random_ua(rng: random.Random) -> str:
-    major = rng.randint(100, 131)
-    return (f"Mozilla/5.0 (Windows NT {rng.choice(('10.0', '6.1', '11.0'))}; Win64; x64) AppleWebKit/537.36 "
-            f"(KHTML, like Gecko) Chrome/{major}.0.{rng.randint(4000, 6800)}.{rng.randint(10, 250)} Safari/537.36")
-
+ATTACK_KINDS: tuple[AttackKind, ...] = (
+    *(attrs.evolve(k, needs=NEEDS[k.name]) for k in _ORIGINAL),
+    *FLEET_KINDS,
+)
+"""Every generator: the original programs (the tuning world's default run), then the
+behaviours of real access logs (``attack_fleet.py``; held-out worlds run all of them)."""
 
 # --------------------------------------------------------------- credential stuffing
 
@@ -457,9 +438,9 @@ def scrape_catalogue(w: World, rng: random.Random, inst: Instance) -> None:
     while t < t1:
         v.t = t
         ok = pid in w.cat.product_set
-        v.hit("product", f"/api/v1/products/{pid}", 200 if ok else 404, lat=25 + rng.random() * 10)
+        v.hit("product", status=200 if ok else 404, obj=pid, lat=25 + rng.random() * 10)
         if ok:
-            v.hit("price", f"/api/v1/products/{pid}/price", lat=10 + rng.random() * 5)
+            v.hit("price", obj=pid, lat=10 + rng.random() * 5)
         pid += 1
         t += 600 + rng.randint(-15, 15)
 
@@ -477,7 +458,7 @@ def scrape_prices(w: World, rng: random.Random, inst: Instance) -> None:
             p = next(todo, None)
             if p is None:
                 break
-            v.hit("price", f"/api/v1/products/{p}/price")
+            v.hit("price", obj=p)
             v.wait(rng.uniform(800, 1400))
 
 
@@ -512,7 +493,7 @@ def enum_orders(w: World, rng: random.Random, inst: Instance) -> None:
     _register(v, rng)
     oid = rng.randint(ORDER_LO, ORDER_HI - 2000)
     while v.t < t1:
-        v.hit("order", f"/api/v1/orders/{oid}", w.order_status(oid, None))
+        v.hit("order", status=w.order_status(oid, None), obj=oid)
         oid += 1
         v.wait(rng.uniform(150, 300))
 
@@ -525,7 +506,7 @@ def enum_accounts(w: World, rng: random.Random, inst: Instance) -> None:
     aid = ACCOUNT_LO + rng.randrange(50_000)
     owners = w.cat.account_owner
     while v.t < t1:
-        v.hit("balance", f"/api/v1/accounts/{aid}/balance", 403 if aid in owners else 404)
+        v.hit("balance", status=403 if aid in owners else 404, obj=aid)
         aid += 1
         v.wait(rng.uniform(1000, 2000))
 
@@ -541,7 +522,7 @@ def enum_invoice_bola(w: World, rng: random.Random, inst: Instance) -> None:
         oid = lo + rng.randrange(3000)
         v.referer = f"https://shop.example/orders/{oid}"
         # The invoice route forgets the owner check: others' invoices come back 200.
-        v.hit("invoice", f"/api/v1/orders/{oid}/invoice", 200 if oid in w.cat.order_owner else 404)
+        v.hit("invoice", status=200 if oid in w.cat.order_owner else 404, obj=oid)
 
 
 # ----------------------------------------------------------- business-logic abuse
@@ -624,7 +605,7 @@ def otp_transfer_brute(w: World, rng: random.Random, inst: Instance) -> None:
             status = 429
         else:
             status = 200 if n >= 30 and rng.random() < 0.2 else 401
-        v.hit("transfer_confirm", f"/api/v1/transfers/{tid}/confirm", status,
+        v.hit("transfer_confirm", status=status, obj=tid,
               params={"otp": "valid" if status == 200 else "invalid"})
         if status == 200:
             break
@@ -646,7 +627,7 @@ def rotation_session_hop(w: World, rng: random.Random, inst: Instance) -> None:
         key = routes[i % 4]
         if key == "orders" and u.orders and rng.random() < 0.5:
             oid = rng.choice(u.orders)
-            v.hit("order", f"/api/v1/orders/{oid}")
+            v.hit("order", obj=oid)
         else:
             v.hit(key)
         v.wait(rng.uniform(3000, 9000))
@@ -730,11 +711,11 @@ def session_churn(w: World, rng: random.Random, inst: Instance) -> None:
             r = rng.random()
             if r < 0.6:
                 p = any_product(w, rng)
-                v.hit("product", f"/api/v1/products/{p}", 200 if p in w.cat.product_set else 404)
+                v.hit("product", status=200 if p in w.cat.product_set else 404, obj=p)
             elif r < 0.85:
                 v.hit("search", query={"q": rng.choice(SEARCH_TERMS)})
             else:
-                v.hit("price", f"/api/v1/products/{any_product(w, rng)}/price")
+                v.hit("price", obj=any_product(w, rng))
             v.wait(rng.uniform(400, 1200))
 
 
@@ -775,7 +756,7 @@ def fp_rotation_ip(w: World, rng: random.Random, inst: Instance) -> None:
             v.hit("login", status=w.login_status(name, ok), user=name)
         else:
             p = any_product(w, rng)
-            v.hit("product", f"/api/v1/products/{p}", 200 if p in w.cat.product_set else 404)
+            v.hit("product", status=200 if p in w.cat.product_set else 404, obj=p)
         v.wait(rng.uniform(600, 1500))
 
 
@@ -826,7 +807,7 @@ def metronome(w: World, rng: random.Random, inst: Instance) -> None:
     bought = False
     while t < stop:
         v.t = t
-        v.hit("product", f"/api/v1/products/{p}", resp=3120, lat=20 + rng.random() * 4)
+        v.hit("product", obj=p, resp=3120, lat=20 + rng.random() * 4)
         if t >= fs and not bought:
             v.hit("cart_add", params={"product_id": p, "quantity": 1}, user=name)
             v.hit("checkout", status=201, params={"amount": 49.0, "card": "card_4c1f2e7a9b30"}, user=name)
@@ -844,7 +825,7 @@ def jitter_bot(w: World, rng: random.Random, inst: Instance) -> None:
         v.t = t
         p = watch[n % 20]
         v.referer = f"https://shop.example/p/{p}"
-        v.hit("price", f"/api/v1/products/{p}/price", resp=158)
+        v.hit("price", obj=p, resp=158)
         n += 1
         t += int(4000 * rng.uniform(0.95, 1.05))
 
@@ -882,7 +863,7 @@ def shadow_probe(w: World, rng: random.Random, inst: Instance) -> None:
     t0, t1 = _window(rng, w, 4)
     c = _net_client(rng.choice(HOSTING), rng, BOT["curl"])
     v = Visit(w, rng, t0, c, tags=(inst.events,))
-    probes = list(SHADOW) * 3
+    probes = list(w.shadow or SHADOW) * 3
     rng.shuffle(probes)
     for s in probes:
         if v.t >= t1:
@@ -911,9 +892,9 @@ def param_tamper(w: World, rng: random.Random, inst: Instance) -> None:
         lambda: v.hit("products", status=400, query={"page_size": "5000"}, params={"page_size": 5000}),
         lambda: v.hit("products", status=400, query={"page_size": "abc", "sort": "price;DROP TABLE"},
                       params={"page_size": "abc"}),
-        lambda: v.hit("product", "/api/v1/products/20001'--", 404),
-        lambda: v.hit("product", "/api/v1/products/-1", 404),
-        lambda: v.hit("order", "/api/v1/orders/../../admin", 404),
+        lambda: v.hit("product", status=404, obj="20001'--"),
+        lambda: v.hit("product", status=404, obj="-1"),
+        lambda: v.hit("order", status=404, obj="../../admin"),
         lambda: v.hit("search", status=400, query={"q": "A" * 4096}),
         lambda: v.hit("giftcard", status=400, params={"code": "GC-" + "9" * 60}),
         lambda: v.hit("chg_mfa", status=400, params={"method": "none"}),
@@ -934,7 +915,9 @@ def shadow_quiet(w: World, rng: random.Random, inst: Instance) -> None:
     while v.t < t1:
         v.think(25, 0.3)
         uid += rng.randint(1, 5)
-        v.hit("", f"/api/v0/users/{uid}", 200, method="GET", resp=rng.randint(700, 1100))
+        resp = rng.randint(700, 1100)
+        method, path, field = w.fx.legacy if w.fx is not None else ("GET", "/api/v0/users/{}", None)
+        v.hit("", path.format(uid), 200, method=method, resp=resp, params={field: uid} if field else None)
         if rng.random() < 0.6:
             v.think(6, 0.5)
             view_product(v, any_product(w, rng))
@@ -1092,18 +1075,23 @@ _GENERATORS: dict[str, Callable[..., None]] = {
     "export-distributed": export_distributed,
     "campaign": campaign,
 }
+_GENERATORS.update(FLEET_GENERATORS)
 assert set(_GENERATORS) == {k.name for k in ATTACK_KINDS}
 assert {k.ttp for k in ATTACK_KINDS} == set(TTPS)
+ONCE = frozenset({"campaign", "metronome", "cart-hoarding", "price-poller", "backup-enum-fleet", "worm"})
+"""Generators that run once per run whatever its length (the others once per ~4 hours)."""
 
 
-def run_attacks(w: World, seed: int, ttps: tuple[str, ...], hours: float) -> None:
-    """Run every generator whose ttp is in ``ttps``; one instance per ~4 simulated hours."""
+def run_attacks(w: World, seed: int, ttps: tuple[str, ...], hours: float,
+                kinds: frozenset[str] | None = None) -> None:
+    """Run every generator whose ttp is in ``ttps`` (and, given ``kinds``, whose name is in it);
+    one instance per ~4 simulated hours."""
     repeat = max(1, round(hours / 4))
     for kind in ATTACK_KINDS:
-        if kind.ttp not in ttps:
+        if kind.ttp not in ttps or (kinds is not None and kind.name not in kinds):
             continue
         fn = _GENERATORS[kind.name]
-        for i in range(1 if kind.name in ("campaign", "metronome", "cart-hoarding") else repeat):
+        for i in range(1 if kind.name in ONCE else repeat):
             rng = random.Random(f"{seed}:attack:{kind.name}:{i}")
             inst = w.label(kind.name, kind.ttp, kind.goal, kind.difficulty, kind.summary, kind.also)
             fn(w, rng, inst)

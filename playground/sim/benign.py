@@ -82,9 +82,9 @@ def surge(ms: int) -> float:
     return 1.0
 
 
-def event_rate(ms: int, scale: float) -> float:
-    """Expected benign events per second at ``ms``."""
-    return PEAK_EPS * scale * daily(ms) * surge(ms)
+def event_rate(ms: int, scale: float, peak: float = PEAK_EPS) -> float:
+    """Expected benign events per second at ``ms`` (``peak``: events/s at the daily peak, scale 1)."""
+    return peak * scale * daily(ms) * surge(ms)
 
 
 # --------------------------------------------------------------------- building blocks
@@ -113,10 +113,10 @@ def view_product(v: Visit, p: int) -> bool:
     """A product page: detail, then the price/stock sub-request."""
     v.referer = f"https://shop.example/p/{p}"
     if p not in v.w.cat.product_set:
-        v.hit("product", f"/api/v1/products/{p}", 404)
+        v.hit("product", status=404, obj=p)
         return False
-    v.hit("product", f"/api/v1/products/{p}")
-    v.hit("price", f"/api/v1/products/{p}/price")
+    v.hit("product", obj=p)
+    v.hit("price", obj=p)
     return True
 
 
@@ -244,7 +244,7 @@ def script_shop(v: Visit, u: User) -> None:
     if rng.random() < 0.15:
         v.think(4)
         p = viewed[0] if viewed else any_product(w, rng)
-        v.hit("cart_remove", f"/api/v1/cart/items/{p}", 200 if p in w.cat.product_set else 404)
+        v.hit("cart_remove", status=200 if p in w.cat.product_set else 404, obj=p)
     if rng.random() < 0.6:
         v.think(8)
         coupon = None
@@ -264,7 +264,7 @@ def script_shop(v: Visit, u: User) -> None:
             oid = w.new_order(u)
             v.think(4)
             v.referer = f"https://shop.example/orders/{oid}"
-            v.hit("order", f"/api/v1/orders/{oid}")
+            v.hit("order", obj=oid)
     if rng.random() < 0.3:
         v.think(5)
         v.hit("logout", status=204)
@@ -279,9 +279,9 @@ def script_orders(v: Visit, u: User) -> None:
     for oid in rng.sample(u.orders, min(len(u.orders), rng.randint(1, 3))):
         v.think(5)
         v.referer = f"https://shop.example/orders/{oid}"
-        v.hit("order", f"/api/v1/orders/{oid}")
+        v.hit("order", obj=oid)
         if rng.random() < 0.25:
-            v.hit("invoice", f"/api/v1/orders/{oid}/invoice")
+            v.hit("invoice", obj=oid)
     v.think(4)
     v.referer = ACCOUNT
     v.hit("account")
@@ -297,7 +297,7 @@ def script_bank(v: Visit, u: User) -> None:
         v.hit("mfa", status=401, params={"otp": "invalid"})
         v.think(6, 0.5)
     v.hit("mfa", params={"otp": "valid"})
-    v.hit("balance", f"/api/v1/accounts/{u.account_id}/balance")
+    v.hit("balance", obj=u.account_id)
     v.think(4)
     v.hit("transfers")
     if rng.random() < 0.3:
@@ -307,9 +307,9 @@ def script_bank(v: Visit, u: User) -> None:
         tid = v.w.new_transfer()
         v.think(12, 0.5)
         if rng.random() < 0.03:
-            v.hit("transfer_confirm", f"/api/v1/transfers/{tid}/confirm", 401, params={"otp": "invalid"})
+            v.hit("transfer_confirm", status=401, obj=tid, params={"otp": "invalid"})
             v.think(8, 0.5)
-        v.hit("transfer_confirm", f"/api/v1/transfers/{tid}/confirm", params={"otp": "valid"})
+        v.hit("transfer_confirm", obj=tid, params={"otp": "valid"})
     if rng.random() < 0.02:
         v.think(10)
         v.hit("chg_payout", params={"iban_hash": f"iban_{rng.getrandbits(40):010x}"})
@@ -386,32 +386,46 @@ _SCRIPT_CUM = [sum(w for _, w in SCRIPTS[: i + 1]) for i in range(len(SCRIPTS))]
 
 def run_session(w: World, rng: random.Random, t: int, u: User, c: Client, tags: tuple = ()) -> Visit:
     """Run one session script for ``u`` starting at ``t``."""
-    script = pick(rng, SCRIPTS, _SCRIPT_CUM)[0]
+    fx = w.fx
+    script = pick(rng, SCRIPTS, _SCRIPT_CUM if fx is None else fx.script_cum)[0]
     if script is script_bank and not u.account_id:
         script = script_shop
     if script is script_bank and c.web and rng.random() < 0.5:
         bank_app = BANK_APPS[0] if "iPhone" in c.ua or rng.random() < 0.5 else BANK_APPS[1]
         c = Client(c.ip, c.asn, c.country, bank_app.ua, bank_app.ja3, c.lang, False, c.xff, c.pool)
     v = Visit(w, rng, t, c, session_id(rng), tags=tags, hop=0.03 if c.pool else 0.0)
+    if fx is not None and not c.web and fx.ident.app_launch and rng.random() < fx.ident.cold_start:
+        app_launch(v, fx.ident.app_launch)
     script(v, u)
     return v
+
+
+def app_launch(v: Visit, calls: int) -> None:
+    """A native app starting: home-screen calls fired before it attaches its stored session."""
+    sid, v.session = v.session, None
+    v.hit("categories")
+    v.hit("products", query={"page": "1", "page_size": "24"}, params={"page_size": 24})
+    if calls >= 3:
+        v.hit("price", obj=v.w.cat.products[v.rng.randrange(12)])
+    v.session = sid
+    v.think(2, 0.5)
 
 
 # --------------------------------------------------------------------------- drivers
 
 
-def baseline(w: World, rng: random.Random, scale: float) -> None:
+def baseline(w: World, rng: random.Random, scale: float, peak: float = PEAK_EPS) -> None:
     """Ordinary customers, all day; mobile-carrier sessions are tagged as CGNAT traps."""
     users = w.pop.users
     cgnat = {}
-    lam_max = PEAK_EPS * scale * 1.3 / EVENTS_PER_SESSION  # sessions per second, upper bound
+    lam_max = peak * scale * 1.3 / EVENTS_PER_SESSION  # sessions per second, upper bound
     rate_max = lam_max * EVENTS_PER_SESSION
     t = w.start - WARMUP_MS
     while True:
         t += 1 + int(rng.expovariate(lam_max) * 1000)
         if t >= w.end:
             break
-        if rng.random() * rate_max > event_rate(t, scale):
+        if rng.random() * rate_max > event_rate(t, scale, peak):
             continue
         u = users[rng.randrange(len(users))]
         c = client_for(w, rng, u)
@@ -500,7 +514,7 @@ def googlebot(w: World, rng: random.Random) -> None:
             v.hit("categories", headers={"from": "googlebot(at)googlebot.com"})
         if rng.random() < 0.04:
             p = rng.randint(PRODUCT_LO, PRODUCT_HI)
-        v.hit("product", f"/api/v1/products/{p}", 200 if p in w.cat.product_set else 404,
+        v.hit("product", status=200 if p in w.cat.product_set else 404, obj=p,
               headers={"from": "googlebot(at)googlebot.com"})
         t += int(3000 * rng.uniform(0.8, 1.2))
 
@@ -519,7 +533,7 @@ def partner(w: World, rng: random.Random) -> None:
         c = Client(ips[n % 2], net.asn, net.country, d.ua, d.ja3, None, False)
         v = Visit(w, rng, t + rng.randrange(300), c, tags=(trap.events,), gap=(40, 80))
         for p in watch:
-            v.hit("price", f"/api/v1/products/{p}/price", headers={"x-api-key-id": "pk_pricecompare_7f3a"})
+            v.hit("price", obj=p, headers={"x-api-key-id": "pk_pricecompare_7f3a"})
         t += 60_000
         n += 1
 
@@ -573,9 +587,9 @@ def support_agents(w: World, rng: random.Random, scale: float) -> None:
             if v.t >= w.end:
                 break
             oid = orders[rng.randrange(len(orders))]
-            v.hit("order", f"/api/v1/orders/{oid}")
+            v.hit("order", obj=oid)
             if rng.random() < 0.4:
-                v.hit("invoice", f"/api/v1/orders/{oid}/invoice")
+                v.hit("invoice", obj=oid)
 
 
 def flash_sale(w: World, rng: random.Random) -> None:
@@ -590,8 +604,8 @@ def flash_sale(w: World, rng: random.Random) -> None:
     w.sold_out = {sale[0]: fs + int(0.55 * dur), sale[1]: fs + int(0.8 * dur)}
     trap = w.trap("flash-sale", f"Flash sale on products {list(sale)}: ~5x product/cart/checkout "
                   "traffic from many real customers; items sell out (409).")
-    prefixes = ("/api/v1/products", "/api/v1/cart", "/api/v1/checkout")
-    base = sum(1 for e in w.events if fs <= e["ts"] < fe and e["path"].startswith(prefixes))
+    pcc = _pcc(w)
+    base = sum(1 for e in w.events if fs <= e["ts"] < fe and pcc(e))
     target = 4 * max(base, 25)
     got = 0
     users = w.pop.users
@@ -602,9 +616,22 @@ def flash_sale(w: World, rng: random.Random) -> None:
         v = Visit(w, rng, t, c, session_id(rng), tags=(trap.events,))
         n0 = len(trap.events)
         _flash_shopper(v, u, sale, fe)
-        got += sum(1 for e in trap.events[n0:] if e["ts"] < fe and e["path"].startswith(prefixes))
+        got += sum(1 for e in trap.events[n0:] if e["ts"] < fe and pcc(e))
     w.flash_stats = {"baseline_pcc_events": base, "flash_pcc_events": got,
                      "multiplier": round((base + got) / max(base, 1), 2)}
+
+
+PCC_OPS = frozenset({"products", "product", "price", "cart", "cart_add", "cart_remove", "checkout"})
+"""The product, cart and checkout operations whose volume the flash sale multiplies."""
+
+
+def _pcc(w: World):
+    """Is an event a product/cart/checkout request? (The tuning world's paths say so; held-out
+    worlds' renderers keep the operation in ``_k`` until the run is finished.)"""
+    if w.fx is None:
+        prefixes = ("/api/v1/products", "/api/v1/cart", "/api/v1/checkout")
+        return lambda e: e["path"].startswith(prefixes)
+    return lambda e: e.get("_k") in PCC_OPS
 
 
 def _flash_shopper(v: Visit, u: User, sale: tuple[int, ...], fe: int) -> None:

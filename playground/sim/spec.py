@@ -54,6 +54,17 @@ class Route:
     params: tuple[Param, ...] = ()
     statuses: tuple[int, ...] = (200,)
     auth: bool = False
+    _pre: str = attrs.field(init=False, eq=False, repr=False)
+    _post: str = attrs.field(init=False, eq=False, repr=False)
+
+    def __attrs_post_init__(self) -> None:
+        pre, _, rest = self.template.partition("{")
+        object.__setattr__(self, "_pre", pre)
+        object.__setattr__(self, "_post", rest.partition("}")[2] if rest else "")
+
+    def fill(self, obj: object) -> str:
+        """The request path for one object: the template with its (single) parameter set to ``obj``."""
+        return f"{self._pre}{obj}{self._post}"
 
 
 def _id(name: str) -> Param:

@@ -13,6 +13,7 @@ from __future__ import annotations
 import math
 import random
 from statistics import NormalDist
+from typing import Any
 
 import attrs
 
@@ -35,8 +36,8 @@ class Client:
     ip: str
     asn: int
     country: str
-    ua: str
-    ja3: str
+    ua: str | None  # None: no User-Agent header at all
+    ja3: str | None  # None: plain HTTP, no TLS client hello
     lang: str | None = None  # accept-language; None for clients that send none
     web: bool = True  # browser SPA (sends referer) vs. native app / script
     xff: str | None = None  # x-forwarded-for added by a proxy in front of the client
@@ -84,6 +85,8 @@ class World:
     otp_limit: Limiter = attrs.field(factory=lambda: Limiter(5, 300_000))
     export_limit: Limiter = attrs.field(factory=lambda: Limiter(6, 120_000))
     exists_limit: Limiter = attrs.field(factory=lambda: Limiter(120, 60_000))
+    fx: Any = None  # the world's renderer (``render.Renderer``); None: the tuning world, as generated
+    shadow: tuple = ()  # undocumented endpoints this API really answers (``attack.Shadow``)
 
     @property
     def cat(self) -> Catalogue:
@@ -157,17 +160,24 @@ class Visit:
     referer: str | None = None
     hop: float = 0.0  # chance per think step that a CGNAT client changes address
     gap: tuple[int, int] = (8, 90)  # client-side ms between a response and the next request
+    seen: str | None = None  # the session value already sent once (held-out worlds' renderers)
+    fresh: bool = False  # the next event goes out before the session cookie is set
 
-    def hit(self, key: str, path: str | None = None, status: int = 200, *, query: dict | None = None,
-            params: dict | None = None, headers: dict | None = None, user: str | None = None,
-            host: str | None = None, method: str | None = None, lat: float | None = None,
-            resp: int | None = None) -> dict:
-        """Emit one request on route ``key`` (or a shadow path when ``key`` is unknown)."""
+    def hit(self, key: str, path: str | None = None, status: int = 200, *, obj: object = None,
+            query: dict | None = None, params: dict | None = None, headers: dict | None = None,
+            user: str | None = None, host: str | None = None, method: str | None = None,
+            lat: float | None = None, resp: int | None = None) -> dict:
+        """Emit one request of operation ``key`` on object ``obj`` (or a raw ``path`` when ``key`` is
+        no operation: shadow endpoints, probes); ``status`` is in the operation catalogue's terms
+        and the world's renderer turns it into its own convention."""
+        fx = self.w.fx
+        if fx is not None and self.session is not None and self.session != self.seen:
+            fx.first_use(self, key)
         rand = self.rng.random
-        r = ROUTES.get(key)
+        r = ROUTES.get(key) if fx is None else fx.canon.get(key)
         if r is not None:
             if path is None:
-                path = r.template
+                path = r.template if obj is None else r.fill(obj)
             method = method or r.method
             host = host or (r.host if r.host != SHOP else self.host)
             base_lat, base_resp, req = r.lat, r.resp, r.req
@@ -222,6 +232,13 @@ class Visit:
             h.update(headers)
         if h:
             ev["headers"] = h
+        if c.ua is None or c.ja3 is None:  # no User-Agent header; plain HTTP (no TLS hello)
+            if c.ua is None:
+                del ev["ua"]
+            if c.ja3 is None:
+                del ev["ja3"]
+        if fx is not None:
+            fx.render(self, key, obj, ev)
         self.w.events.append(ev)
         for tag in self.tags:
             tag.append(ev)

@@ -160,6 +160,27 @@ CORPORATE = Network("Globex GmbH egress", 3320, "DE", "corporate", ("80.146.191.
 SUPPORT_OFFICE = Network("Shop support BPO", 9299, "PH", "office", ("112.198.64.0/20",))
 HOTEL = Network("Hotel Wi-Fi (True Internet)", 7470, "TH", "fixed", ("171.96.0.0/13",))
 
+# Networks of the held-out worlds' automated clients and of infected devices (worms,
+# scanner fleets). Same caveat: plausible owner/prefix pairs, not authoritative.
+BINGBOT = Network("Bingbot (Microsoft)", 8075, "US", "crawler", ("157.55.39.0/24", "207.46.13.0/24"))
+GCP = Network("Google Cloud", 396982, "US", "hosting", ("34.64.0.0/10", "35.184.0.0/13"))
+AZURE = Network("Microsoft Azure", 8075, "US", "hosting", ("20.36.0.0/14", "40.112.0.0/13"))
+CLOUDFLARE_WARP = Network("Cloudflare WARP", 13335, "US", "hosting", ("104.28.0.0/16",))
+IOT = (
+    Network("China Telecom", 4134, "CN", "fixed", ("116.224.0.0/12", "183.128.0.0/11"), 9),
+    Network("China Unicom", 4837, "CN", "fixed", ("123.112.0.0/12", "221.192.0.0/13"), 6),
+    Network("VNPT", 45899, "VN", "fixed", ("113.160.0.0/11",), 4),
+    Network("BSNL", 9829, "IN", "fixed", ("117.192.0.0/10",), 5),
+    Network("HiNet", 3462, "TW", "fixed", ("114.32.0.0/12",), 3),
+    Network("KT Corporation", 4766, "KR", "fixed", ("121.128.0.0/10",), 3),
+    Network("Claro NET", 28573, "BR", "fixed", ("177.32.0.0/11",), 4),
+    Network("TE Data", 8452, "EG", "fixed", ("41.32.0.0/12",), 2),
+    Network("Telkom Indonesia", 7713, "ID", "fixed", ("36.64.0.0/11",), 3),
+    Network("Telmex", 8151, "MX", "fixed", ("187.128.0.0/10",), 2),
+    Network("Rostelecom", 12389, "RU", "fixed", ("178.64.0.0/13",), 3),
+)
+"""Consumer networks full of unpatched routers and cameras: where worms and scanner fleets live."""
+
 REFERENCE_LISTS = {
     "hosting_asns": list(HOSTING_ASNS),
     "tor_exit_cidrs": list(TOR.prefixes),
@@ -396,21 +417,27 @@ class Population:
     pools: dict[int, list[str]]  # carrier ASN → CGNAT pool addresses
 
 
-def build_population(rng: random.Random, n_users: int) -> Population:
-    """Create ``n_users`` customers, ~60 k historical orders and the product catalogue."""
+def build_population(rng: random.Random, n_users: int, *, mobile_share: float = 0.22,
+                     app_weight: float = 1.0, pool_factor: float = 1.0) -> Population:
+    """Create ``n_users`` customers, ~60 k historical orders and the product catalogue.
+
+    ``mobile_share`` of them only use a phone behind their carrier's CGNAT (pools scaled
+    by ``pool_factor``); ``app_weight`` multiplies the native apps' share of devices.
+    """
     taken: set[str] = set()
     fixed_cum = _cum(n.weight for n in FIXED)
     mobile_cum = _cum(n.weight for n in MOBILE)
-    device_cum = _cum(d.weight for d in DEVICES)
+    app = app_weight
+    device_cum = _cum(d.weight * (app if d.kind == "app" else 1.0) for d in DEVICES)
     phones = [d for d in DEVICES if d.kind != "desktop"]
-    phone_cum = _cum(d.weight for d in phones)
+    phone_cum = _cum(d.weight * (app if d.kind == "app" else 1.0) for d in phones)
     pools = {}
     for m in MOBILE:
-        pools[m.asn] = sorted({m.random_ip(rng) for _ in range(m.pool)})
+        pools[m.asn] = sorted({m.random_ip(rng) for _ in range(max(2, round(m.pool * pool_factor)))})
     users: list[User] = []
     by_name: dict[str, User] = {}
     for i in range(n_users):
-        mobile_only = rng.random() < 0.22
+        mobile_only = rng.random() < mobile_share
         if mobile_only:
             home = pick(rng, MOBILE, mobile_cum)
             devs = (pick(rng, phones, phone_cum),)

@@ -32,7 +32,7 @@ from sleuth.playground.simulate import (
 TS_RE = re.compile(r"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z$")
 HOSTING = {16509, 14061, 24940, 16276, 63949, 20473, 9009}
 BAD_NETS = [ipaddress.ip_network(n) for n in ("185.220.100.0/22", "198.51.100.0/24", "203.0.113.0/24")]
-FILES = ("events.jsonl", "labels.jsonl", "traps.jsonl", "openapi.json", "manifest.json")
+FILES = ("events.jsonl", "labels.jsonl", "traps.jsonl", "openapi.json", "manifest.json", "roles.tsv")
 
 
 def _ms(ts: str) -> int:
@@ -288,7 +288,7 @@ def test_events_inside_span(sim):
 # --------------------------------------------------------------------------- labels
 
 LABEL_KEYS = {"id", "ttp", "goal", "difficulty", "start", "end", "entities", "event_ids", "campaign",
-              "description", "generator", "also"}
+              "description", "generator", "also", "world", "visible", "missing"}
 
 
 def test_label_format(sim, by_id):
@@ -305,7 +305,7 @@ def test_label_format(sim, by_id):
 
 def test_trap_format(sim, by_id, attack_ids):
     for trap in sim.traps:
-        assert set(trap) == {"id", "trap", "start", "end", "entities", "event_ids", "description"}
+        assert set(trap) == {"id", "trap", "start", "end", "entities", "event_ids", "description", "world"}
         assert trap["trap"] in TRAP_KINDS
         assert all(i in by_id for i in trap["event_ids"])
         assert not attack_ids & set(trap["event_ids"])  # traps are benign
