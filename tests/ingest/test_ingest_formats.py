@@ -19,7 +19,12 @@ import pytest
 from sleuth.engine.formats import FORMATS, REASONS, W3CReader, iter_records, sniff_extra
 from sleuth.engine.formats.alb import parse_alb_line
 from sleuth.engine.formats.envoy import parse_envoy_line
-from sleuth.engine.formats.jsonlog import parse_caddy, parse_caddy_line, parse_traefik, parse_traefik_line
+from sleuth.engine.formats.jsonlog import (
+    parse_caddy,
+    parse_caddy_line,
+    parse_traefik,
+    parse_traefik_line,
+)
 from sleuth.engine.normalize import CANONICAL_FIELDS, Normalizer
 from sleuth.engine.source import Bad, sniff_format
 
