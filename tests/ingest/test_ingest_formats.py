@@ -211,6 +211,22 @@ def test_alb_hostile(line, reason, detail):
     assert got.excerpt == line[:200]
 
 
+ALB_SAMPLE_LINES = (DATA / "alb.log").read_text().splitlines()
+
+
+@pytest.mark.parametrize("line", ALB_SAMPLE_LINES, ids=[f"alb.log:{i}" for i in range(1, len(ALB_SAMPLE_LINES) + 1)])
+def test_alb_fast_path_takes_the_samples_and_agrees_with_the_general_path(line):
+    from sleuth.engine.formats.alb import _FAST, _parse_general
+    assert _FAST.fullmatch(line) is not None
+    assert parse_alb_line(line) == _parse_general(line)
+
+
+@pytest.mark.parametrize("line", [c[1] for c in HOSTILE_ALB], ids=[c[0] for c in HOSTILE_ALB])
+def test_alb_fast_and_general_paths_agree_on_hostile_lines(line):
+    from sleuth.engine.formats.alb import _parse_general
+    assert parse_alb_line(line) == _parse_general(line)
+
+
 def test_alb_quotes_inside_request_and_user_agent():
     line = ALB_OK.replace("/api/v1/orders?page=2", '/api/v1/orders" x?page=2').replace(
         "Firefox/125.0", 'Firefox/125.0" onerror="alert(1)')
