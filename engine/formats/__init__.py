@@ -21,7 +21,7 @@ from ._common import REASONS, Bad, decode_line
 from .alb import ALB_FIELDS, parse_alb_line
 from .envoy import parse_envoy_line
 from .jsonlog import _json_kind, parse_caddy, parse_caddy_line, parse_traefik, parse_traefik_line
-from .w3c import CLOUDFRONT_FIELDS, W3CReader, parse_w3c_values
+from .w3c import _IIS_ONLY, CLOUDFRONT_FIELDS, W3CReader, parse_w3c_values
 
 __all__ = [
     "ALB_FIELDS", "CLOUDFRONT_FIELDS", "FORMATS", "REASONS", "FormatSpec", "LineReader", "W3CReader",
@@ -96,7 +96,7 @@ FORMATS: dict[str, FormatSpec] = {
                    lambda: W3CReader("cloudfront"), 60.0, "end"),
         FormatSpec("w3c", "W3C extended log (#Fields); IIS recognised by its directives",
                    lambda: W3CReader("w3c"), 60.0, "end"),
-        FormatSpec("iis", "Microsoft IIS W3C extended log", lambda: W3CReader("iis"), 60.0, "end"),
+        FormatSpec("iis", "Microsoft IIS W3C extended log", lambda: W3CReader("iis"), 120.0, "end"),
         FormatSpec("envoy", "Envoy default access log format", _envoy_reader, 60.0, "start"),
         FormatSpec("caddy", "Caddy JSON access log", _caddy_reader, 60.0, "end", json=True),
         FormatSpec("traefik", "Traefik JSON access log", _traefik_reader, 60.0, "start", json=True),
@@ -137,7 +137,8 @@ def sniff_extra(head: bytes) -> str | None:
 
     * ``#`` directives at the top including ``#Fields:`` and ``#Version:`` or
       ``#Software:`` -> ``cloudfront`` when the fields include ``x-edge-*``,
-      else ``w3c``;
+      ``iis`` when ``#Software`` names IIS or IIS-only fields are listed
+      (``s-sitename``, ``sc-substatus``, ...), else ``w3c``;
     * ``{``: of the first complete lines (up to 16), at least one is a Caddy
       access record (a ``request`` object with ``method`` and ``uri`` and a
       ``logger`` under ``http.log.access``) and all the others are Caddy log
@@ -171,7 +172,7 @@ def sniff_extra(head: bytes) -> str | None:
 
 def _sniff_w3c(text: bytes) -> str | None:
     seen: set[str] = set()
-    fields = ""
+    fields = software = ""
     for raw in text.split(b"\n")[:32]:
         line = decode_line(raw)
         if not line.startswith("#"):
@@ -181,9 +182,16 @@ def _sniff_w3c(text: bytes) -> str | None:
             seen.add(name.strip().lower())
             if name.strip().lower() == "fields":
                 fields = value
+            elif name.strip().lower() == "software":
+                software = value
     if "fields" not in seen or not seen & {"version", "software"}:
         return None
-    return "cloudfront" if "x-edge-" in fields.lower() else "w3c"
+    lower = fields.lower()
+    if "x-edge-" in lower:
+        return "cloudfront"
+    if "Internet Information Services" in software or set(lower.split()) & _IIS_ONLY:
+        return "iis"
+    return "w3c"
 
 
 def _sniff_json(text: bytes) -> str | None:
