@@ -1,7 +1,7 @@
 """Shared pieces of the log-format parsers: the failure value, decoding, small field parsers.
 
 The one place that imports from the reader and normaliser modules (``Bad``,
-``parse_time``, ``parse_query``), so that moving those modules means changing
+``parse_time``, ``parse_query``, ``excerpt_of``), so that moving those modules means changing
 these import lines only.  Helpers here never raise on hostile text: a value
 that cannot be read is ``None`` and the caller turns it into a ``Bad`` naming
 the field.
@@ -14,9 +14,10 @@ from typing import Any
 from urllib.parse import unquote
 
 from ..normalize import BadInput, parse_query, parse_time
+from ..quarantine import excerpt_of
 from ..source import Bad
 
-__all__ = ["Bad", "BadInput", "parse_query", "parse_time"]
+__all__ = ["Bad", "BadInput", "excerpt_of", "parse_query", "parse_time"]
 
 EXCERPT = 200  # characters of the input kept in a Bad, as source.py does
 REQUEST_KEEP = 1024  # characters of an unparsable request kept in ``request``, as source.py does

@@ -20,7 +20,7 @@ from typing import Any
 
 import orjson
 
-from ._common import Bad, bad, parse_query, split_host_port, time_of
+from ._common import Bad, bad, excerpt_of, parse_query, split_host_port, time_of
 
 __all__ = [
     "is_caddy_access", "is_traefik_access", "parse_caddy", "parse_caddy_line", "parse_traefik",
@@ -108,23 +108,23 @@ def parse_caddy(obj: Any) -> dict | Bad:
     if not is_caddy_access(obj):
         if type(obj) is not dict:
             return bad("not-access-record", f"caddy: a JSON {type(obj).__name__}, not an object",
-                       orjson.dumps(obj)[:800])
+                       excerpt_of(obj))
         what = obj.get("logger", obj.get("msg", "?"))
         return bad("not-access-record", f"caddy: not an access record (logger {str(what)[:80]!r})",
-                   orjson.dumps(obj)[:800])
+                   excerpt_of(obj))
     req = obj["request"]
     end = obj.get("ts")
     if end is None:
-        return bad("no-time", "caddy: no ts", orjson.dumps(obj)[:800])
+        return bad("no-time", "caddy: no ts", excerpt_of(obj))
     end_ts = time_of(end)
     if type(end_ts) is not float:
-        return bad("bad-time", f"caddy: {end_ts}", orjson.dumps(obj)[:800])
+        return bad("bad-time", f"caddy: {end_ts}", excerpt_of(obj))
     ev: dict[str, Any] = {"ts": end_ts}
     dur = obj.get("duration")
     if dur is not None:
         seconds = _seconds(dur)
         if seconds is None:
-            return bad("bad-time", f"caddy: duration {str(dur)[:40]!r} is not a duration", orjson.dumps(obj)[:800])
+            return bad("bad-time", f"caddy: duration {str(dur)[:40]!r} is not a duration", excerpt_of(obj))
         if obj.get("status") != 101:  # an upgraded connection (WebSocket) stays an event at its close
             ev["ts"] = max(0.0, round(end_ts - seconds, 6))
         ev["latency_ms"] = round(seconds * 1000.0, 6)
@@ -210,9 +210,9 @@ def parse_traefik(obj: Any) -> dict | Bad:
     if not is_traefik_access(obj):
         if type(obj) is not dict:
             return bad("not-access-record", f"traefik: a JSON {type(obj).__name__}, not an object",
-                       orjson.dumps(obj)[:800])
+                       excerpt_of(obj))
         return bad("not-access-record", f"traefik: not an access record (msg {str(obj.get('msg', '?'))[:80]!r})",
-                   orjson.dumps(obj)[:800])
+                   excerpt_of(obj))
     dur = obj.get("Duration")
     seconds = dur / 1e9 if type(dur) is int and dur >= 0 else None
     start = obj.get("StartUTC", obj.get("StartLocal"))
@@ -223,9 +223,9 @@ def parse_traefik(obj: Any) -> dict | Bad:
         if type(ts) is float:
             ts = max(0.0, round(ts - seconds, 6))
     else:
-        return bad("no-time", "traefik: no StartUTC, StartLocal, nor time and Duration", orjson.dumps(obj)[:800])
+        return bad("no-time", "traefik: no StartUTC, StartLocal, nor time and Duration", excerpt_of(obj))
     if type(ts) is not float:
-        return bad("bad-time", f"traefik: {ts}", orjson.dumps(obj)[:800])
+        return bad("bad-time", f"traefik: {ts}", excerpt_of(obj))
     if start is not None and seconds is not None and obj.get("DownstreamStatus") == 101:
         ts = round(ts + seconds, 6)  # an upgraded connection (WebSocket): an event at its close
     ev: dict[str, Any] = {"ts": ts}
@@ -249,7 +249,7 @@ def parse_traefik(obj: Any) -> dict | Bad:
     for k, v in obj.items():
         if k in _TRAEFIK_USED:
             continue
-        if k.startswith("request_"):
+        if type(k) is str and k.startswith("request_"):
             if v != "REDACTED":
                 headers[k[8:].lower()] = v
             continue

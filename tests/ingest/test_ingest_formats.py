@@ -443,6 +443,13 @@ def test_json_formats_wrong_types_go_to_invalid_not_to_an_exception():
     assert ev["_invalid"] == {"status": "wrong-type", "method": "wrong-type"}
 
 
+def test_json_formats_take_any_python_object():
+    """From another decoder (msgpack gives bytes, int keys): a Bad or an event, never an exception."""
+    assert parse_caddy({"logger": b"\xff", 1: 2}).reason == "not-access-record"
+    assert parse_traefik({1: "x", "RequestMethod": b"GET", "StartUTC": b"2024-05-01T12:00:00Z"})["ts"] == 1714564800.0
+    assert parse_traefik(None).reason == "not-access-record"
+
+
 def test_caddy_duration_forms():
     base = {**CADDY_OK, "ts": 1714564801.0}
     assert parse_caddy({**base, "duration": 0.5})["ts"] == 1714564800.5
