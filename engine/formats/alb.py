@@ -154,7 +154,8 @@ _TAIL = [_Q, _Q, _U, _U, _Q, _Q, _Q, _Q, _Q, _Q, _Q, _E, _E, _E, _E]  # fields 1
 _FAST = re.compile(
     r'([a-z][a-z0-9]{0,15}) (\S+) (\S+) (\S+) (\S+) (\S+) (\S+) (\S+) (\S+) (\S+) (\S+) (\S+)'
     r' "([^"]*)" "([^"]*)" ([^" ][^ ]*) ([^" ][^ ]*) ([^" ][^ ]*) "([^"]*)"'
-    + "".join(f"(?:{t}" for t in _TAIL) + ")?" * len(_TAIL) + r'(?: .*)?')
+    # fields after the 33rd (AWS adds fields at the end) are ignored
+    + "".join(f"(?:{t}" for t in _TAIL) + r"(?: .*)?" + ")?" * len(_TAIL))
 
 
 def parse_alb_line(line: str | bytes) -> dict | Bad:

@@ -198,6 +198,8 @@ HOSTILE_ALB = [
      "alb: field 7 (target_processing_time) is not seconds or -1: 'fast'"),
     ("truncated-in-user-agent", ALB_OK[:ALB_OK.index("Gecko/")], "unparsable-line",
      "alb: unclosed quote in field 14"),
+    ("broken-later-field", ALB_OK.replace('"forward"', "forward"), "unparsable-line",
+     "alb: field 23 (actions_executed) is not quoted"),
     ("unquoted-request", ALB_OK.replace('"GET https://api.example.com:443/api/v1/orders?page=2&size=50 HTTP/1.1"',
                                         "GET"), "unparsable-line", "alb: field 13 (request) is not quoted"),
 ]
