@@ -21,12 +21,12 @@ from ._common import REASONS, Bad, decode_line
 from .alb import ALB_FIELDS, parse_alb_line
 from .envoy import parse_envoy_line
 from .jsonlog import _json_kind, parse_caddy, parse_caddy_line, parse_traefik, parse_traefik_line
-from .w3c import _IIS_ONLY, CLOUDFRONT_FIELDS, W3CReader, parse_w3c_values
+from .w3c import _IIS_ONLY, CLOUDFRONT_FIELDS, W3CReader, parse_w3c_line
 
 __all__ = [
     "ALB_FIELDS", "CLOUDFRONT_FIELDS", "FORMATS", "REASONS", "FormatSpec", "LineReader", "W3CReader",
     "iter_records", "parse_alb_line", "parse_caddy", "parse_caddy_line", "parse_envoy_line",
-    "parse_traefik", "parse_traefik_line", "parse_w3c_values", "sniff_extra",
+    "parse_traefik", "parse_traefik_line", "parse_w3c_line", "sniff_extra",
 ]
 
 

@@ -3,7 +3,7 @@
 The reader stage for logs driven by a ``#Fields:`` directive: ``W3CReader``
 keeps the directives seen so far (``#Fields`` may change mid-file, as IIS
 does when it restarts) and turns each data line into an event with
-``parse_w3c_values``, a pure function of the field list and the values.
+``parse_w3c_line``, a pure function of the field list and the line.
 Three flavours differ only where the writers differ: IIS logs
 ``time-taken`` in milliseconds and spaces as ``+``; CloudFront
 percent-encodes values and logs ``cs(Host)`` as the distribution; both stamp
@@ -15,11 +15,12 @@ from __future__ import annotations
 
 import re
 from collections.abc import Callable
+from functools import lru_cache
 from typing import Any
 
 from ._common import Bad, bad, decode_line, parse_query, time_of, to_int, to_seconds, unquote_field
 
-__all__ = ["CLOUDFRONT_FIELDS", "W3CReader", "parse_w3c_values"]
+__all__ = ["CLOUDFRONT_FIELDS", "W3CReader", "parse_w3c_line"]
 
 #: The 33 fields of a CloudFront standard log, in order (used when a file has no #Fields).
 CLOUDFRONT_FIELDS: tuple[str, ...] = (
@@ -211,7 +212,7 @@ def _split(text: str, n: int) -> list[str] | None:
     return out
 
 
-def parse_w3c_values(plan: _Plan, text: str) -> dict | Bad:
+def _parse_values(plan: _Plan, text: str) -> dict | Bad:
     """One data line under a compiled #Fields list -> a canonical event, or a ``Bad``."""
     fields = plan.fields
     values = _split(text, len(fields))
@@ -255,6 +256,22 @@ def parse_w3c_values(plan: _Plan, text: str) -> dict | Bad:
     return ev
 
 
+@lru_cache(maxsize=64)
+def _plan(fields: tuple[str, ...], flavour: str) -> _Plan:
+    return _Plan(fields, flavour)
+
+
+def parse_w3c_line(fields: tuple[str, ...], line: bytes | str, flavour: str = "w3c") -> dict | Bad:
+    """One data line read with the field names of a ``#Fields`` directive -> an event or a ``Bad``.
+
+    ``flavour`` is ``w3c``, ``iis`` or ``cloudfront`` (see ``W3CReader``);
+    compiled field lists are cached (64).
+    """
+    if flavour not in FLAVOURS:
+        raise ValueError(f"unknown W3C flavour {flavour!r} (expected one of {', '.join(FLAVOURS)})")
+    return _parse_values(_plan(tuple(fields), flavour), decode_line(line))
+
+
 class W3CReader:
     """A W3C extended log, line by line: ``feed_line(line) -> event | Bad | None``.
 
@@ -289,7 +306,7 @@ class W3CReader:
             return None
         if self._plan is None:
             return bad("no-fields-header", "w3c: a data line before any #Fields directive", text)
-        return parse_w3c_values(self._plan, text)
+        return _parse_values(self._plan, text)
 
     def _directive(self, text: str) -> Bad | None:
         name, sep, value = text[1:].partition(":")

@@ -16,7 +16,15 @@ import sys
 import orjson
 import pytest
 
-from sleuth.engine.formats import FORMATS, REASONS, W3CReader, iter_records, sniff_extra
+from sleuth.engine.formats import (
+    CLOUDFRONT_FIELDS,
+    FORMATS,
+    REASONS,
+    W3CReader,
+    iter_records,
+    parse_w3c_line,
+    sniff_extra,
+)
 from sleuth.engine.formats.alb import parse_alb_line
 from sleuth.engine.formats.envoy import parse_envoy_line
 from sleuth.engine.formats.jsonlog import (
@@ -340,6 +348,15 @@ def test_w3c_generic_reads_time_taken_as_seconds_and_keeps_the_time():
 def test_w3c_unknown_flavour():
     with pytest.raises(ValueError):
         W3CReader("apache")
+    with pytest.raises(ValueError):
+        parse_w3c_line(("date", "time"), "2024-05-01 12:00:00", "apache")
+
+
+def test_parse_w3c_line_is_the_readers_function():
+    fields = tuple(IIS_HEAD[3].split()[1:])
+    assert parse_w3c_line(fields, IIS_LINE, "iis") == _w3c([*IIS_HEAD, IIS_LINE])[-1]
+    assert parse_w3c_line(CLOUDFRONT_FIELDS, (DATA / "cloudfront.log").read_bytes().split(b"\n")[2],
+                          "cloudfront")["ts"] == 1714564800.908
 
 
 # ------------------------------------------------------------ hostile Envoy
