@@ -1,23 +1,14 @@
 #!/usr/bin/env python
-"""Disorder of access logs: how late a line can come, measured and modelled, for lateness defaults.
+"""Disorder of access logs, measured and modelled: the figures behind the lateness defaults.
 
-Apache, nginx, Envoy, ALB and Traefik stamp a request with the time it
-began but write its line when it ends; IIS, CloudFront and Caddy stamp the
-end and sleuth's readers subtract the logged duration.  Either way the lines
-are in order of end time and the event times are not: a request is late by
-up to its own duration.  This script measures the lateness profile
-(``sleuth.engine.formats.disorder.measure``)
-
-1. on the real honeynet Apache log (``<repo>/../shared/data/honeynet2004``,
-   or ``$SLEUTH_SHARED_DATA/honeynet2004``), files read oldest first;
-2. on seeded simulated API traffic: Poisson arrivals; durations 98.9 %
-   log-normal (median 40 ms, sigma 1.0), 1 % uniform 1-10 s (exports,
-   uploads, slow queries), 0.1 % cut by the proxy's upstream timeout
-   (``--timeout``, default 60 s); times stamped to the second (Apache
-   ``%t``, nginx ``$time_local``, IIS, CloudFront) or to the millisecond.
-
-    python benchmarks/disorder.py                 # markdown tables for docs/input.md
-    python benchmarks/disorder.py --minutes 5     # quicker
+Lines are written when requests end, stamped (or read) with when they began,
+so a line is late by up to its request's duration.  Prints the lateness
+profile (``sleuth.engine.formats.disorder.measure``) of the real honeynet
+Apache log (``<repo>/../shared/data``, or ``$SLEUTH_SHARED_DATA``), files
+oldest first, and of seeded model traffic: Poisson arrivals; durations 98.9 %
+log-normal (median 40 ms, sigma 1), 1 % uniform 1-10 s, 0.1 % cut by the
+proxy timeout (``--timeout``); 1 s and 1 ms stamps.  As a markdown table:
+``python benchmarks/disorder.py [--minutes 30]``.
 """
 
 from __future__ import annotations

@@ -1,17 +1,12 @@
 """Envoy's default access log format -> canonical events (the reader stage).
 
-The documented default format string::
-
-    [%START_TIME%] "%REQ(:METHOD)% %REQ(X-ENVOY-ORIGINAL-PATH?:PATH)% %PROTOCOL%"
-    %RESPONSE_CODE% %RESPONSE_FLAGS% %BYTES_RECEIVED% %BYTES_SENT% %DURATION%
-    %RESP(X-ENVOY-UPSTREAM-SERVICE-TIME)% "%REQ(X-FORWARDED-FOR)%" "%REQ(USER-AGENT)%"
-    "%REQ(X-REQUEST-ID)%" "%REQ(:AUTHORITY)%" "%UPSTREAM_HOST%"
-
-It has no client address: ``src_ip`` is read from ``X-Forwarded-For``, from
-its right end (the address the nearest trusted proxy appended), skipping
-``xff_trusted_hops`` more.  The request ends at the first ``" <code>
-<flags> <n> <n> <n> <n|-> "`` (at most 8 tried) so a quote in a path or user
-agent does not derail it; linear in the line length.
+The documented default (``[%START_TIME%] "method path protocol" code flags
+rx tx duration upstream-time "xff" "ua" "request-id" "authority"
+"upstream-host"``) has no client address: ``src_ip`` is read from
+X-Forwarded-For, from its right end (the address the nearest trusted proxy
+appended), skipping ``xff_trusted_hops`` more.  The request ends at the
+first ``" <code> <flags> <n> <n> <n> <n|-> "`` whose tail reads (at most 8
+tried), so a quote in a path or user agent does not derail it; linear time.
 """
 
 from __future__ import annotations

@@ -1,14 +1,12 @@
 """Caddy and Traefik JSON access logs -> canonical events (the reader stage).
 
-Both are JSON lines, one object per request, with their own field names:
-Caddy nests the request (``{"request": {"method", "uri", "headers", ...}}``,
-zap's ``ts``/``logger``/``msg``), Traefik writes flat CamelCase fields
-(``RequestMethod``, ``DownstreamStatus``, ``StartUTC``, ``request_<Header>``).
-``parse_caddy``/``parse_traefik`` map one decoded object (pure functions);
-the ``*_line`` forms decode one line first.  Values are passed on as logged
-where the Normalizer can coerce them (it records what it cannot in
-``_invalid``); only the time, which decides ordering, is checked here.
-A line of the same log that is not a request (a server message) is
+Caddy nests the request (``{"request": {"method", "uri", "headers"}}`` with
+zap's ``ts``/``logger``), Traefik writes flat CamelCase fields
+(``RequestMethod``, ``StartUTC``, ``request_<Header>``).  ``parse_caddy`` and
+``parse_traefik`` map one decoded object; the ``*_line`` forms decode a line
+first.  Values go on as logged where the Normalizer can coerce them (it
+records what it cannot in ``_invalid``); only the time, which decides the
+order, is checked here.  A record of the same log that is not a request is
 ``Bad("not-access-record")``: counted, never taken for an event.
 """
 

@@ -4,11 +4,10 @@ The reader stage for logs driven by a ``#Fields:`` directive: ``W3CReader``
 keeps the directives seen so far (``#Fields`` may change mid-file, as IIS
 does when it restarts) and turns each data line into an event with
 ``parse_w3c_line``, a pure function of the field list and the line.
-Three flavours differ only where the writers differ: IIS logs
-``time-taken`` in milliseconds and spaces as ``+``; CloudFront
-percent-encodes values and logs ``cs(Host)`` as the distribution; both stamp
-a line when the response ends, so ``ts`` is that time minus ``time-taken``.
-Each field list is compiled once into a tuple of (index, setter) steps.
+Flavours differ where the writers do: IIS logs ``time-taken`` in ms and
+spaces as ``+``; CloudFront percent-encodes values and logs ``cs(Host)`` as
+the distribution; both stamp the end of the response, so ``ts`` is that
+minus ``time-taken``.  A field list is compiled once into (index, setter) steps.
 """
 
 from __future__ import annotations
