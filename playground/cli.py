@@ -168,6 +168,14 @@ def _bench(p: argparse.ArgumentParser) -> None:
     p.add_argument("--json", action="store_true", help="JSON output")
 
 
+@command("report", "write an offline HTML report: unique-TTP timeline, actors, campaigns, provenance",
+         "sleuth.playground.cmd_report:run_report")
+def _report(p: argparse.ArgumentParser) -> None:
+    from .cmd_report import configure
+
+    configure(p)
+
+
 # ---------------------------------------------------------------- driver
 
 
