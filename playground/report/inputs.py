@@ -64,10 +64,15 @@ class ReportUsageError(Exception):
 
 
 def clip(text: str, limit: int = CLIP_CHARS) -> str:
-    """`text` cut to `limit` characters, saying how long it was."""
-    if len(text) <= limit:
-        return text
-    return f"{text[:limit]}… [{len(text):,} characters in all]"
+    """`text` cut to `limit` characters, saying how long it was; lone surrogates made visible."""
+    if len(text) > limit:
+        text = f"{text[:limit]}… [{len(text):,} characters in all]"
+    if not text.isascii():
+        try:
+            text.encode("utf-8")
+        except UnicodeEncodeError:   # a lone surrogate (in-memory input): no JSON encoder takes it
+            text = text.encode("utf-8", "backslashreplace").decode("utf-8")
+    return text
 
 
 def clip_value(value: Any, depth: int = 0) -> Any:
@@ -75,7 +80,9 @@ def clip_value(value: Any, depth: int = 0) -> Any:
     t = type(value)
     if t is str:
         return clip(value)
-    if value is None or t is bool or t is int or t is float:
+    if t is int:
+        return value if -(2 ** 63) <= value < 2 ** 64 else clip(str(value))   # JSON encoders stop at 64 bits
+    if value is None or t is bool or t is float:
         return value
     if depth >= CLIP_DEPTH:
         return "[nested deeper than the report shows]"
@@ -101,7 +108,7 @@ def value_text(value: Any, limit: int = 200) -> str:
         return clip(value, limit)
     try:
         return clip(orjson.dumps(value, option=orjson.OPT_SORT_KEYS).decode(), limit)
-    except TypeError:
+    except TypeError:   # not JSON (in-memory input), or a lone surrogate inside
         return clip(str(value), limit)
 
 
