@@ -31,6 +31,7 @@ from .inputs import (
     ReportUsageError,
     as_time,
     clip,
+    clip_provenance,
     clip_value,
     field_coverage,
     provenance_ids,
@@ -119,7 +120,7 @@ def page_record(rec: dict, meta: dict) -> dict:
         "fields": clip_value(rec.get("fields") or {}),
         "fingerprint": clip_value(rec.get("fingerprint")),
         "flags": clip_value(rec.get("flags") or []),
-        "provenance": clip_value(rec.get("provenance") or {}),
+        "provenance": clip_provenance(rec.get("provenance") or {}),
     }
     for k in ("ttp", "goal", "severity", "title"):
         v = clip_value(rec.get(k))

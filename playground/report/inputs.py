@@ -29,6 +29,7 @@ __all__ = [
     "ReportInputError",
     "ReportUsageError",
     "clip",
+    "clip_provenance",
     "clip_value",
     "field_coverage",
     "provenance_ids",
@@ -46,6 +47,8 @@ MAX_MATCH_LINE = 16 << 20
 
 #: Characters of a string kept on the page, items of a list, keys of a mapping, nesting depth.
 CLIP_CHARS, CLIP_ITEMS, CLIP_KEYS, CLIP_DEPTH = 300, 50, 100, 8
+#: Events of one provenance list the page keeps (the engine's own cap is 20 unless a rule raises it).
+PROV_EVENTS = 1000
 
 #: Distinct sub-keys counted per mapping field (`params`, `headers`, `query`) and distinct
 #: non-canonical top-level keys counted by field coverage; past these, "other keys".
@@ -75,8 +78,37 @@ def clip(text: str, limit: int = CLIP_CHARS) -> str:
     return text
 
 
-def clip_value(value: Any, depth: int = 0) -> Any:
-    """A JSON value made small for the page: long strings, lists and mappings cut, with a note."""
+def clip_provenance(prov: Any) -> Any:
+    """`clip_value` of a provenance record, but its event lists are kept whole up to 1,000 events.
+
+    The engine already caps them (`limit events`, 20 by default); a rule that
+    raises the cap asked for that evidence, so the page shows all of it.
+    """
+    if not isinstance(prov, dict):
+        return clip_value(prov)
+    out = clip_value({k: v for k, v in prov.items() if k not in ("events", "steps")})
+    if isinstance(prov.get("events"), list):
+        out["events"] = clip_value(prov["events"], items=PROV_EVENTS)
+    elif "events" in prov:
+        out["events"] = clip_value(prov["events"])
+    steps = prov.get("steps")
+    if isinstance(steps, list):
+        out["steps"] = [
+            {**clip_value({k: v for k, v in st.items() if k != "events"}),
+             **({"events": clip_value(st["events"], items=PROV_EVENTS)} if "events" in st else {})}
+            if isinstance(st, dict) else clip_value(st) for st in steps[:CLIP_ITEMS]]
+        if len(steps) > CLIP_ITEMS:
+            out["steps"].append(f"… [{len(steps):,} items in all]")
+    elif "steps" in prov:
+        out["steps"] = clip_value(steps)
+    return out
+
+
+def clip_value(value: Any, depth: int = 0, items: int = 0) -> Any:
+    """A JSON value made small for the page: long strings, lists and mappings cut, with a note.
+
+    `items` raises the list cap of this one (outer) list.
+    """
     t = type(value)
     if t is str:
         return clip(value)
@@ -87,8 +119,9 @@ def clip_value(value: Any, depth: int = 0) -> Any:
     if depth >= CLIP_DEPTH:
         return "[nested deeper than the report shows]"
     if t is list or t is tuple:
-        out = [clip_value(v, depth + 1) for v in value[:CLIP_ITEMS]]
-        if len(value) > CLIP_ITEMS:
+        cap = items or CLIP_ITEMS
+        out = [clip_value(v, depth + 1) for v in value[:cap]]
+        if len(value) > cap:
             out.append(f"… [{len(value):,} items in all]")
         return out
     if t is dict:

@@ -262,3 +262,18 @@ def test_quarantine_summary(tmp_path):
     live.add("x.jsonl", 7, "no-time", "no ts", "{}")
     s = read_quarantine(live)
     assert s["total"] == 1 and s["by_reason"][0]["examples"][0]["position"] == 7
+
+
+def test_provenance_events_are_kept_up_to_a_thousand_other_lists_to_fifty():
+    evs = [{"id": f"e{i}", "ts": "2026-11-27T08:00:00.000Z", "fields": {"n": i}} for i in range(1500)]
+    m = match(1, "r", "scraping", "2026-11-27T08:00:00.000Z", "f",
+              prov={"kind": "sequence", "within": "1h", "steps": [
+                  {"step": "a", "count": 120, "omitted": 0, "events": evs[:120]},
+                  {"step": "b", "count": 1500, "omitted": 0, "events": evs}]})
+    m["fields"] = {"sample": list(range(120))}
+    r = build_report(MatchInput([m]))
+    steps = r["matches"][0]["provenance"]["steps"]
+    assert len(steps[0]["events"]) == 120
+    assert len(steps[1]["events"]) == 1001 and steps[1]["events"][-1] == "… [1,500 items in all]"
+    assert r["matches"][0]["fields"]["sample"][-1] == "… [120 items in all]"
+    assert len(r["matches"][0]["fields"]["sample"]) == 51
