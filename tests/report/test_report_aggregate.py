@@ -11,10 +11,11 @@ skipped lines with their reasons and positions, and empty inputs.
 from __future__ import annotations
 
 import gzip
+import sys
+from pathlib import Path
 
 import orjson
 import pytest
-from synth import synthetic_matches
 
 from sleuth.engine.match import format_ts
 from sleuth.playground.report import (
@@ -27,6 +28,9 @@ from sleuth.playground.report import (
     render_report,
 )
 from sleuth.playground.report.inputs import field_coverage, read_quarantine
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "benchmarks"))
+from bench_report import cloned_matches, synthetic_matches  # noqa: E402
 
 
 def match(mid: int, rule: str, ttp: str, t: str, fp: str, *, goal: str = "account-takeover",
@@ -277,3 +281,11 @@ def test_provenance_events_are_kept_up_to_a_thousand_other_lists_to_fifty():
     assert len(steps[1]["events"]) == 1001 and steps[1]["events"][-1] == "… [1,500 items in all]"
     assert r["matches"][0]["fields"]["sample"][-1] == "… [120 items in all]"
     assert len(r["matches"][0]["fields"]["sample"]) == 51
+
+
+@pytest.mark.slow
+def test_a_hundred_thousand_matches_fit_in_two_megabytes():
+    ms = cloned_matches(100_000, seed=1)
+    page, r = render_report(ms)
+    assert r["summary"]["matches"] == 100_000 and r["detail"]["bytes"] <= r["detail"]["budget"]
+    assert len(page) < 2_000_000, len(page)
