@@ -101,6 +101,11 @@ def _sw(kind: str, name: str) -> str:
     return f'<span class="sw {colour_class(kind, name)}" aria-hidden="true"></span>'
 
 
+def _tag(kind: str, name: str) -> str:
+    """A swatch and its name, kept on one line."""
+    return f'<span class="nowrap">{_sw(kind, name)}{esc(name)}</span>'
+
+
 def _pct(x) -> str:
     return "–" if x is None else f"{x * 100:.1f} %"
 
@@ -230,8 +235,8 @@ def _rules(r: dict) -> str:
         rows.append(
             f'<tr><th scope="row">{_filter_link("rule", x["rule"], x["rule"])}<br>'
             f'<span class="note title">{esc(x["title"])}</span>{where}</th>'
-            f'<td>{_sw("ttp", x["ttp"])}{esc(x["ttp"])}</td><td>{_sw("severity", x["severity"])}'
-            f'{esc(x["severity"])}</td><td class="n">{x["matches"]:,}</td><td class="n">{x["unique"]:,}</td>'
+            f'<td>{_tag("ttp", x["ttp"])}</td><td>{_tag("severity", x["severity"])}</td>'
+            f'<td class="n">{x["matches"]:,}</td><td class="n">{x["unique"]:,}</td>'
             f'<td>{spark}</td><td class="mono nowrap">{esc(clock(x["first"]))}<br>{esc(clock(x["last"]))}</td>'
             f'<td class="flag">{flags}</td>{extra}</tr>')
         text = " · ".join(f"{label(bins[i])} {v}" for i, v in enumerate(x["bins"]) if v)
@@ -267,7 +272,7 @@ def _actors(r: dict) -> str:
     rows = []
     for x in a["top"]:
         actor = f'{x["field"]}={x["value"]}'
-        techs = ", ".join(f'{_sw("ttp", t)}{esc(t)} {n}' for t, n in x["ttps"])
+        techs = ", ".join(f'{_tag("ttp", t)} {n}' for t, n in x["ttps"])
         rows.append(f'<tr><th scope="row" class="mono">{_filter_link("q", actor, actor)}</th>'
                     f'<td class="n">{x["matches"]:,}</td><td>{techs}</td><td class="n">{x["rules"]}</td>'
                     f'<td class="mono nowrap">{esc(clock(x["first"]))}<br>{esc(clock(x["last"]))}</td></tr>')
