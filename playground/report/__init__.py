@@ -47,6 +47,8 @@ def render_report(matches: Any, **options: Any) -> tuple[bytes, dict]:
     names = {}
     for k in ("events", "quarantine"):
         v = options.get(k)
+        if isinstance(v, (str, os.PathLike)):
+            v = options[k] = [v]
         if isinstance(v, (list, tuple)) and v and all(isinstance(x, (str, os.PathLike)) for x in v):
             names[k] = [os.fspath(x) for x in v]
         elif v is not None:

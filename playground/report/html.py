@@ -273,7 +273,8 @@ def _actors(r: dict) -> str:
     for x in a["top"]:
         actor = f'{x["field"]}={x["value"]}'
         techs = ", ".join(f'{_tag("ttp", t)} {n}' for t, n in x["ttps"])
-        rows.append(f'<tr><th scope="row" class="mono">{_filter_link("q", actor, actor)}</th>'
+        exact = '"' + actor + '"'      # the search box's quoted form: that key value exactly
+        rows.append(f'<tr><th scope="row" class="mono">{_filter_link("q", exact, actor)}</th>'
                     f'<td class="n">{x["matches"]:,}</td><td>{techs}</td><td class="n">{x["rules"]}</td>'
                     f'<td class="mono nowrap">{esc(clock(x["first"]))}<br>{esc(clock(x["last"]))}</td></tr>')
     body = "".join(rows) or '<tr><td colspan="5">no keyed matches</td></tr>'
@@ -362,9 +363,9 @@ def _matches(r: dict) -> str:
             f'<label for="f-rule">rule<select id="f-rule">{options(rule_names)}</select></label>'
             f'<label for="f-ttp">technique<select id="f-ttp">{options(ttps)}</select></label>'
             f'<label for="f-sev">severity<select id="f-sev">{options(sevs)}</select></label>'
-            f'<label for="f-q">search (id, key=value, field text)<input id="f-q" type="search" '
+            f'<label for="f-q">search (any text; "field=value" in quotes: that key exactly)<input id="f-q" type="search" '
             f'autocomplete="off"></label><button type="reset">Clear</button></form>'
-            f'<p id="m-status" role="status" aria-live="polite"></p><ol id="m-list" class="matches"></ol>'
+            f'<p id="m-status" role="status" aria-live="polite" tabindex="-1"></p><ol id="m-list" class="matches"></ol>'
             f'<div id="pager" class="pager" role="group" aria-label="Pages of matches">'
             f'<button type="button" data-go="first">First</button><button type="button" data-go="prev">'
             f'Previous</button><button type="button" data-go="next">Next</button>'

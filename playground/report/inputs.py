@@ -344,7 +344,7 @@ def read_quarantine(source: Any, samples: int = 3) -> dict:
         by_reason.update({clip(str(k), 60): int(v) for k, v in dict(source.counts).items() if v})
         files = ["(this run)"]
     else:
-        for path in [os.fspath(p) for p in source]:
+        for path in [os.fspath(p) for p in ([source] if isinstance(source, (str, os.PathLike)) else source)]:
             files.append(path)
             if not os.path.isfile(path):
                 raise ReportInputError(f"no such file: {path}")
@@ -485,7 +485,7 @@ def field_coverage(events: Iterable[Any]) -> dict:
     """
     cov = _Coverage()
     files: list[str] = []
-    items = list(events) if not isinstance(events, list) else events
+    items = [events] if isinstance(events, (str, os.PathLike)) else list(events)
     if items and all(isinstance(x, (str, os.PathLike)) for x in items):
         for path in [os.fspath(p) for p in items]:
             files.append(path)
@@ -561,9 +561,15 @@ def rule_info(pack: Any) -> dict[str, dict]:
     `pack` is a compiled `PackSpec` or anything `load_pack` accepts.
     """
     if isinstance(pack, (str, os.PathLike, list, tuple)):
+        from sleuth.dsl.errors import PackError
         from sleuth.dsl.pack import load_pack
 
-        pack = load_pack(pack)
+        try:
+            pack = load_pack(pack)
+        except PackError as exc:
+            raise ReportInputError(f"the rule pack has errors: {exc}") from None
+        except OSError as exc:
+            raise ReportInputError(f"cannot read the rule pack: {exc}") from None
     spans = {}
     sources = {}
     checked = getattr(pack, "checked", None)

@@ -126,6 +126,21 @@ HARNESS = r"""
       sel.dispatchEvent(new Event("change", { bubbles: true }));
       out.filter = { rule: sel.value, status: document.getElementById("m-status").textContent,
         rules: Array.prototype.map.call(document.querySelectorAll("#m-list .rule"), function (r) { return r.textContent; }) };
+      // an anchor to a match the filter hides: the filters clear and the match opens
+      var data = JSON.parse(document.getElementById("sleuth-data").textContent);
+      var other = data.matches.filter(function (m) { return m.rule !== sel.value; }).pop();
+      location.hash = "#m-" + other.match_id;
+      for (var k2 = 0; k2 < 20; k2++) { await tick(); }
+      var li2 = document.getElementById("m-" + other.match_id);
+      out.hidden = { id: other.match_id, rule: sel.value, open: !!(li2 && li2.querySelector("details").open),
+        status: document.getElementById("m-status").textContent };
+    }
+    var actor = document.querySelector("#table-actors a[data-filter]");
+    if (actor) {
+      actor.click();
+      out.actor = { value: actor.getAttribute("data-value"), status: document.getElementById("m-status").textContent,
+        focused: document.activeElement.id,
+        keys: Array.prototype.map.call(document.querySelectorAll("#m-list .key"), function (k) { return k.textContent; }) };
     }
     return out;
   }
@@ -279,6 +294,28 @@ def test_filter_by_rule(seen, sim_run):
     assert f["status"] == f"Matches 1–{min(n, PAGE_SIZE)} of {n} (filtered from {total}), page 1 of " \
                           f"{math.ceil(n / PAGE_SIZE)}"
     assert set(f["rules"]) == {f["rule"]}
+
+
+def test_an_anchor_clears_the_filters_that_hide_its_match(seen, sim_run):
+    hidden = seen["out"]["hidden"]
+    n = len(read_matches(sim_run["matches"]))
+    assert hidden["open"] and hidden["rule"] == ""
+    assert hidden["status"].startswith("Matches ") and f" of {n}, page " in hidden["status"]
+
+
+def test_an_actor_filters_to_its_matches_exactly(seen, sim_run):
+    import json
+
+    a = seen["out"]["actor"]
+    actor = a["value"].strip('"')
+    field, _, value = actor.partition("=")
+    n = sum(1 for m in read_matches(sim_run["matches"])
+            if field in m["key"] and (m["key"][field] if isinstance(m["key"][field], str)
+                                      else json.dumps(m["key"][field])).lower() == value.lower())
+    total = len(read_matches(sim_run["matches"]))
+    assert a["status"] == f"Matches 1–{min(n, PAGE_SIZE)} of {n} (filtered from {total}), page 1 of " \
+                          f"{math.ceil(n / PAGE_SIZE)}"
+    assert a["focused"] == "m-status" and all(actor in k.split(" ") for k in a["keys"])
 
 
 def test_screenshots_light_and_dark(chromium, sim_run, tmp_path_factory):

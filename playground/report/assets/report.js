@@ -70,9 +70,12 @@
     var r = rules[m.rule];
     return r ? r[k] : null;
   }
-  var hay = all.map(function (m) {
-    var parts = [m.match_id, m.rule, show(meta(m, "ttp")), show(meta(m, "title"))];
-    Object.keys(m.key || {}).forEach(function (k) { parts.push(k + "=" + show(m.key[k])); });
+  function pairs(m) {
+    return Object.keys(m.key || {}).map(function (k) { return (k + "=" + show(m.key[k])).toLowerCase(); });
+  }
+  var keyPairs = all.map(pairs);
+  var hay = all.map(function (m, i) {
+    var parts = [m.match_id, m.rule, show(meta(m, "ttp")), show(meta(m, "title"))].concat(keyPairs[i]);
     parts.push(JSON.stringify(m.fields || {}));
     return parts.join(" \u0000 ").toLowerCase();
   });
@@ -90,13 +93,15 @@
 
   function filtered() {
     var rule = fRule.value, ttp = fTtp.value, sev = fSev.value, q = fQ.value.trim().toLowerCase();
+    // "field=value" in double quotes: exactly that key value (an actor); otherwise any text
+    var exact = q.length > 1 && q.charAt(0) === '"' && q.charAt(q.length - 1) === '"' ? q.slice(1, -1) : null;
     var out = [];
     for (var i = 0; i < all.length; i++) {
       var m = all[i];
       if (rule && m.rule !== rule) { continue; }
       if (ttp && meta(m, "ttp") !== ttp) { continue; }
       if (sev && meta(m, "severity") !== sev) { continue; }
-      if (q && hay[i].indexOf(q) < 0) { continue; }
+      if (exact !== null ? keyPairs[i].indexOf(exact) < 0 : q && hay[i].indexOf(q) < 0) { continue; }
       out.push(i);
     }
     return out;
@@ -119,6 +124,7 @@
     pager.querySelector("[data-go=last]").disabled = state.page >= pages() - 1;
   }
   function apply() { state.shown = filtered(); state.page = 0; render(); }
+  function clearFilters() { fRule.value = ""; fTtp.value = ""; fSev.value = ""; fQ.value = ""; }
 
   function item(m) {
     var li = el("li");
@@ -320,7 +326,7 @@
   function openMatch(id, focus) {
     if (pos[id] === undefined) { return false; }
     var at = state.shown.indexOf(pos[id]);
-    if (at < 0) { form.reset(); state.shown = filtered(); at = state.shown.indexOf(pos[id]); }
+    if (at < 0) { clearFilters(); state.shown = filtered(); at = state.shown.indexOf(pos[id]); }
     state.page = Math.floor(at / size);
     render();
     var li = document.getElementById("m-" + id);
@@ -351,12 +357,12 @@
     var a = ev.target.closest("a[data-filter]");
     if (!a) { return; }
     ev.preventDefault();
-    form.reset();
+    clearFilters();
     var kind = a.getAttribute("data-filter"), value = a.getAttribute("data-value");
     if (kind === "rule") { fRule.value = value; } else if (kind === "ttp") { fTtp.value = value; } else { fQ.value = value; }
     apply();
     document.getElementById("matches").scrollIntoView();
-    fQ.focus();
+    status.focus();
   });
   window.addEventListener("hashchange", fromHash);
   apply();
