@@ -482,7 +482,7 @@ def _input(r: dict) -> str:
                 + ".</p>")
         rows = "".join(
             f'<tr><th scope="row" class="mono">{esc(x["field"])}</th><td class="n">{x["present"]:,}</td>'
-            f'<td>{_meter(x["share"])} {_pct(x["share"])}</td><td class="n">{x["invalid"]:,}</td>'
+            f'<td class="nowrap">{_meter(x["share"])} {_pct(x["share"])}</td><td class="n">{x["invalid"]:,}</td>'
             f'<td class="n">{x["missing"]:,}</td><td class="note">{esc(x["note"])}</td></tr>' for x in c["fields"])
         parts.append(f'<div class="scroll"><table id="table-coverage"><thead><tr><th scope="col">field</th>'
                      f'<th scope="col" class="n">events with it</th><th scope="col">share</th>'
