@@ -43,6 +43,7 @@ COMMANDS: dict[str, str] = {
     "roles": "show the business role of every API route, with the evidence",
     "simulate": "write labelled synthetic API traffic",
     "eval": "score a rule pack against labelled simulator traffic",
+    "report": "write an offline HTML report: unique-TTP timeline, actors, campaigns, provenance",
     "bench": "measure speed and memory (events/s of CPU, ratios in one run)",
 }
 
