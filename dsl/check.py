@@ -21,7 +21,15 @@ from re import _parser as sre_parse  # the `sre_parse` alias is deprecated since
 
 import attrs
 
-from sleuth.engine.schema import FIELDS, GOALS, MATCH_FIELDS, SEVERITIES, SPEC_FIELDS, TTPS
+from sleuth.engine.schema import (
+    DERIVED_PRODUCERS,
+    FIELDS,
+    GOALS,
+    MATCH_FIELDS,
+    SEVERITIES,
+    SPEC_FIELDS,
+    TTPS,
+)
 
 from . import ast, ir
 from .diagnostic import ERROR, WARNING, Diagnostic, Related, closest
@@ -1537,7 +1545,7 @@ class Checker:
                 deps[r.name] = []
                 continue
             for name in r.consumes:
-                if name not in by_name:
+                if name not in by_name and name not in DERIVED_PRODUCERS:
                     guess = closest(name, by_name)
                     self.error("unknown-rule", f"rule '{r.name}' reads matches of '{name}', which does not exist",
                                r.span, *([f"did you mean '{guess}'?"] if guess else []))
