@@ -750,6 +750,7 @@ class Verdict:
 
 
 ALLOW = Verdict()
+THROTTLED = Response(429, "Too Many Requests\n")
 
 
 class Enforcer:
@@ -1000,7 +1001,8 @@ class Enforcer:
         self.counters["enforced"][action] += 1
         if action == "tag":
             return Verdict("tag", 200, (), upstream, "", best.decision_id, best.match_id)
-        resp = pol.block if action == "block" else pol.challenge
+        # A throttle answers as rate limiters do (429); block and challenge answer as configured.
+        resp = pol.block if action == "block" else pol.challenge if action == "challenge" else THROTTLED
         headers = [("X-Sleuth-Action", action), ("X-Sleuth-Decision", best.decision_id)]
         if action != "block":
             secs = max(1, math.ceil(retry if retry is not None else 1.0))

@@ -157,6 +157,14 @@ def _eval(p: argparse.ArgumentParser) -> None:
     p.add_argument("-o", "--out", metavar="FILE", help="also write the JSON result here")
 
 
+@command("serve", "decide on live requests for gateways (nginx auth_request, Envoy ext_authz)",
+         "sleuth.playground.cmd_serve:run_serve")
+def _serve(p: argparse.ArgumentParser) -> None:
+    from .cmd_serve import configure
+
+    configure(p)
+
+
 @command("bench", "measure speed and memory (events/s of CPU, ratios in one run)",
          "sleuth.playground.cmd_bench:run_bench")
 def _bench(p: argparse.ArgumentParser) -> None:
