@@ -5,7 +5,8 @@ policy `Enforcer`: `live` (lateness 0) takes request events stamped with
 the receiving clock (monotone), so a match fires on the request that
 completes it; `log` (lateness as `sleuth run`, default 5 s) takes batches
 of log events carrying their own times (the access log with response
-statuses, shipped later), which a live engine would quarantine as late.
+statuses, shipped later), which a live engine would quarantine as late; its
+watermark also follows the live clock (`tick`).
 Matches of both decide through the one policy. A Guard is not thread-safe:
 exactly one owner calls it (the serve worker thread, or the middleware's lock).
 """
@@ -157,7 +158,21 @@ class Guard:
             events += len(batch)
         self.counters["ingested"] += events
         self.counters["ingest_bad"] += bad
+        self.tick()
         yield {"events": events, "bad": bad}
+
+    def tick(self) -> None:
+        """Move the log engine's watermark with the live clock (now minus the lateness).
+
+        Log events are real times of this site: once the clock has passed an
+        event's time plus the lateness, its windows may close and its matches
+        decide, without waiting for later log lines. Called after each batch
+        and about every second by the owner.
+        """
+        if self.log is not None:
+            t = self.stamp() - self.lateness
+            if t > self.log.watermark:
+                self._emit(self.log.advance(t))
 
     # ------------------------------------------------------------ outputs
     def _emit(self, matches: list) -> None:

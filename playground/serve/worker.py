@@ -17,6 +17,15 @@ import time
 from collections import deque
 from collections.abc import Callable
 
+TICK_EVERY = 1.0      # seconds between moves of the log engine's watermark with the clock
+
+
+def _send(loop, fut, ok: bool, value) -> None:
+    try:
+        loop.call_soon_threadsafe(_deliver, fut, ok, value)
+    except RuntimeError:     # the loop has closed: nobody waits for this answer any more
+        pass
+
 
 def _deliver(fut, ok: bool, value) -> None:
     if fut.done():          # the handler timed out and answered already
@@ -52,6 +61,7 @@ class Worker:
         self.errors = 0
         self.observe = observe          # the engine time of each request (a histogram's observe)
         self._last_snapshot = time.monotonic()
+        self._last_tick = time.monotonic()
 
     def start(self) -> None:
         self._thread.start()
@@ -101,7 +111,7 @@ class Worker:
                 value, ok = exc, False
             if timed and observe is not None:
                 observe(clock() - t0)
-            loop.call_soon_threadsafe(_deliver, fut, ok, value)
+            _send(loop, fut, ok, value)
 
     def _run(self) -> None:
         while True:
@@ -118,16 +128,27 @@ class Worker:
                     for step in self.guard.ingest(body, fmt):
                         counts = step
                         self._serve_requests()
-                    loop.call_soon_threadsafe(_deliver, fut, True, counts)
+                    _send(loop, fut, True, counts)
                 except Exception as exc:
                     self.errors += 1
-                    loop.call_soon_threadsafe(_deliver, fut, False, exc)
+                    _send(loop, fut, False, exc)
+            self._maybe_tick()
             self._maybe_snapshot()
 
-    def _wait_time(self) -> float | None:
-        if not self.snapshot_every:
-            return None
-        return max(0.05, self.snapshot_every - (time.monotonic() - self._last_snapshot))
+    def _wait_time(self) -> float:
+        wait = TICK_EVERY
+        if self.snapshot_every:
+            wait = min(wait, self.snapshot_every - (time.monotonic() - self._last_snapshot))
+        return max(0.05, wait)
+
+    def _maybe_tick(self) -> None:
+        now = time.monotonic()
+        if now - self._last_tick >= TICK_EVERY:
+            self._last_tick = now
+            try:
+                self.guard.tick()
+            except Exception:
+                self.errors += 1
 
     def _maybe_snapshot(self) -> None:
         if self.snapshot_every and self.on_snapshot is not None and \
