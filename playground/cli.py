@@ -174,6 +174,9 @@ def _bench(p: argparse.ArgumentParser) -> None:
     p.add_argument("--vs-eql", metavar="PYTHON",
                    help="a Python interpreter with eql 1.0.1 installed (separate virtualenv: eql is AGPL)")
     p.add_argument("--json", action="store_true", help="JSON output")
+    p.add_argument("--serve", action="store_true",
+                   help="instead: the latency sleuth adds to requests at 1,000/s, in process (ASGI middleware) "
+                        "and through nginx auth_request (needs the serve extra; nginx for the second)")
 
 
 # ---------------------------------------------------------------- driver

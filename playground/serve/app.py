@@ -27,6 +27,15 @@ MAX_BODY = 16 << 20
 INGEST_FORMATS = ("auto", "jsonl", "json", "msgpack", "apache", "nginx", "csv")
 
 
+class _Late(Exception):
+    """The engine did not answer within the budget."""
+
+
+def _expire(fut) -> None:
+    if not fut.done():
+        fut.set_exception(_Late())
+
+
 def _decide(guard, ev):
     return guard.decide(ev)
 
@@ -112,12 +121,17 @@ class ServeApp:
             if not self.worker.submit(_decide, ev, loop, fut, timed=True):
                 verdict = self._fail("overload")
             else:
+                # A plain timer on the future (cheaper than wait_for): on expiry the answer is the
+                # fail mode; the worker's late answer is then dropped, its event still fed.
+                timer = loop.call_later(self.budget, _expire, fut)
                 try:
-                    verdict = await asyncio.wait_for(fut, self.budget)
-                except TimeoutError:
+                    verdict = await fut
+                except _Late:
                     verdict = self._fail("timeout")
                 except Exception:
                     verdict = self._fail("error")
+                finally:
+                    timer.cancel()
         await self._answer(send, verdict, nginx)
         if self.metrics is not None:
             self.metrics.latency.labels("auth" if nginx else "ext_authz").observe(time.perf_counter() - t0)

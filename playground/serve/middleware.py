@@ -15,6 +15,7 @@ from __future__ import annotations
 import os
 import threading
 import time
+from collections.abc import Callable
 
 from sleuth.engine.policy import Verdict
 
@@ -31,11 +32,13 @@ class SleuthMiddleware:
     through when sleuth itself fails, counted in `failures`; `state`: a file
     restored at start when it exists and written when the application shuts
     down (ASGI lifespan); `metrics`: a `Metrics` to observe latency into,
-    served at `metrics_path` when given.
+    served at `metrics_path` when given; `observe`: a callable given the
+    seconds each request spent in sleuth (before and after the application).
     """
 
     def __init__(self, app, guard: Guard, *, mapper: RequestMapper | None = None, fail_open: bool = True,
-                 state: str | None = None, metrics=None, metrics_path: str | None = None):
+                 state: str | None = None, metrics=None, metrics_path: str | None = None,
+                 observe: Callable[[float], None] | None = None):
         self.app = app
         self.guard = guard
         self.mapper = mapper if mapper is not None else RequestMapper()
@@ -43,6 +46,7 @@ class SleuthMiddleware:
         self.state = state
         self.metrics = metrics
         self.metrics_path = metrics_path
+        self.observe = observe
         self.lock = threading.Lock()
         self.failures: dict[str, int] = {}
         if state and os.path.exists(state):
@@ -102,6 +106,8 @@ class SleuthMiddleware:
             self._observe(added)
 
     def _observe(self, added: float) -> None:
+        if self.observe is not None:
+            self.observe(added)
         if self.metrics is not None:
             self.metrics.latency.labels("middleware").observe(added)
 

@@ -163,3 +163,9 @@ def test_documented_metrics_exist():
     documented = set(re.findall(r"`(sleuth_[a-z_]+)", section))
     exposed = set(re.findall(r"^(sleuth_[a-z_]+?)(?:_bucket|_count|_sum|_created)?[{ ]", text.decode(), re.M))
     assert documented and documented <= exposed, documented - exposed
+
+
+def test_bench_runs_the_documented_nginx_config():
+    from sleuth.playground.serve import bench
+
+    assert bench.NGINX_SITE == H.doc_block("tested-nginx-config", "nginx")
