@@ -35,7 +35,7 @@ def configure(p: argparse.ArgumentParser) -> None:
     p.add_argument("--budget-ms", type=float, default=50.0, metavar="MS",
                    help="answer a decision within this time, else by the fail mode (default 50)")
     p.add_argument("--fail-closed", action="store_true",
-                   help="deny when the engine fails or is late (default: allow, counted)")
+                   help="deny when the engine fails or is late (default: the policy's on_error, allow)")
     p.add_argument("--matches", default="-", metavar="FILE", help="write matches here as JSON lines (default stdout)")
     p.add_argument("--decisions", default="-", metavar="FILE",
                    help="write decisions here as JSON lines (default stdout)")
@@ -158,7 +158,8 @@ def run_serve(args) -> int:
             atomic_write(args.state, guard.snapshot())     # the worker has ended: this thread owns the guard
         writer.close()
 
-    app = ServeApp(worker, mapper, metrics, budget=args.budget_ms / 1000.0, fail_open=not args.fail_closed,
+    fail_open = not args.fail_closed and policy.on_error == "allow"
+    app = ServeApp(worker, mapper, metrics, budget=args.budget_ms / 1000.0, fail_open=fail_open,
                    envoy_prefix=args.envoy_prefix, max_body=args.max_body, on_shutdown=shutdown)
     try:
         family = socket.AF_INET6 if ":" in args.host else socket.AF_INET
@@ -200,7 +201,7 @@ def run_serve(args) -> int:
     server = Server(config)
     worker.start()
     say(f"listening on http://{host}:{port} (pack {pack.name}, {len(pack.rules)} rules; "
-        f"policy {args.policy or 'log only'}; {'fail-closed' if args.fail_closed else 'fail-open'})")
+        f"policy {args.policy or 'log only'}; {'fail-open' if fail_open else 'fail-closed'})")
     started = time.monotonic()
     try:
         server.run(sockets=[sock])

@@ -28,21 +28,22 @@ class SleuthMiddleware:
     """`app = SleuthMiddleware(app, guard)`: enforce the policy and feed outcomes in process.
 
     `mapper` builds events from the ASGI scope (trusted proxies, session
-    cookie, header fields); `fail_open` (default True) lets a request
-    through when sleuth itself fails, counted in `failures`; `state`: a file
+    cookie, header fields); `fail_open` lets a request through when sleuth
+    itself fails, counted in `failures` (default: the policy's `on_error`,
+    itself `allow` by default); `state`: a file
     restored at start when it exists and written when the application shuts
     down (ASGI lifespan); `metrics`: a `Metrics` to observe latency into,
     served at `metrics_path` when given; `observe`: a callable given the
     seconds each request spent in sleuth (before and after the application).
     """
 
-    def __init__(self, app, guard: Guard, *, mapper: RequestMapper | None = None, fail_open: bool = True,
+    def __init__(self, app, guard: Guard, *, mapper: RequestMapper | None = None, fail_open: bool | None = None,
                  state: str | None = None, metrics=None, metrics_path: str | None = None,
                  observe: Callable[[float], None] | None = None):
         self.app = app
         self.guard = guard
         self.mapper = mapper if mapper is not None else RequestMapper()
-        self.fail_open = fail_open
+        self.fail_open = fail_open if fail_open is not None else guard.policy.on_error == "allow"
         self.state = state
         self.metrics = metrics
         self.metrics_path = metrics_path

@@ -138,6 +138,12 @@ def test_fail_open_when_sleuth_breaks():
     closed = SleuthMiddleware(make_app([]), guard, fail_open=False)
     results, _ = asyncio.run(play(closed, [(H.USERS[0], "GET", "/api/items/1", None, {})]))
     assert results == [(H.USERS[0], 403)]
+    # The policy's on_error is the default.
+    deny = Guard(load_pack(sources={"pack.ttp": H.PACK}), policy_from_toml('on_error = "deny"\n'))
+    deny.precheck = broken
+    results, _ = asyncio.run(play(SleuthMiddleware(make_app([]), deny), [(H.USERS[0], "GET", "/api/items/1",
+                                                                            None, {})]))
+    assert results == [(H.USERS[0], 403)]
 
 
 def test_state_across_application_restart(tmp_path):
