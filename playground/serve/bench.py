@@ -80,7 +80,7 @@ action = "tag"
 key = "address"
 '''
 
-# The site configuration of docs/mitigation.md (tests/serve/test_docs.py checks they are the same text).
+# The site configuration of docs/mitigation.md (tests/serve/test_mitigation_docs.py checks they are the same text).
 NGINX_SITE = '''\
 upstream sleuth {
     server 127.0.0.1:8787;                    # sleuth serve
