@@ -2,9 +2,10 @@
 
 Stage: before the engine, in `sleuth serve` (nginx `auth_request`, Envoy
 `ext_authz`) and the ASGI middleware. The client address is the peer unless
-the peer is a trusted proxy; then `X-Forwarded-For` is read right to left and
-the first address that is not a trusted proxy is the client (entries a client
-wrote itself, on the left, are never believed), else `X-Real-IP`. No HTTP is
+the peer is a trusted proxy; then Envoy's `X-Envoy-External-Address`, else
+`X-Forwarded-For` read right to left, the first address that is not a trusted
+proxy being the client (entries a client wrote itself, on the left, are never
+believed), else `X-Real-IP`. No HTTP is
 parsed here: the ASGI server (uvicorn) did that; headers arrive as byte pairs.
 """
 
@@ -101,7 +102,12 @@ class RequestMapper:
             q = parse_query(query)
             if q:
                 ev["query"] = q
-        ip = self.client_address(peer, h.get("x-forwarded-for"), h.get("x-real-ip"))
+        ip = None
+        ext = h.get("x-envoy-external-address")
+        if ext and peer is not None and self.is_trusted(peer) and _is_ip(ext.strip()):
+            ip = ext.strip()       # Envoy's own view of the client (it strips x-envoy-* from outside)
+        if ip is None:
+            ip = self.client_address(peer, h.get("x-forwarded-for"), h.get("x-real-ip"))
         if ip is not None:
             ev["src_ip"] = ip
         host = h.get("x-forwarded-host") or h.get("host")

@@ -74,7 +74,7 @@ def test_envoy_config_points_at_sleuth_as_serve_expects():
     assert (addr["address"], addr["port_value"]) == ("127.0.0.1", 8787)     # sleuth serve's default port
     assert svc["server_uri"]["uri"] == "http://127.0.0.1:8787"
     forwarded = {p["exact"] for p in authz["allowed_headers"]["patterns"]}
-    assert {"user-agent", "cookie", "x-forwarded-for", "x-request-id"} <= forwarded
+    assert {"user-agent", "cookie", "x-forwarded-for", "x-envoy-external-address", "x-request-id"} <= forwarded
     up = authz["http_service"]["authorization_response"]
     assert up["allowed_upstream_headers"]["patterns"] == [{"prefix": "x-sleuth-"}]
     assert {"exact": "retry-after"} in up["allowed_client_headers"]["patterns"]

@@ -81,3 +81,12 @@ def test_from_scope():
              "headers": [(b"cookie", b"sid=s1"), (b"user-agent", b"ua")], "client": ("203.0.113.4", 5000)}
     assert m.from_scope(scope) == {"method": "GET", "path": "/a%20b", "query": {"q": "1"}, "src_ip": "203.0.113.4",
                                    "ua": "ua", "session": "s1", "headers": {"user-agent": "ua"}}
+
+
+def test_envoy_external_address_from_a_trusted_peer_only():
+    m = RequestMapper(trusted_proxies=["127.0.0.1/32"])
+    hs = h(x_envoy_external_address="198.51.100.9", x_forwarded_for="6.6.6.6, 198.51.100.9")
+    assert m.event(hs, peer=NGINX, method="GET", target="/", original=False)["src_ip"] == "198.51.100.9"
+    assert m.event(hs, peer="203.0.113.1", method="GET", target="/", original=False)["src_ip"] == "203.0.113.1"
+    bad = h(x_envoy_external_address="junk", x_forwarded_for="198.51.100.9")
+    assert m.event(bad, peer=NGINX, method="GET", target="/", original=False)["src_ip"] == "198.51.100.9"
