@@ -1,6 +1,6 @@
 """The ASGI application behind `sleuth serve`: decisions for gateways, log ingest, health, metrics.
 
-Stage: the HTTP face of a `Guard` owned by a `Worker` thread. Plain ASGI
+Stage: the HTTP face of a `Guard` and its `Worker` (worker.py). Plain ASGI
 (uvicorn parses HTTP; no framework): `/auth` answers nginx `auth_request`
 (200 allow, 403 block, 401 with `X-Sleuth-Status: 429` for a challenge or
 throttle, which the nginx configuration turns into 429), `/ext_authz/...`
@@ -64,6 +64,7 @@ class ServeApp:
         self.on_startup = on_startup
         self.on_shutdown = on_shutdown
         self.failures: dict[str, int] = {}
+        self.queued = 0          # decisions that found the engine busy and waited for the worker
         block = worker.guard.policy.block
         self._closed_verdict = Verdict("block", block.status, (("X-Sleuth-Action", "fail-closed"),),
                                        (), block.body)
@@ -116,6 +117,24 @@ class ServeApp:
         except Exception:
             verdict = self._fail("error")
         else:
+            lock = self.worker.lock
+            if lock.acquire(blocking=False):
+                # The engine is free: run it here (no hand-off; see worker.py).
+                t1 = time.perf_counter()
+                try:
+                    verdict = self.worker.guard.decide(ev)
+                except Exception:
+                    verdict = self._fail("error")
+                finally:
+                    lock.release()
+                if self.metrics is not None:
+                    self.metrics.engine_latency.observe(time.perf_counter() - t1)
+                await self._answer(send, verdict, nginx)
+                if self.metrics is not None:
+                    self.metrics.latency.labels("auth" if nginx else "ext_authz").observe(time.perf_counter() - t0)
+                    self.metrics.answers.labels(verdict.action).inc()
+                return
+            self.queued += 1
             loop = asyncio.get_running_loop()
             fut = loop.create_future()
             if not self.worker.submit(_decide, ev, loop, fut, timed=True):
@@ -209,7 +228,7 @@ class ServeApp:
     async def _health(self, send) -> None:
         ok = self.worker.alive
         await _json(send, 200 if ok else 503, {"status": "ok" if ok else "stopping", "pending": self.worker.pending,
-                                                "failures": self.failures})
+                                                "queued": self.queued, "failures": self.failures})
 
     async def _metrics(self, send) -> None:
         if self.metrics is None:
@@ -219,7 +238,7 @@ class ServeApp:
             stats = await self._call(_stats, None)
         except Exception:
             stats = None         # histograms and answer counters still go out
-        body = self.metrics.render(stats, self.worker.pending)
+        body = self.metrics.render(stats, self.worker.pending, self.queued)
         from .metrics import CONTENT_TYPE_LATEST
 
         await _respond(send, 200, body, [(b"content-type", CONTENT_TYPE_LATEST.encode())])

@@ -267,7 +267,7 @@ def bench_in_process(requests: int, rate: float, closed: int) -> dict:
         "added_ms": percentiles(paced_added), "request_ms": percentiles(lat),
         "cpu_us_per_request": round(cpu / requests * 1e6, 1),
         "load_average": round((load0 + os.getloadavg()[0]) / 2, 2),
-        "statuses": dict(sorted(statuses.items())),
+        "statuses": {str(k): v for k, v in sorted(statuses.items())},
         "decisions": sum(st["policy"]["decisions"].values()), "matches": sum(st["live"]["matches_by_rule"].values()),
         "closed_loop_requests": closed, "decisions_per_s": round(closed / with_mw),
         "bare_app_per_s": round(closed / bare),
@@ -361,7 +361,7 @@ async def _load(port: int, traffic, rate: float | None, connections: int, direct
     elapsed = time.perf_counter() - t0
     for c in conns:
         await c.close()
-    return lat, elapsed, dict(sorted(statuses.items()))
+    return lat, elapsed, {str(k): v for k, v in sorted(statuses.items())}
 
 
 def _cpu_seconds(root: int) -> float:

@@ -41,12 +41,14 @@ class Metrics:
                                 ["reason", "outcome"], registry=self.registry)
         self.stats: dict | None = None
         self.queue_depth = 0
+        self.queued = 0
         self.registry.register(_StatsCollector(self))
 
-    def render(self, stats: dict | None, queue_depth: int = 0) -> bytes:
+    def render(self, stats: dict | None, queue_depth: int = 0, queued: int = 0) -> bytes:
         """The exposition text, with the engines' counters from `stats` (a `Guard.stats()`)."""
         self.stats = stats
         self.queue_depth = queue_depth
+        self.queued = queued
         return generate_latest(self.registry)
 
 
@@ -97,6 +99,8 @@ class _StatsCollector:
         yield _counter("sleuth_throttle_passed", "Throttled requests that had a token", pol["throttle_passed"])
         yield _gauge("sleuth_active_decisions", "Active decisions (key and action)", pol["active"])
         yield _gauge("sleuth_queue_depth", "Requests waiting for the engine", self.metrics.queue_depth)
+        yield _counter("sleuth_queued", "Decision requests that found the engine busy and waited for the worker",
+                       self.metrics.queued)
         w = st.get("writer")
         if w:
             dropped = CounterMetricFamily("sleuth_output_dropped", "Output lines dropped (writer queue full)",

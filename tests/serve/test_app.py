@@ -115,26 +115,30 @@ def test_outcomes_from_the_access_log_decide_for_the_gateway():
 
 
 def test_fail_open_and_closed():
-    def slow(raw):
-        time.sleep(0.3)
-        return None
-
+    # The engine is busy (a long job holds its lock): the request is queued and the budget expires.
     for fail_open, status in ((True, 200), (False, 403)):
         app, worker = make(budget=0.02, fail_open=fail_open)
-        worker.guard.decide = slow
+        worker.lock.acquire()
         try:
             r = run(app, [auth(H.USERS[0])])[0]
+        finally:
+            worker.lock.release()
+        try:
             health = run(app, [("GET", "/healthz", {})])[0].json()
         finally:
             worker.stop()
         assert r.status_code == status
         assert r.headers["x-sleuth-action"] == ("fail-open" if fail_open else "fail-closed")
-        assert health["failures"] == {"timeout": 1}
+        assert (health["failures"], health["queued"]) == ({"timeout": 1}, 1)
+        # The timed-out request's event was still fed once the engine was free.
+        assert worker.guard.counters["requests"] == 1
 
     app, worker = make(max_pending=0)
+    worker.lock.acquire()
     try:
         r = run(app, [auth(H.USERS[0])])[0]
     finally:
+        worker.lock.release()
         worker.stop()
     assert (r.status_code, app.failures) == (200, {"overload": 1})
 
@@ -165,7 +169,7 @@ def test_other_endpoints():
         worker.stop()
     assert [r.status_code for r in rs] == [404, 405, 400, 413, 200, 200]
     assert rs[4].json() == {"events": 2, "bad": 0}         # the array is quarantined by the normaliser
-    assert rs[5].json() == {"status": "ok", "pending": 0, "failures": {}}
+    assert rs[5].json() == {"status": "ok", "pending": 0, "queued": 0, "failures": {}}
 
 
 def test_lifespan_runs_shutdown():
