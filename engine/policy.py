@@ -363,7 +363,11 @@ def decision_key(m: Match, kind: str) -> dict | None:
     """The key a decision of this kind applies to, from the match's key and emitted fields."""
     fields = KEY_KINDS[kind]
     if fields is None:
-        return {k: v for k, v in m.key.items() if v is not None} or None
+        # A key with a null field (an event without it) is not a key to act on: acting on the
+        # other fields alone would cover more than the rule saw.
+        if not m.key or any(v is None or isinstance(v, (dict, list)) for v in m.key.values()):
+            return None
+        return dict(m.key)
     out = {}
     for f in fields:
         v = m.key.get(f)
@@ -759,7 +763,7 @@ class Enforcer:
     `attach(engine)` makes every match the engine emits a decision at the
     match's event time (`decide`); the decision record goes to `on_decision`
     and back into the engine as an `@decision` record, unless the match came
-    from a rule that reads decisions (no loops). `check(event)` answers a
+    from a rule that reads decisions, directly or through other rules (no loops). `check(event)` answers a
     request from the active decisions on its keys: the strongest action
     wins; allow-lists always win. State is bounded by the policy's
     `max_active` (one slot per key and action; past it the slot expiring
@@ -788,7 +792,16 @@ class Enforcer:
     # ------------------------------------------------------------ decisions
     def attach(self, engine, channel: str = "live") -> None:
         """Decide on each match `engine` emits, at its time, and feed decisions back to it."""
-        readers = {r.name for r in engine.pack.rules if r.consumes and DECISION_PRODUCER in r.consumes}
+        # Rules that read decisions, directly or through other rules' matches: their matches'
+        # decisions are not fed back, so no chain of rules and decisions can loop.
+        readers = {DECISION_PRODUCER}
+        grew = True
+        while grew:
+            grew = False
+            for r in engine.pack.rules:
+                if r.name not in readers and r.consumes and readers.intersection(r.consumes):
+                    readers.add(r.name)
+                    grew = True
 
         def listen(m: Match) -> None:
             try:

@@ -219,8 +219,9 @@ def test_keyless_match_cannot_be_enforced():
     recs = []
     enf = Enforcer(policy_from_toml('default = { action = "block" }\n'), on_decision=recs.append)
     enf.decide(match(key={}))
-    assert (recs[0]["action"], recs[0]["reason"]) == ("log", "the match has no key to act on")
-    assert enf.stats()["unkeyed"] == 1
+    enf.decide(match(key={"src_ip": None, "user": "alice"}))        # an event without src_ip
+    assert [(r["action"], r["reason"]) for r in recs] == [("log", "the match has no key to act on")] * 2
+    assert enf.stats()["unkeyed"] == 2 and enf.active() == []
 
 
 # ---------------------------------------------------------------- enforcement
@@ -412,3 +413,31 @@ def test_default_policy_logs_everything():
     enf = Enforcer(Policy.default())
     assert enf.decide(match())["action"] == "log"
     assert enf.check(req()).status == 200
+
+
+def test_no_loop_through_a_chain_of_rules_over_rules():
+    rules = PACK + '''
+rule on_offender {
+  meta { ttp = "credential-stuffing" goal = "account-takeover" severity = critical title = "an offender's match" }
+  from matches
+  when rule == "repeat_offender"
+}
+
+rule every_decision {
+  meta { ttp = "credential-stuffing" goal = "account-takeover" severity = low title = "each decision" }
+  from matches
+  when rule == "@decision"
+}
+'''
+    pack = load_pack(sources={"p.ttp": rules})
+    eng = Engine(pack, lateness=0.0)
+    recs: list = []
+    enf = Enforcer(policy_from_toml(OFFENDER_POLICY + '\n[[rules]]\nrule = "on_offender"\naction = "block"\n'
+                                    'key = "address"\n'), on_decision=recs.append)
+    enf.attach(eng)
+    out = eng.feed_many(_logins("203.0.113.7", 100.0, 3) + _logins("203.0.113.7", 110.0, 3)) + eng.close()
+    # every_decision reads the two stuffing decisions only: the decisions about repeat_offender,
+    # on_offender and every_decision (all downstream of @decision) are not fed back.
+    assert sorted(m.rule for m in out) == ["every_decision", "every_decision", "on_offender", "repeat_offender",
+                                           "stuffing", "stuffing"]
+    assert len(recs) == 6
