@@ -1,15 +1,12 @@
 """A policy of actions: what to do about matches, and the state that enforces it.
 
-Stage: after the engine. `Policy` is the checked configuration (a TOML file,
-or the `[policy]` table of a deployment profile, through `policy_from_dict`)
-mapping matches to actions (`log`, `tag`, `challenge`, `throttle`, `block`)
-by rule, technique, goal or severity, first policy rule wins, with allow-lists
-that always win. `Enforcer` turns matches into decisions at the match's event
-time, feeds them back to the engine as `@decision` records (rules over rules
-read them), and answers each request from its active decisions and token
-buckets, bounded by `max_active` (earliest expiry evicted first). Everything
-runs in event time, so the same matches and requests give the same decisions.
-Only the standard library and the engine: web front ends live in the playground.
+Stage: after the engine. `Policy` is the checked configuration (a TOML file or
+a profile's `[policy]` table, via `policy_from_dict`): matches map to `log`,
+`tag`, `challenge`, `throttle` or `block` by rule, technique, goal or severity,
+first rule wins; allow-lists always win. `Enforcer` decides at the match's
+event time, feeds decisions back as `@decision` records, and answers requests
+from bounded state (earliest expiry evicted first). Event time throughout, so
+the same input gives the same decisions. Standard library and engine only.
 """
 
 from __future__ import annotations

@@ -1,14 +1,12 @@
 """`sleuth bench --serve`: the latency sleuth adds to a request, in process and through nginx auth_request.
 
-Open-loop load at a fixed rate (default 1,000 requests/s): request i is due
-at t0 + i/rate and its latency counts from that due time, so a stall delays
-the requests behind it (no coordinated omission). In process, the added
-latency is the time each request spends in the middleware, before and after
-an ASGI application that answers at once. Through nginx, it is the latency of
-the same requests through the documented `auth_request` configuration minus
-their latency through the same nginx without it, percentile by percentile,
-both to the same upstream (an nginx `return 200`). Decisions per second come
-from a closed loop. The client is asyncio with h11 (uvicorn's HTTP/1.1 library).
+Open-loop load at a fixed rate (default 1,000 requests/s): latency counts
+from each request's due time (no coordinated omission). In process: the time
+each request spends in the middleware around an ASGI app that answers at
+once. Through nginx: the documented `auth_request` configuration minus the
+same nginx without it, percentile by percentile, alternating in blocks, both
+to an nginx `return 200`. Decisions per second from a closed loop. The
+client is asyncio with h11 (uvicorn's HTTP/1.1 library).
 """
 
 from __future__ import annotations

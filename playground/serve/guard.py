@@ -1,14 +1,12 @@
 """The engines, the policy and the outputs behind `sleuth serve` and the ASGI middleware.
 
-Stage: around the engine. A `Guard` holds two engines over one pack and one
-policy `Enforcer`: `live` (lateness 0) takes request events stamped with
-the receiving clock (monotone), so a match fires on the request that
-completes it; `log` (lateness as `sleuth run`, default 5 s) takes batches
-of log events carrying their own times (the access log with response
-statuses, shipped later), which a live engine would quarantine as late; its
-watermark also follows the live clock (`tick`).
-Matches of both decide through the one policy. A Guard is not thread-safe:
-exactly one owner calls it (the serve worker thread, or the middleware's lock).
+A `Guard` holds two engines over one pack and one policy `Enforcer`: `live`
+(lateness 0) takes request events stamped with the receiving clock, so a
+match fires on the request that completes it; `log` (lateness as `sleuth
+run`) takes batches of log events with their own times (access logs carrying
+response statuses, shipped later), which the live engine would quarantine as
+late; its watermark also follows the clock (`tick`). Matches of both decide
+through the one policy. Not thread-safe: one owner at a time (worker.py).
 """
 
 from __future__ import annotations

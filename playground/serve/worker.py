@@ -1,16 +1,12 @@
 """Who runs the engines in `sleuth serve`: the request handler itself, or one worker thread, under a lock.
 
-Stage: between the ASGI handlers (event loop thread) and the `Guard`. An
-engine is not thread-safe, so every use of the Guard holds `Worker.lock`. A
-decision request takes the lock without waiting when it is free and runs
-the engine on the event loop (measured: handing each request to a thread
-cost ~100 µs of CPU and as much latency, more than the engine's own ~40 µs).
-Long jobs run in the worker thread, holding the lock a bounded time each:
-log batches (256 events at a time), snapshots, the log engine's clock. A
-request that finds the lock taken is queued to the worker (bounded) and
-waits at most the latency budget, then is answered by the fail mode, so a
-slow job never makes a request wait past the budget. Queued requests go
-before log batches.
+An engine is not thread-safe, so every use of the Guard holds `Worker.lock`.
+A decision request takes it without waiting when it is free and runs the
+engine on the event loop (measured: handing each request to a thread cost
+~100 µs of CPU and as much latency, more than the engine's ~40 µs). Long jobs
+(log batches 256 events at a time, snapshots, the log clock) run in the
+worker thread. A request that finds the lock taken is queued (bounded) and
+waits at most the budget, then gets the fail mode; queued requests go first.
 """
 
 from __future__ import annotations
