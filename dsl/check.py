@@ -20,6 +20,7 @@ from collections.abc import Callable
 import attrs
 
 from sleuth.engine.duration import format_duration
+from sleuth.engine.schema import DERIVED_PRODUCERS
 
 from . import ast, ir
 from .diagnostic import Diagnostic, Related, closest
@@ -647,7 +648,7 @@ class Checker(ExprChecker):
                 deps[r.name] = []
                 continue
             for name in r.consumes:
-                if name not in by_name:
+                if name not in by_name and name not in DERIVED_PRODUCERS:
                     guess = closest(name, by_name)
                     self.error("unknown-rule", f"rule '{r.name}' reads matches of '{name}', which does not exist",
                                r.span, *([f"did you mean '{guess}'?"] if guess else []))

@@ -164,6 +164,8 @@ class Engine:
         self._event_dispatch = self._bind(pack.events)
         self._match_dispatch = self._bind(pack.matches) if self._consumers else None
         self._match_producer: str | None = None
+        # Callables run with each emitted match at its time (a policy of actions); see feed_derived.
+        self.listeners: list = []
 
     # ---------------------------------------------------------------- wiring
     def _bind(self, dispatch):
@@ -181,7 +183,8 @@ class Engine:
                         return False
                     if _allowed is not None:
                         return prod in _allowed
-                    return by_name[prod].source == "events"
+                    r = by_name.get(prod)      # None: a derived record (feed_derived), read only by name
+                    return r is not None and r.source == "events"
                 if role == "seq":
                     return lambda ev, bits, _m=m, _e=eligible: _e() and _m.on_event(ev, bits)
                 return lambda ev, _m=m, _e=eligible: _e() and _m.on_event(ev)
@@ -720,12 +723,27 @@ class Engine:
             fps.add(m.fingerprint)
         self._out.append(m)
         if self._match_dispatch is not None:
-            self._feed_match(spec, m)
+            self._feed_match(spec.name, m.as_event())
+        for fn in self.listeners:
+            fn(m)
 
-    def _feed_match(self, spec: RuleSpec, m: Match) -> None:
-        ev = m.as_event()
+    def feed_derived(self, producer: str, record: dict) -> None:
+        """Feed a record that no rule emitted to the `from matches` rules that name `producer`.
+
+        For a runtime beside the engine (the policy's decisions, producer
+        `@decision`, docs/mitigation.md). Call it from a listener (a callable
+        in `engine.listeners`, run with each match once the `from matches`
+        rules have read it, so the matches they complete reach listeners
+        first): the record then enters at that match's time, and the matches
+        it completes are returned by the `feed`/`close` call in progress.
+        Only rules that name the producer (`where rule == "@decision"`) read it.
+        """
+        if self._match_dispatch is not None:
+            self._feed_match(producer, record)
+
+    def _feed_match(self, producer: str, ev: dict) -> None:
         prev = self._match_producer
-        self._match_producer = spec.name
+        self._match_producer = producer
         try:
             index, always = self._match_dispatch
             get = ev.get

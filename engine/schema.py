@@ -115,6 +115,12 @@ MATCH_FIELDS: dict[str, str] = {
     "fields": "map",
 }
 
+# Producers of records that `from matches` rules may name beside rules (`where rule == "@decision"`):
+# records fed by a runtime beside the engine through `Engine.feed_derived` (docs/mitigation.md).
+DERIVED_PRODUCERS: dict[str, str] = {
+    "@decision": "the policy's decisions (docs/mitigation.md)",
+}
+
 SEVERITIES = ("low", "medium", "high", "critical")
 SEVERITY_RANK = {name: i for i, name in enumerate(SEVERITIES)}
 

@@ -44,6 +44,7 @@ COMMANDS: dict[str, str] = {
     "simulate": "write labelled synthetic API traffic",
     "eval": "score a rule pack against labelled simulator traffic",
     "report": "write an offline HTML report: unique-TTP timeline, actors, campaigns, provenance",
+    "serve": "decide on live requests for gateways (nginx auth_request, Envoy ext_authz)",
     "bench": "measure speed and memory (events/s of CPU, ratios in one run)",
 }
 

@@ -18,9 +18,14 @@ def configure(p: argparse.ArgumentParser) -> None:
     p.add_argument("--vs-eql", metavar="PYTHON",
                    help="a Python interpreter with eql 1.0.1 installed (separate virtualenv: eql is AGPL)")
     p.add_argument("--json", action="store_true", help="JSON output")
+    p.add_argument("--serve", action="store_true",
+                   help="instead: the latency sleuth adds to requests at 1,000/s, in process (ASGI middleware) "
+                        "and through nginx auth_request (needs the serve extra; nginx for the second)")
 
 
 def run_bench(args) -> int:
+    if getattr(args, "serve", False):
+        return _run_serve_bench(args)
     from .bench import render, run_suite
 
     only = set(args.only.split(",")) if args.only else None
@@ -30,4 +35,16 @@ def run_bench(args) -> int:
         sys.stdout.buffer.write(orjson.dumps(results, option=orjson.OPT_INDENT_2 | orjson.OPT_SORT_KEYS) + b"\n")
     else:
         print(render(results))
+    return EXIT_OK
+
+
+def _run_serve_bench(args) -> int:
+    from .serve.bench import render_serve, run_serve_bench
+
+    progress = (lambda s: print(f"... {s}", file=sys.stderr)) if not args.json else None
+    results = run_serve_bench(progress=progress)
+    if args.json:
+        sys.stdout.buffer.write(orjson.dumps(results, option=orjson.OPT_INDENT_2 | orjson.OPT_SORT_KEYS) + b"\n")
+    else:
+        print(render_serve(results))
     return EXIT_OK
