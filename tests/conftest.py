@@ -24,7 +24,6 @@ from pathlib import Path
 import pytest
 
 REPO = Path(__file__).resolve().parents[1]
-SHARED_DATA_ENV = "SLEUTH_SHARED_DATA"
 
 
 def pytest_addoption(parser: pytest.Parser) -> None:
@@ -75,22 +74,7 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
 # ---------------------------------------------------------------- real data
 
 
-def shared_data(name: str) -> Path:
-    """The folder `name` of the real public data kept outside the project.
-
-    It is looked up as `<repo root>/../shared/data/<name>`, or under
-    `$SLEUTH_SHARED_DATA` when that is set. When the folder is absent the
-    calling test (or, at module level, the whole module) is skipped with
-    the path that was looked at.
-    """
-    override = os.environ.get(SHARED_DATA_ENV)
-    root = Path(override) if override else REPO.parent / "shared" / "data"
-    path = root / name
-    if not path.is_dir():
-        pytest.skip(f"real data '{name}' not found at {path} (it is kept outside the project; "
-                    f"set {SHARED_DATA_ENV} to the folder that holds it)", allow_module_level=True)
-    return path
-
+from shared_data import SHARED_DATA_ENV, shared_data  # noqa: E402,F401  (one home: tests/shared_data.py)
 
 # ---------------------------------------------------------------- golden files
 

@@ -13,7 +13,7 @@ from __future__ import annotations
 import collections
 
 import pytest
-from conftest import shared_data
+from shared_data import shared_data
 
 from sleuth.engine.ingest import Bad, Normalizer, open_source
 from sleuth.engine.quarantine import Quarantine

@@ -35,7 +35,7 @@ from collections import Counter
 from pathlib import Path
 
 import pytest
-from conftest import shared_data
+from shared_data import shared_data
 
 from sleuth.dsl.pack import load_pack
 from sleuth.engine import Engine, Normalizer
