@@ -13,6 +13,7 @@ general path (ECS documents) 10-30x (``benchmarks/bench_ingest.py``).
 from __future__ import annotations
 
 import math
+import re
 from collections.abc import Iterable, Mapping
 from operator import itemgetter
 from typing import Any
@@ -403,10 +404,13 @@ class Normalizer:
             w.line(f"if type(v) is not {t.__name__} or not {k.add(lo)} <= v <= {k.add(hi)}: bad += ({k.add(name)},)")
         w.line("return bad")
         w.dedent()
-        # Constants are bound as defaults (k0=k0, ...): a local load is the cheapest, measured
-        # ~15 ns a call below closure cells on the fast path (every default costs a copy, though).
-        w.lines.insert(0, "def check(ev, type=type, len=len, float=float, int=int, dict=dict"
-                          f"{''.join(f', {n}={n}' for n in k.names)}):")
+        # Builtins and constants are bound as defaults (type=type, k0=k0, ...): a local load is
+        # the cheapest; each default costs a copy per call, so only the builtins used are bound.
+        # Measured on the bench's filter shape: ~290 ns a call with literals in the source,
+        # ~305 ns so (closure cells or module globals instead: 310-330 ns).
+        body = "\n".join(w.lines)
+        used = [b for b in ("type", "len", "float", "int", "dict") if re.search(rf"\b{b}\b", body)]
+        w.lines.insert(0, f"def check({', '.join(['ev', *(f'{n}={n}' for n in [*used, *k.names])])}):")
         factory, src, _lines = pycode.compile_factory(
             w, k, "make_check", "check", pycode.unique_filename("normalize check", f"{len(keys)} keys"),
             {"__builtins__": _BUILTINS})
