@@ -172,6 +172,8 @@ class Engine:
         self._event_dispatch = self._bind(pack.events)
         self._match_dispatch = self._bind(pack.matches) if self._consumers else None
         self._match_producer: str | None = None
+        self._scratch: dict[str, Machine] = {}      # import_key validates blobs on these
+        self._running = [m for m in self.machines if self.rules is None or m.spec.name in self.rules]
 
     # ---------------------------------------------------------------- wiring
     def _bind(self, dispatch):
@@ -882,13 +884,13 @@ class Engine:
         """
         wanted = set(rules) if rules is not None else None
         parts = []
-        for m in self.machines:
+        for m in self._running:
             spec = m.spec
             if wanted is not None and spec.name not in wanted:
                 continue
             st = m.states.get(key)
             supp = self._supp[spec.index]
-            skey = self._supp_key(m, key) if supp is not None and spec.suppress_key is None else None
+            skey = self._supp_key(m, key) if supp and spec.suppress_key is None else None
             sup_t = supp.get(skey) if skey is not None else None
             if sup_t is not None and sup_t + spec.suppress <= self.now:
                 sup_t = None
@@ -935,7 +937,10 @@ class Engine:
                 if m is None:
                     raise SnapshotError(f"key state for unknown rule '{name}'")
                 if item is not None:
-                    scratch = type(m)(self, m.spec)
+                    scratch = self._scratch.get(name)
+                    if scratch is None:
+                        scratch = self._scratch[name] = type(m)(self, m.spec)
+                    scratch.states.clear()
                     scratch.load_state(item)
                 for t in timers:
                     if not (isinstance(t, list) and len(t) == 7 and isinstance(t[0], (int, float))
@@ -958,9 +963,15 @@ class Engine:
                 self._suppress_at(self._supp[m.spec.index], self._supp_key(m, thaw_key(sup[0])), sup[1])
             if item is None:
                 continue
-            before = len(m.states)
-            m.load_state(item)
-            if len(m.states) > before:
+            # The state validated on the scratch machine is moved over (loaded once).
+            scratch = self._scratch[name]
+            key = thaw_key(item[0])
+            st = scratch.states.pop(key)
+            new = m.states.pop(key, None) is None
+            m.states[key] = st
+            if getattr(scratch, "token", 0) > getattr(m, "token", 0):
+                m.token = scratch.token     # sequence partial tokens stay unique
+            if new:
                 self.note_new_key(m)
             for t in timers:
                 self._tseq += 1
@@ -1000,7 +1011,7 @@ class Engine:
             if t[4] != "close" and thaw_key(t[5]) == key and self.machines[t[3]].states.get(key) is not None:
                 tt = t[0] + (self.grace if t[4] == "absence" else 0.0)
                 due = tt if due is None else min(due, tt)
-        for m in self.machines:
+        for m in self._running:
             spec = m.spec
             st = m.states.get(key)
             if st is not None:
@@ -1015,6 +1026,22 @@ class Engine:
                 if t0 is not None:
                     idle = t0 + spec.suppress if idle is None else max(idle, t0 + spec.suppress)
         return due, idle
+
+    def rewind(self) -> None:
+        """Forget the clock while the engine holds no key (keyed stream processors).
+
+        A worker that imports one key at a time, feeds it and exports it
+        again rewinds between keys: the next key's events may be older than
+        the last key's. Raises `EngineError` while keys or events are held.
+        """
+        if self._nkeys or len(self._fifo) > self._head or self._heap or self._suspects:
+            raise EngineError("rewind: the engine still holds keys or events")
+        self._timers.clear()
+        for m in self._running:
+            ends = getattr(m, "open_ends", None)
+            if ends:
+                ends.clear()
+        self.now = self._max_ts = self._wm = NEG_INF
 
     def feed_match(self, match: Match) -> list[Match]:
         """Feed a match made by another engine of the same pack to this engine's `from matches` rules.

@@ -168,6 +168,14 @@ def _bench(p: argparse.ArgumentParser) -> None:
     p.add_argument("--json", action="store_true", help="JSON output")
 
 
+@command("flink", "run a rule pack as an Apache Flink job (needs Java and the flink extra)",
+         "sleuth.playground.cmd_flink:run_flink")
+def _flink(p: argparse.ArgumentParser) -> None:
+    from .cmd_flink import configure
+
+    configure(p)
+
+
 # ---------------------------------------------------------------- driver
 
 
