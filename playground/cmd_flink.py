@@ -59,8 +59,11 @@ def configure(p: argparse.ArgumentParser) -> None:
                    help="without --openapi, do not derive route from path heuristically")
     p.add_argument("--max-line-bytes", type=int, default=1 << 20, metavar="N",
                    help="longer input lines are quarantined as 'oversized' (default 1 MiB)")
-    p.add_argument("--chunk-bytes", type=int, default=1 << 20, metavar="N",
-                   help="the reader takes line-based inputs in chunks of about N bytes (default 1 MiB)")
+    p.add_argument("--chunk-bytes", type=int, default=256 * 1024, metavar="N",
+                   help="the reader takes line-based inputs in chunks of about N bytes (default 256 KiB)")
+    p.add_argument("--jobmanager", metavar="HOST:PORT",
+                   help="submit to a running Flink cluster (its REST address) instead of a local mini-cluster; "
+                        "the pack, inputs and --out must be at the same paths on every TaskManager")
     p.add_argument("--checkpoint-interval", type=float, default=2.0, metavar="SECONDS",
                    help="Flink checkpoint interval; matches are committed to the sink at checkpoints (default 2)")
     p.add_argument("-q", "--quiet", action="store_true", help="no summary on stderr")
@@ -223,8 +226,12 @@ def run_flink(args) -> int:
     from .flink import job
 
     started = time.monotonic()
+    extra = None
+    if args.jobmanager:
+        host, _, port = args.jobmanager.rpartition(":")
+        extra = {"execution.target": "remote", "rest.address": host or "localhost", "rest.port": port or "8081"}
     env = job.environment(args.parallelism, savepoint=args.from_savepoint,
-                          checkpoint_ms=max(100, int(args.checkpoint_interval * 1000)))
+                          checkpoint_ms=max(100, int(args.checkpoint_interval * 1000)), extra=extra)
     job.build(env, pack_path, chunks, out, options)
     running = job.submit(env, f"sleuth {os.path.basename(pack_path)}")
     stop = threading.Event()

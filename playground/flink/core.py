@@ -539,6 +539,12 @@ def order_bucket(items: Iterable[Ordered]) -> list[Ordered]:
     return sorted(items, key=lambda om: om[0])
 
 
+def item_order(item) -> tuple:
+    """How a stage's items are fed: events by (time, arrival), matches by their order key."""
+    a, b = item
+    return a if type(b) is Match else (b["ts"], a)
+
+
 def item_ms(item) -> int:
     """The millisecond an item is due at: an event's time, or a match's `emitted_at`."""
     b = item[1]
@@ -627,14 +633,27 @@ class LocalPipeline:
             self._buffer(stage.index, flink_key(key), key, (seq, ev))
 
     def advance(self, wm_ms: int) -> None:
-        """The watermark passes `wm_ms`: timers up to it fire in time order."""
+        """The watermark passes `wm_ms`: timers up to it fire in time order, stage level by level.
+
+        As in Flink, a stage of rules over rules sees the watermark only after
+        the stages before it fired all their timers up to it and sent their
+        matches.
+        """
         if wm_ms <= self.wm_ms:
             return
         self.wm_ms = wm_ms
-        while self.timers and self.timers[0][0] <= wm_ms:
-            ms, si, fkey, key = heapq.heappop(self.timers)
-            self.armed.discard((ms, si, fkey))
-            self.fire(si, fkey, key)
+        for level in sorted({s.level for s in self.stages}):
+            later = []
+            while self.timers and self.timers[0][0] <= wm_ms:
+                t = heapq.heappop(self.timers)
+                if self.stages[t[1]].level != level:
+                    later.append(t)
+                    continue
+                ms, si, fkey, key = t
+                self.armed.discard((ms, si, fkey))
+                self.fire(si, fkey, key)
+            for t in later:
+                heapq.heappush(self.timers, t)
 
     def fire(self, si: int, fkey: str, key) -> None:
         """A timer of one stage and key: what the Flink operator's `on_timer` does."""
@@ -645,7 +664,7 @@ class LocalPipeline:
         if rest:
             self.buffers[(si, fkey)] = rest
             self._arm(min(item_ms(it) for it in rest), si, fkey, key)
-        due_items.sort(key=lambda it: it[0])
+        due_items.sort(key=item_order)
         out, blob, due, idle = self.runners[si].run(self.blobs.get((si, fkey)), key, due_items, self.wm_ms)
         if blob is None:
             self.blobs.pop((si, fkey), None)
@@ -682,6 +701,7 @@ def dumps(obj) -> bytes:
 
 
 __all__ = ["Chunk", "Ingest", "KeyedRunner", "LocalPipeline", "Router", "Stage", "Unsupported",
-           "check_supported", "chunk_records", "consumers_of", "dispatch_rank", "flink_key", "make_normalizer",
+           "check_supported", "chunk_records", "consumers_of", "dispatch_rank", "flink_key", "item_order",
+           "make_normalizer",
            "order_bucket", "plan_chunks", "plan_stages", "reached", "read_chunk", "run_local", "sleuth_key",
            "timer_ms", "to_ms"]

@@ -41,6 +41,7 @@ from .core import (
     Stage,
     consumers_of,
     flink_key,
+    item_order,
     make_normalizer,
     plan_stages,
     read_chunk,
@@ -179,8 +180,7 @@ class StageFn(KeyedProcessFunction):
             self.meta.update((key, armed, *deadlines))
             return
         held = self.blob.value()
-        due.sort(key=lambda p: p[1])
-        items = [(a, pickle.loads(b) if type(b) is bytes else b) for _ms, a, b in due]
+        items = sorted(((a, pickle.loads(b) if type(b) is bytes else b) for _ms, a, b in due), key=item_order)
         out, blob, due_ms, idle_ms = self.runner.run(held[0] if held is not None else None, key, items, wm)
         if blob is None:
             self.blob.clear()
@@ -292,6 +292,9 @@ def environment(parallelism: int, *, savepoint: str | None = None, checkpoint_ms
     env.set_parallelism(parallelism)
     env.set_max_parallelism(MAX_PARALLELISM)
     env.enable_checkpointing(checkpoint_ms)
+    # Barriers overtake records queued behind a slow stage: checkpoints and stops stay quick
+    # under backpressure (measured: an aligned first checkpoint took minutes on a loaded machine).
+    env.get_checkpoint_config().enable_unaligned_checkpoints(True)
     return env
 
 

@@ -41,7 +41,8 @@ OPTIONS = {"lateness": 5.0, "grace": 0.0, "future_tolerance": 86400.0, "future_c
 def traffic(tmp_path_factory):
     """Simulated traffic (seeded, with disorder) plus hostile lines, and what `sleuth run` makes of it."""
     out = tmp_path_factory.mktemp("sim")
-    write(generate(SimConfig(hours=0.25, scale=0.1, seed=5, disorder=3.0)), out)
+    write(generate(SimConfig(hours=0.2, scale=0.05, seed=5, disorder=3.0, attacks=(
+        "account-takeover", "business-logic-abuse", "session-rotation", "l3-reputation", "fingerprint-rotation"))), out)
     path = out / "events.jsonl"
     lines = path.read_bytes().splitlines(keepends=True)
     first = orjson.loads(lines[0])

@@ -39,7 +39,8 @@ def pack():
 @pytest.fixture(scope="module")
 def sim_file(tmp_path_factory):
     out = tmp_path_factory.mktemp("sim")
-    write(generate(SimConfig(hours=0.25, scale=0.1, seed=5, disorder=3.0)), out)
+    write(generate(SimConfig(hours=0.2, scale=0.05, seed=5, disorder=3.0,
+                             attacks=("account-takeover", "l3-reputation", "session-rotation"))), out)
     path = out / "events.jsonl"
     # Hostile lines the ingest must quarantine as `sleuth run` does: bad JSON, a late event, no time.
     lines = path.read_bytes().splitlines(keepends=True)
