@@ -85,7 +85,7 @@ def run_flink(pack_path: str, path: str, out: str, parallelism: int, extra: dict
 
     options = {"lateness": 5.0, "grace": 0.0, "future_tolerance": 86400.0, "future_confirm": 2,
                "max_line_bytes": 1 << 20, "mapping": {}, "openapi": None, "templating": True}
-    env = job.environment(parallelism, extra=extra)
+    env = job.environment(parallelism, checkpoint_dir=out + "-checkpoints", extra=extra)
     job.build(env, pack_path, plan_chunks([(path, path)]), out, options)
     pids = java_pids()
     c0, w0 = cpu_of(pids), time.monotonic()

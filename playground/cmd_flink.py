@@ -231,7 +231,8 @@ def run_flink(args) -> int:
         host, _, port = args.jobmanager.rpartition(":")
         extra = {"execution.target": "remote", "rest.address": host or "localhost", "rest.port": port or "8081"}
     env = job.environment(args.parallelism, savepoint=args.from_savepoint,
-                          checkpoint_ms=max(100, int(args.checkpoint_interval * 1000)), extra=extra)
+                          checkpoint_ms=max(100, int(args.checkpoint_interval * 1000)),
+                          checkpoint_dir=os.path.join(out, "checkpoints"), extra=extra)
     job.build(env, pack_path, chunks, out, options)
     running = job.submit(env, f"sleuth {os.path.basename(pack_path)}")
     stop = threading.Event()

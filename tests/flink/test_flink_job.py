@@ -76,7 +76,8 @@ def _lines(directory: str) -> list[bytes]:
 
 def _start(path: str, out: str, parallelism: int, savepoint: str | None = None) -> job.Running:
     chunks = plan_chunks([(path, path)], chunk_bytes=64 * 1024)
-    env = job.environment(parallelism, savepoint=savepoint, checkpoint_ms=1000)
+    env = job.environment(parallelism, savepoint=savepoint, checkpoint_ms=1000,
+                          checkpoint_dir=os.path.join(out, "..", os.path.basename(out) + "-checkpoints"))
     job.build(env, builtin_pack_path(), chunks, out, OPTIONS)
     return job.submit(env)
 

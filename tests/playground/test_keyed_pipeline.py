@@ -66,7 +66,7 @@ def _reference(pack, path):
     return [m.to_json() for m in matches], sink.items
 
 
-@pytest.mark.parametrize("watermark_every", [1, 97])
+@pytest.mark.parametrize("watermark_every", [7, 97])
 def test_keyed_pipeline_equals_one_engine(pack, sim_file, watermark_every):
     expected, expected_q = _reference(pack, sim_file)
     assert len(expected) > 20
