@@ -50,6 +50,13 @@ from .core import (
     to_ms,
 )
 
+# Thread mode embeds CPython in the JVM, which finds the virtualenv's packages (pemja, sleuth)
+# through the environment it inherits: without these, a client started as
+# `venv/bin/python` (not activated) gets "No module named 'pemja'" in every task.
+if sys.prefix != sys.base_prefix and os.environ.get("VIRTUAL_ENV") != sys.prefix:
+    os.environ["VIRTUAL_ENV"] = sys.prefix
+    os.environ["PATH"] = os.path.dirname(sys.executable) + os.pathsep + os.environ.get("PATH", "")
+
 PICKLED = Types.PICKLED_BYTE_ARRAY()
 QUARANTINE = OutputTag("quarantine", Types.STRING())
 MAX_PARALLELISM = 128       # key groups: the most a job saved at any parallelism can be resumed at
