@@ -64,6 +64,8 @@ def configure(p: argparse.ArgumentParser) -> None:
     p.add_argument("--jobmanager", metavar="HOST:PORT",
                    help="submit to a running Flink cluster (its REST address) instead of a local mini-cluster; "
                         "the pack, inputs and --out must be at the same paths on every TaskManager")
+    p.add_argument("--max-rate", type=float, metavar="EVENTS_PER_S",
+                   help="replay the input no faster than this (demos, soak tests; default: as fast as it goes)")
     p.add_argument("--checkpoint-interval", type=float, default=2.0, metavar="SECONDS",
                    help="Flink checkpoint interval; matches are committed to the sink at checkpoints (default 2)")
     p.add_argument("-q", "--quiet", action="store_true", help="no summary on stderr")
@@ -127,7 +129,7 @@ def _options(args) -> dict:
         openapi = os.path.abspath(args.openapi)
     return {"lateness": args.lateness, "grace": args.grace, "future_tolerance": 86400.0, "future_confirm": 2,
             "max_line_bytes": args.max_line_bytes, "mapping": mapping, "openapi": openapi,
-            "templating": not args.no_templating}
+            "templating": not args.no_templating, "max_rate": args.max_rate}
 
 
 def _print_plan(pack) -> None:
@@ -170,6 +172,8 @@ def run_flink(args) -> int:
         return _fail("give the input with --input FILE (or --input - for stdin)", EXIT_USAGE)
     if args.parallelism < 1:
         return _fail("--parallelism must be at least 1", EXIT_USAGE)
+    if args.max_rate is not None and args.max_rate <= 0:
+        return _fail("--max-rate must be above 0", EXIT_USAGE)
     if args.stop_after is not None and not args.savepoint_dir:
         return _fail("--stop-after needs --savepoint-dir", EXIT_USAGE)
     for p in args.input:

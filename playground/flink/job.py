@@ -16,6 +16,7 @@ from __future__ import annotations
 import os
 import pickle
 import sys
+import time
 import zlib
 from typing import Any
 
@@ -98,8 +99,14 @@ class IngestFn(KeyedProcessFunction):
             ingest.load(pickle.loads(saved))
         chunk = self.chunks[n]
         out = []
+        started = time.monotonic()
+        records = 0
         for pos, item in read_chunk(chunk, max_line_bytes=o["max_line_bytes"]):
             out += ingest.push(chunk.name, pos, item)
+            records += 1
+        if o.get("max_rate"):
+            # Replay pacing (--max-rate): a chunk takes at least records / rate seconds.
+            time.sleep(max(0.0, records / o["max_rate"] - (time.monotonic() - started)))
         if n == len(self.chunks) - 1:
             out += ingest.finish()
         # Pickled bytes, never empty: an empty byte-array value crashes PyFlink 2.3 in thread mode.
@@ -302,6 +309,9 @@ def environment(parallelism: int, *, savepoint: str | None = None, checkpoint_ms
     conf.set_string("python.executable", sys.executable)
     conf.set_string("python.client.executable", sys.executable)
     conf.set_string("pipeline.max-parallelism", str(MAX_PARALLELISM))
+    # In-flight data sized to about a second of throughput: a savepoint (always aligned) waits
+    # only for that much, not for every buffer queued behind the slowest stage.
+    conf.set_string("taskmanager.network.memory.buffer-debloat.enabled", "true")
     if savepoint:
         conf.set_string("execution.savepoint.path", savepoint)
     for k, v in (extra or {}).items():
