@@ -10,7 +10,6 @@ a warm-up job: the first job of a JVM pays for class loading and JIT). Wall
 times are reported beside. Needs the flink extra and Java.
 
     python benchmarks/bench_flink.py --hours 0.5 --scale 0.3 --parallelism 1 2
-    python benchmarks/bench_flink.py --input events.jsonl --jobmanager localhost:8081 --parallelism 2
 """
 
 from __future__ import annotations
@@ -105,7 +104,6 @@ def main() -> None:
     ap.add_argument("--scale", type=float, default=0.3)
     ap.add_argument("--seed", type=int, default=7)
     ap.add_argument("--parallelism", type=int, nargs="+", default=[1, 2])
-    ap.add_argument("--jobmanager", help="HOST:PORT of a running cluster (default: local mini-cluster)")
     args = ap.parse_args()
     from sleuth.dsl import load_pack
     from sleuth.dsl.pack import builtin_pack_path
@@ -126,9 +124,6 @@ def main() -> None:
     n, engine_cpu, matches = run_engine(pack, path)
     local_cpu, local_matches = run_local(pack, path)
     extra = None
-    if args.jobmanager:
-        host, _, port = args.jobmanager.rpartition(":")
-        extra = {"execution.target": "remote", "rest.address": host, "rest.port": port}
     result = {"events": n, "matches": matches, "sleuth_run": {"cpu_s": round(engine_cpu, 2),
                                                                "events_per_cpu_s": round(n / engine_cpu)},
               "keyed_protocol_in_one_process": {"cpu_s": round(local_cpu, 2),
@@ -143,7 +138,7 @@ def main() -> None:
         cpu, wall = run_flink(pack_path, path, os.path.join(work, f"out-{p}"), p, extra)
         net_cpu, net_wall = max(cpu - start_cpu, 1e-9), max(wall - start_wall, 1e-9)
         result["flink"].append({
-            "parallelism": p, "target": args.jobmanager or "local mini-cluster (one JVM)",
+            "parallelism": p, "target": "local mini-cluster (one JVM)",
             "cpu_s": round(cpu, 1), "wall_s": round(wall, 1), "startup_cpu_s": round(start_cpu, 1),
             "startup_wall_s": round(start_wall, 1), "events_per_cpu_s": round(n / net_cpu),
             "events_per_wall_s": round(n / net_wall), "cost_vs_sleuth_run": round(net_cpu / engine_cpu, 1)})

@@ -2,8 +2,9 @@
 
 `sleuth flink plan PACK` prints the keyed stages (no Flink needed);
 `sleuth flink run PACK --input FILE ...` builds the job from the pack's
-partition plan and runs it on a local mini-cluster (docs/scale-out.md says
-how to submit it to a cluster). Matches and quarantine go to file sinks
+partition plan and runs it on a local mini-cluster, or on a cluster when
+started by `flink run -pym sleuth.playground.cli flink run ...`
+(docs/scale-out.md). Matches and quarantine go to file sinks
 under `--out` (exactly once), merged and sorted into `matches.jsonl` and
 `quarantine.jsonl` at the end. SIGINT/SIGTERM (or `--stop-after`) with
 `--savepoint-dir` stops the job with a savepoint; `--from-savepoint`
@@ -61,9 +62,6 @@ def configure(p: argparse.ArgumentParser) -> None:
                    help="longer input lines are quarantined as 'oversized' (default 1 MiB)")
     p.add_argument("--chunk-bytes", type=int, default=256 * 1024, metavar="N",
                    help="the reader takes line-based inputs in chunks of about N bytes (default 256 KiB)")
-    p.add_argument("--jobmanager", metavar="HOST:PORT",
-                   help="submit to a running Flink cluster (its REST address) instead of a local mini-cluster; "
-                        "the pack, inputs and --out must be at the same paths on every TaskManager")
     p.add_argument("--max-rate", type=float, metavar="EVENTS_PER_S",
                    help="replay the input no faster than this (demos, soak tests; default: as fast as it goes)")
     p.add_argument("--checkpoint-interval", type=float, default=2.0, metavar="SECONDS",
@@ -230,15 +228,16 @@ def run_flink(args) -> int:
     from .flink import job
 
     started = time.monotonic()
-    extra = None
-    if args.jobmanager:
-        host, _, port = args.jobmanager.rpartition(":")
-        extra = {"execution.target": "remote", "rest.address": host or "localhost", "rest.port": port or "8081"}
-    env = job.environment(args.parallelism, savepoint=args.from_savepoint,
-                          checkpoint_ms=max(100, int(args.checkpoint_interval * 1000)),
-                          checkpoint_dir=os.path.join(out, "checkpoints"), extra=extra)
-    job.build(env, pack_path, chunks, out, options)
-    running = job.submit(env, f"sleuth {os.path.basename(pack_path)}")
+    try:
+        # Under `flink run -pym sleuth.playground.cli ...` the environment is the cluster's.
+        env = job.environment(args.parallelism, savepoint=args.from_savepoint,
+                              checkpoint_ms=max(100, int(args.checkpoint_interval * 1000)),
+                              checkpoint_dir=os.path.join(out, "checkpoints"))
+        job.build(env, pack_path, chunks, out, options)
+        running = job.submit(env, f"sleuth {os.path.basename(pack_path)}")
+    except Exception as exc:        # the JVM's refusal (a port in use, a bad savepoint...): one line
+        lines = [x for x in str(exc).splitlines() if "Exception" in x or "Error" in x] or [type(exc).__name__]
+        return _fail(f"the job could not start: {lines[-1].strip()[:300]}", EXIT_IO)
     stop = threading.Event()
     reason = {}
 
