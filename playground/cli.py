@@ -45,6 +45,7 @@ COMMANDS: dict[str, str] = {
     "eval": "score a rule pack against labelled simulator traffic",
     "report": "write an offline HTML report: unique-TTP timeline, actors, campaigns, provenance",
     "serve": "decide on live requests for gateways (nginx auth_request, Envoy ext_authz)",
+    "flink": "run a rule pack as an Apache Flink job (needs Java and the flink extra)",
     "bench": "measure speed and memory (events/s of CPU, ratios in one run)",
 }
 
