@@ -55,7 +55,7 @@ def test_attribution_precision_and_false_alarms():
     assert rows["m3"]["instance"] == "atk-3"
     assert rows["m4"]["trap"] == "corporate-nat" and rows["m5"]["trap"] == "none"
     assert rows["m6"]["instance"] == "atk-4" and not rows["m6"]["correct_ttp"]
-    assert r["matches"] == {"total": 6, "attributed": 4, "correct_ttp": 3, "false": 2}
+    assert r["matches"] == {"total": 6, "attributed": 4, "correct_ttp": 3, "false": 2, "on_hidden": 0}
     assert r["precision"] == 0.5 and r["precision_any_ttp"] == round(4 / 6, 4)
     assert r["false_alarms"]["per_hour"] == 1.0
     assert r["false_alarms"]["by_trap"] == {"corporate-nat": 1, "none": 1}
