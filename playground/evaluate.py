@@ -286,7 +286,7 @@ def _group(rows: list[dict]) -> dict:
 
 def macro_recall(per_ttp: Mapping[str, Mapping]) -> float | None:
     """The mean of the per-technique recalls (techniques with at least one counted instance)."""
-    vals = [s["recall"] for s in per_ttp.values() if s.get("instances")]
+    vals = [s["detected_right_ttp"] / s["instances"] for s in per_ttp.values() if s.get("instances")]
     return round(sum(vals) / len(vals), 4) if vals else None
 
 
@@ -686,7 +686,7 @@ def _sim_task(args) -> tuple[str, int, bool, dict, dict]:
     from sleuth.playground.simulate import SimConfig, generate
 
     pack, world, seed, benign, hours, scale, attacks, generators, renderings, openapi, detail = args
-    pack = _worker_pack if pack is _FORKED else pack
+    pack = _worker_pack if isinstance(pack, str) and pack == _FORKED else pack
     c0 = time.process_time()
     sim = generate(SimConfig(hours=hours, seed=seed, scale=scale, world=world, only_benign=benign,
                              attacks=attacks, generators=generators))
@@ -700,7 +700,7 @@ def _sim_task(args) -> tuple[str, int, bool, dict, dict]:
     return world, seed, benign, raw, cost
 
 
-_FORKED = object()     # "the pack this worker inherited from the parent" (set before the pool forks)
+_FORKED = "<the pack inherited from the parent process>"   # tasks are pickled: a marker, not the pack
 _worker_pack = None
 
 
@@ -925,7 +925,9 @@ def render_worlds(result: dict) -> str:
     for r in rows:
         table.append(cells(r["world"] + (" (tuned)" if r["tuned"] else ""), r))
     rules_after.append(len(table) - 1)
-    for rendering, agg in result["summary"].get("held_out", {}).items():
+    held_agg = result["summary"].get("held_out", {})
+    for rendering in [r for r in RENDERINGS if r in held_agg]:
+        agg = held_agg[rendering]
         for kind in ("mean", "worst"):
             table.append(cells(f"held-out {kind}", {"rendering": rendering, **agg[kind]}))
     lines += _grid(table, (0, rules_after[0]) if len(table) > rules_after[0] + 1 else (0,), left=2)
@@ -939,7 +941,7 @@ def render_worlds(result: dict) -> str:
 
 def _render_world(w: dict) -> list[str]:
     rend = w["renderings"]
-    names = list(rend)
+    names = [r for r in RENDERINGS if r in rend]     # a JSON round trip sorts the keys
     title = f"{w['world']}" + (f": {w['title']}" if w.get("title") else "")
     title += " (tuned)" if w["tuned"] else " (held out)"
     lines = [title]

@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import pytest
 
-from sleuth.playground.evaluate import evaluate, render_table, run_eval_sim
+from sleuth.playground.evaluate import evaluate, macro_recall, render_table, run_eval_sim
 from sleuth.playground.simulate import SimConfig
 
 # ---------------------------------------------------------------- the scorer
@@ -99,6 +99,155 @@ def test_only_benign_counts_every_match():
     r = evaluate(matches, [], TRAPS, META, only_benign=True)
     assert r["false_alarms"]["count"] == 1 and r["false_alarms"]["per_hour"] == 0.5
     assert r["recall"] is None and r["precision"] == 0.0
+
+
+# ---------------------------------------------------------------- exact scoring, one case per situation
+#
+# Two attack instances and a trap over two hours. atk-s is stuffing (also: l3-rotation),
+# visible in both renderings; atk-h is session rotation, which the access log cannot show
+# (no session there); trap-n is a corporate NAT.
+
+CASE_LABELS = [
+    {"id": "atk-s", "ttp": "credential-stuffing", "also": ["l3-rotation"], "difficulty": "easy",
+     "generator": "stuffing-burst", "start": "2026-11-27T08:00:00.000Z", "event_ids": ["a1", "a2", "a3"],
+     "visible": {"events": True, "access_log": True}},
+    {"id": "atk-h", "ttp": "session-rotation", "also": [], "difficulty": "easy", "generator": "session-churn",
+     "start": "2026-11-27T08:30:00.000Z", "event_ids": ["h1", "h2"],
+     "visible": {"events": True, "access_log": False}, "missing": {"access_log": ["session", "session-start"]}},
+]
+CASE_TRAPS = [{"id": "trap-n", "trap": "corporate-nat", "event_ids": ["n1", "n2"]}]
+
+
+def _at(minute: float) -> str:
+    whole = int(minute)
+    return f"2026-11-27T08:{whole:02d}:{round((minute - whole) * 60):02d}.000Z"
+
+
+def _m(mid, ttp, ids, minute=1.0, rule="r"):
+    return _match(mid, rule, ttp, ids, emitted=_at(minute))
+
+
+SCORING_CASES = {
+    # the right technique on a visible instance: found, precise, time to detect from its first event
+    "right-technique": dict(
+        matches=[_m("m1", "credential-stuffing", ["a1", "a2"], minute=0.5)],
+        want={"recall": 0.5, "macro_recall": 0.5, "precision": 1.0, "precision_any_ttp": 1.0,
+              "matches": {"total": 1, "attributed": 1, "correct_ttp": 1, "false": 0, "on_hidden": 0},
+              "per_ttp.credential-stuffing.ttd_median_s": 30.0, "false_alarms.count": 0,
+              "missed": ["atk-h session-churn (session-rotation, easy)"]}),
+    # another technique the label lists in `also`: precise, but recall needs the instance's own ttp
+    "also-technique": dict(
+        matches=[_m("m1", "l3-rotation", ["a1"])],
+        want={"recall": 0.0, "precision": 1.0, "precision_any_ttp": 1.0,
+              "per_ttp.credential-stuffing.detected": 1, "per_ttp.credential-stuffing.detected_right_ttp": 0,
+              "false_alarms.count": 0}),
+    # a wrong technique on attack traffic: not precise, not a false alarm, not recall
+    "wrong-technique": dict(
+        matches=[_m("m1", "scraping", ["a1", "a2", "a3"])],
+        want={"recall": 0.0, "precision": 0.0, "precision_any_ttp": 1.0,
+              "matches": {"total": 1, "attributed": 1, "correct_ttp": 0, "false": 0, "on_hidden": 0},
+              "false_alarms.count": 0, "per_rule.r": {"matches": 1, "attributed": 1, "correct_ttp": 0, "false": 0}}),
+    # the access log cannot show atk-h: it leaves recall's denominator, its alarm stays attack traffic
+    "hidden-instance": dict(
+        rendering="access_log",
+        matches=[_m("m1", "session-rotation", ["h1", "h2"], minute=31)],
+        want={"instances.instances": 1, "recall": 0.0, "macro_recall": 0.0, "precision": 1.0,
+              "matches": {"total": 1, "attributed": 1, "correct_ttp": 1, "false": 0, "on_hidden": 1},
+              "hidden": {"instances": 1, "detected": 1, "detected_right_ttp": 1,
+                         "per_ttp": {"session-rotation": {"instances": 1, "detected_right_ttp": 1}}},
+              "false_alarms.count": 0, "missed": ["atk-s stuffing-burst (credential-stuffing, easy)"]}),
+    # the same alarm scored on the JSON events, which show the session: counted
+    "visible-in-events": dict(
+        rendering="events",
+        matches=[_m("m1", "session-rotation", ["h1", "h2"], minute=31)],
+        want={"instances.instances": 2, "recall": 0.5, "hidden.instances": 0,
+              "per_ttp.session-rotation.ttd_median_s": 60.0,
+              "matches": {"total": 1, "attributed": 1, "correct_ttp": 1, "false": 0, "on_hidden": 0}}),
+    # every instance, whatever the rendering (labels of older simulator output have no `visible`)
+    "rendering-none": dict(
+        rendering=None,
+        matches=[],
+        want={"instances.instances": 2, "hidden.instances": 0, "recall": 0.0, "precision": None}),
+    # a match on a benign trap: a false alarm, per hour of traffic, named after the trap
+    "alarm-on-trap": dict(
+        matches=[_m("m1", "credential-stuffing", ["n1", "n2", "x"])],
+        want={"precision": 0.0, "precision_any_ttp": 0.0,
+              "false_alarms": {"count": 1, "per_hour": 0.5, "by_trap": {"corporate-nat": 1},
+                               "by_rule": {"r": 1}}}),
+    # a match on traffic no label or trap holds
+    "alarm-on-nothing": dict(
+        matches=[_m("m1", "sustained-volume", ["z1", "z2"], rule="volume")],
+        want={"false_alarms": {"count": 1, "per_hour": 0.5, "by_trap": {"none": 1}, "by_rule": {"volume": 1}}}),
+    # evidence mostly on a trap with one attack event: attack traffic (attribution ignores traps)
+    "mixed-evidence": dict(
+        matches=[_m("m1", "credential-stuffing", ["n1", "n2", "a3"])],
+        want={"false_alarms.count": 0, "recall": 0.5, "precision": 1.0}),
+    # found 40 minutes after the instance began
+    "late-detection": dict(
+        matches=[_m("m1", "credential-stuffing", ["a3"], minute=40)],
+        want={"per_ttp.credential-stuffing.ttd_median_s": 2400.0, "instances.ttd_p90_s": 2400.0}),
+    # the earliest right-technique match sets the time to detect; a wrong one earlier does not
+    "earliest-right-match": dict(
+        matches=[_m("m1", "credential-stuffing", ["a1"], minute=5), _m("m2", "scraping", ["a1"], minute=0.5),
+                 _m("m3", "credential-stuffing", ["a2"], minute=2)],
+        want={"per_ttp.credential-stuffing.ttd_median_s": 120.0, "precision": round(2 / 3, 4)}),
+    # median and p90 over instances (linear interpolation): 60 s and 1740 s -> 900 s and 1572 s
+    "ttd-quantiles": dict(
+        matches=[_m("m1", "credential-stuffing", ["a1"], minute=1),
+                 _m("m2", "session-rotation", ["h1"], minute=59)],
+        want={"instances.ttd_median_s": 900.0, "instances.ttd_p90_s": 1572.0, "recall": 1.0, "macro_recall": 1.0}),
+    # a benign-only run: every match is a false alarm, whatever it overlaps
+    "benign-only-run": dict(
+        only_benign=True,
+        matches=[_m("m1", "credential-stuffing", ["a1"]), _m("m2", "credential-stuffing", ["n1"])],
+        want={"false_alarms": {"count": 2, "per_hour": 1.0, "by_trap": {"corporate-nat": 1, "none": 1},
+                               "by_rule": {"r": 2}},
+              "matches": {"total": 2, "attributed": 0, "correct_ttp": 0, "false": 2, "on_hidden": 0}}),
+    # no match at all: nothing found, precision undefined, no false alarm
+    "no-matches": dict(
+        matches=[],
+        want={"recall": 0.0, "macro_recall": 0.0, "precision": None, "false_alarms.per_hour": 0.0,
+              "instances.ttd_median_s": None}),
+}
+
+
+def _get(result: dict, dotted: str):
+    node = result
+    head, _, rest = dotted.partition(".")
+    while True:
+        node = node[head]
+        if not rest:
+            return node
+        # technique and rule names hold dots or dashes: match the longest known key first
+        key = next((k for k in sorted(node, key=len, reverse=True) if rest == k or rest.startswith(k + ".")), None)
+        if key is None:
+            head, _, rest = rest.partition(".")
+        else:
+            head, rest = key, rest[len(key) + 1:]
+
+
+@pytest.mark.parametrize("case", list(SCORING_CASES), ids=list(SCORING_CASES))
+def test_scoring_case(case):
+    c = SCORING_CASES[case]
+    r = evaluate(c["matches"], CASE_LABELS, CASE_TRAPS, META, only_benign=c.get("only_benign", False),
+                 rendering=c.get("rendering", "events"))
+    got = {k: _get(r, k) for k in c["want"]}
+    assert got == c["want"]
+
+
+def test_macro_recall_weights_techniques_equally():
+    labels = [dict(CASE_LABELS[0], id=f"atk-{i}", event_ids=[f"s{i}"]) for i in range(3)] + [
+        {"id": "atk-9", "ttp": "scraping", "also": [], "difficulty": "hard", "generator": "scrape-prices",
+         "start": "2026-11-27T08:00:00.000Z", "event_ids": ["p1"]}]
+    r = evaluate([_m("m1", "credential-stuffing", ["s0"]), _m("m2", "scraping", ["p1"])], labels, [], META)
+    assert r["recall"] == 0.5                                # 2 of 4 instances
+    assert r["macro_recall"] == round((1 / 3 + 1) / 2, 4)   # stuffing 1/3, scraping 1/1
+    assert macro_recall(r["per_ttp"]) == r["macro_recall"]
+
+
+def test_rendering_must_be_known():
+    with pytest.raises(ValueError, match="rendering"):
+        evaluate([], CASE_LABELS, CASE_TRAPS, META, rendering="pcap")
 
 
 # ---------------------------------------------------------------- seeded runs (the quality tier)
