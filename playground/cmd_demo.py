@@ -79,7 +79,10 @@ def run_demo(args) -> int:
           f"{len(pack.rules)} rules{reset}", file=sys.stderr)
     w0 = time.monotonic()
     t0 = time.process_time()
-    sim = generate(SimConfig(hours=args.hours, seed=args.seed, scale=args.scale, world=spec.name))
+    try:
+        sim = generate(SimConfig(hours=args.hours, seed=args.seed, scale=args.scale, world=spec.name))
+    except ValueError as exc:      # the options were checked: the simulator cannot build this small a run
+        return _fail(f"the simulator cannot build this run ({exc}); try a larger --scale or --hours", EXIT_USAGE)
     t1 = time.process_time()
     print(f"{dim}simulated {len(sim.events):,} events, {len(sim.labels)} labelled attack instances "
           f"in {t1 - t0:.1f}s{reset}", file=sys.stderr)
@@ -124,7 +127,7 @@ def run_demo(args) -> int:
     result = evaluate(dicts, sim.labels, sim.traps, events_meta(sim.manifest, sim.events))
     kind = "held-out" if spec.held_out else "tuned"
     out.write(f"\n{bold}Detection against the simulator's labels ({spec.name}, {kind} world){reset}\n")
-    out.write(render_table(result))
+    out.write(render_table(result, max_missed=8))
     fa = result["false_alarms"]
     out.write(f"\n{bold}In short{reset} ({kind} world {spec.name}, {args.hours:g} h): "
               f"recall with the right technique {_f(result['recall'])} "

@@ -411,8 +411,8 @@ def _grid(rows: list[tuple[str, ...]], rules: Iterable[int] = (0,), left: int = 
     return out
 
 
-def render_table(result: dict) -> str:
-    """A compact terminal table of an `evaluate()` result."""
+def render_table(result: dict, max_missed: int | None = None) -> str:
+    """A compact terminal table of an `evaluate()` result (`max_missed`: list at most that many misses)."""
     lines = []
     tr = result.get("traffic", {})
     head = f"{tr.get('events') or 0:,} events, {tr.get('hours') or 0:g} h"
@@ -450,8 +450,11 @@ def render_table(result: dict) -> str:
     if fa.get("by_rule"):
         lines.append("false alarms by rule: " + ", ".join(f"{k} {v}" for k, v in
                                                           sorted(fa["by_rule"].items(), key=lambda x: -x[1])))
-    if result.get("missed"):
-        lines.append("missed: " + "; ".join(result["missed"]))
+    missed = result.get("missed") or []
+    if missed:
+        shown = missed if max_missed is None else missed[:max_missed]
+        more = len(missed) - len(shown)
+        lines.append(f"missed ({len(missed)}): " + "; ".join(shown) + (f"; ... {more} more" if more else ""))
     return "\n".join(lines) + "\n"
 
 
@@ -688,8 +691,11 @@ def _sim_task(args) -> tuple[str, int, bool, dict, dict]:
     pack, world, seed, benign, hours, scale, attacks, generators, renderings, openapi, detail = args
     pack = _worker_pack if isinstance(pack, str) and pack == _FORKED else pack
     c0 = time.process_time()
-    sim = generate(SimConfig(hours=hours, seed=seed, scale=scale, world=world, only_benign=benign,
-                             attacks=attacks, generators=generators))
+    try:
+        sim = generate(SimConfig(hours=hours, seed=seed, scale=scale, world=world, only_benign=benign,
+                                 attacks=attacks, generators=generators))
+    except ValueError as exc:
+        raise ValueError(f"world {world}, seed {seed}: the simulator cannot build this run ({exc})") from None
     gen = time.process_time() - c0
     run = _Run(f"{world}/seed {seed}" + (" benign-only" if benign else ""), sim.events, sim.labels, sim.traps,
                sim.openapi if openapi else None, sim.manifest)
@@ -859,6 +865,15 @@ def _aggregate(rows: list[dict]) -> dict:
     return out
 
 
+def _add_up(counts: Iterable[Mapping[str, int]]) -> dict[str, int]:
+    """Counters added key by key (zeros kept: `rule_errors: 0` is a finding)."""
+    out: dict[str, int] = {}
+    for c in counts:
+        for k, v in c.items():
+            out[k] = out.get(k, 0) + v
+    return dict(sorted(out.items()))
+
+
 def _assemble(pack, scores: dict[str, dict], config: dict, detail: bool) -> dict:
     worlds = []
     rows = []
@@ -873,10 +888,9 @@ def _assemble(pack, scores: dict[str, dict], config: dict, detail: bool) -> dict
                 if kind in kinds:
                     raws = [r[rendering] for r in kinds[kind]]
                     res = _summary(raws, detail)
-                    res["engine"] = dict(sum((Counter(r["engine"]) for r in raws), Counter()))
-                    q = sum((Counter(r["quarantined"]) for r in raws), Counter())
+                    res["engine"] = {"metrics": _add_up(r["engine"] for r in raws)}
                     if rendering == "access_log":
-                        res["quarantined"] = dict(sorted(q.items()))
+                        res["quarantined"] = _add_up(r["quarantined"] for r in raws)
                     block[kind] = res
             entry["renderings"][rendering] = block
             rows.append(_row(name, info, rendering, block.get("attack"), block.get("benign")))
@@ -1003,7 +1017,8 @@ def _render_world(w: dict) -> list[str]:
         if a and a.get("missed"):
             shown = a["missed"][:12]
             more = len(a["missed"]) - len(shown)
-            lines.append(f"  {label} missed: " + "; ".join(shown) + (f"; ... {more} more" if more else ""))
+            lines.append(f"  {label} missed ({len(a['missed'])}): " + "; ".join(shown)
+                         + (f"; ... {more} more" if more else ""))
     return lines
 
 
