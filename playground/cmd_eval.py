@@ -69,7 +69,8 @@ def configure(p: argparse.ArgumentParser) -> None:
                    help="also score the plain access-log rendering (default: yes)")
     p.add_argument("--no-openapi", action="store_true", help="route heuristically instead of by the OpenAPI document")
     p.add_argument("--detail", action="store_true", help="per-instance and per-match rows in the JSON")
-    p.add_argument("--format", choices=("table", "json"), default="table", help="output (default: table)")
+    p.add_argument("--format", choices=("table", "json", "markdown"), default="table",
+                   help="output: table (default), json, or markdown (the tables of docs/detection.md)")
     p.add_argument("--json", action="store_true", help="the same as --format json")
     p.add_argument("-o", "--out", metavar="FILE", help="also write the JSON result here")
     p.add_argument("-q", "--quiet", action="store_true", help="no progress or timing on stderr")
@@ -142,6 +143,8 @@ def run_eval(args) -> int:
             return _fail(f"cannot write {args.out}: {exc.strerror or exc}", EXIT_IO)
     if args.json or args.format == "json":
         sys.stdout.write(blob.decode() + "\n")
+    elif args.format == "markdown":
+        sys.stdout.write(evaluate.render_markdown(result))
     else:
         sys.stdout.write(evaluate.render_worlds(result))
     if not args.quiet:

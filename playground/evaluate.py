@@ -39,6 +39,7 @@ __all__ = [
     "evaluate_worlds",
     "events_meta",
     "macro_recall",
+    "render_markdown",
     "render_table",
     "render_worlds",
     "run_eval",
@@ -1020,6 +1021,68 @@ def _render_world(w: dict) -> list[str]:
             lines.append(f"  {label} missed ({len(a['missed'])}): " + "; ".join(shown)
                          + (f"; ... {more} more" if more else ""))
     return lines
+
+
+def render_markdown(result: dict) -> str:
+    """The tables of docs/detection.md from an `evaluate_worlds()` / `evaluate_folders()` result:
+    the summary per world and rendering, recall per technique, false alarms by rule."""
+    cfg = result.get("config", {})
+    worlds = result["worlds"]
+    lines = []
+    if cfg.get("source") == "simulation":
+        seeds = ", ".join(map(str, cfg.get("seeds") or []))
+        lines.append(f"{result['pack']['rules']} rules; every world {cfg['hours']:g} h per seed, seeds {seeds} "
+                     f"(pooled), scale {cfg['scale']:g}.")
+    lines += ["", "| world | rendering | instances (not shown) | macro recall | recall | precision (any technique) "
+                  "| false alarms/h benign-only | false alarms/h attack run | time to detect p50 / p90 |",
+              "|---|---|---|---|---|---|---|---|---|"]
+
+    def cells(r: dict) -> str:
+        inst = f"{r['instances']} ({r['hidden']})" if "instances" in r else "-"
+        return (f"{inst} | {_pct(r.get('macro_recall'))} | {_pct(r.get('recall'))} | {_pct(r.get('precision'))} "
+                f"({_pct(r.get('precision_any_ttp'))}) | {_pct(r.get('false_alarms_per_hour'))} | "
+                f"{_pct(r.get('false_alarms_attack_run_per_hour'))} | {_fmt_s(r.get('ttd_median_s'))} / "
+                f"{_fmt_s(r.get('ttd_p90_s'))} |")
+
+    for r in result["summary"]["rows"]:
+        name = f"{r['world']} (tuned)" if r["tuned"] else f"**{r['world']}**"
+        lines.append(f"| {name} | {_RENDER_NAME[r['rendering']]} | {cells(r)}")
+    held = result["summary"].get("held_out", {})
+    for rendering in [x for x in RENDERINGS if x in held]:
+        for kind in ("mean", "worst"):
+            a = held[rendering][kind]
+            lines.append(f"| held-out {kind} | {_RENDER_NAME[rendering]} | - | {_pct(a.get('macro_recall'))} | "
+                         f"{_pct(a.get('recall'))} | {_pct(a.get('precision'))} ({_pct(a.get('precision_any_ttp'))}) | "
+                         f"{_pct(a.get('false_alarms_per_hour'))} | - | {_fmt_s(a.get('ttd_median_s'))} / "
+                         f"{_fmt_s(a.get('ttd_p90_s'))} |")
+    cols = [(w, r) for w in worlds for r in RENDERINGS if r in w["renderings"] and "attack" in w["renderings"][r]]
+    if cols:
+        lines += ["", "Instances found with the right technique, of those the rendering can show "
+                      "(`-`: none it can show):", "",
+                  "| technique | " + " | ".join(f"{w['world']}{' (tuned)' if w['tuned'] else ''}: "
+                                              f"{_RENDER_NAME[r]}" for w, r in cols) + " |",
+                  "|---|" + "---|" * len(cols)]
+        ttps = sorted({t for w, r in cols for t in (*w["renderings"][r]["attack"]["per_ttp"],
+                                                    *w["renderings"][r]["attack"]["hidden"]["per_ttp"])})
+        for t in ttps:
+            row = []
+            for w, r in cols:
+                s = w["renderings"][r]["attack"]["per_ttp"].get(t)
+                row.append(f"{s['detected_right_ttp']}/{s['instances']}" if s else "-")
+            lines.append(f"| {t} | " + " | ".join(row) + " |")
+        lines.append("| **macro recall** | " + " | ".join(
+            f"**{_pct(w['renderings'][r]['attack']['macro_recall'])}**" for w, r in cols) + " |")
+    fa_rows = [(w, r, w["renderings"][r]["benign"]) for w in worlds for r in RENDERINGS
+               if r in w["renderings"] and "benign" in w["renderings"][r]]
+    if fa_rows:
+        lines += ["", "False alarms on the benign-only runs, by rule:", "",
+                  "| world | rendering | hours | false alarms | per hour | by rule |", "|---|---|---|---|---|---|"]
+        for w, r, b in fa_rows:
+            fa = b["false_alarms"]
+            by_rule = ", ".join(f"`{k}` {v}" for k, v in sorted(fa["by_rule"].items(), key=lambda x: (-x[1], x[0])))
+            lines.append(f"| {w['world']}{' (tuned)' if w['tuned'] else ''} | {_RENDER_NAME[r]} | "
+                         f"{b['traffic']['hours']:g} | {fa['count']} | {_pct(fa['per_hour'])} | {by_rule or '-'} |")
+    return "\n".join(lines) + "\n"
 
 
 # ---------------------------------------------------------------- command line

@@ -266,8 +266,9 @@ def test_rendering_must_be_known():
 
 @pytest.fixture(scope="module")
 def worlds_run():
-    """`sleuth eval` with its defaults, spelled out (so a change of default does not move the floors)."""
-    return evaluate_worlds(None, hours=1.0, seeds=(7,), scale=0.3)
+    """`sleuth eval` with its defaults, spelled out (so a change of default does not move the floors);
+    two processes, as CI has two cores (the result does not depend on it)."""
+    return evaluate_worlds(None, hours=1.0, seeds=(7,), scale=0.3, jobs=2)
 
 
 def _world(result: dict, name: str) -> dict:
