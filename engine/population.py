@@ -18,6 +18,7 @@ import math
 from array import array
 from bisect import bisect_left
 from collections.abc import Callable
+from hashlib import blake2b as _blake2b
 from heapq import heapify, heappush, heapreplace
 from typing import Any
 
@@ -205,10 +206,7 @@ def hash64(v) -> int | None:
 
 
 def _getter(path: tuple[str, ...]) -> Callable[[dict], Any]:
-    if len(path) == 1:
-        name = path[0]
-        return lambda ev: ev.get(name)
-
+    """Reads a nested field (a top-level one is read with `ev.get` directly by the callers)."""
     def get(ev, _path=path):
         v = ev
         for p in _path:
@@ -232,10 +230,11 @@ class Spread:
     is partial and not counted; quiet periods count as 0.
     """
 
-    __slots__ = ("of", "get", "period", "alpha", "q", "start", "slot")
+    __slots__ = ("of", "name", "get", "period", "alpha", "q", "start", "slot")
 
     def __init__(self, of: tuple[str, ...], period: float, horizon: float):
         self.of = of
+        self.name = of[0] if len(of) == 1 else None
         self.get = _getter(of)
         self.period = float(period)
         n = max(1.0, horizon / period)
@@ -251,13 +250,18 @@ class Spread:
         """The state of a value tracked from period `b` on (earlier periods count as 0)."""
         return [b, array("Q"), 0.0, b - 1]
 
-    def add(self, st: list, ev: dict, b: int) -> None:
-        """Count the event's `of` value for its tracked value (state `st`) in period `b`."""
+    def add(self, st: list, ev: dict, ts: float) -> None:
+        """Count the event's `of` value for its tracked value (state `st`) at time `ts`."""
+        b = int(ts // self.period)
         if b != st[0]:
             self._fold(st, b)
-        h = hash64(self.get(ev))
-        if h is None:
-            return
+        y = ev.get(self.name) if self.name is not None else self.get(ev)
+        if type(y) is str:     # hash64 of a string, inlined (the common case)
+            h = int.from_bytes(_blake2b(y.encode("utf-8", "surrogatepass"), digest_size=8).digest(), "big")
+        else:
+            h = hash64(y)
+            if h is None:
+                return
         hs = st[1]
         n = len(hs)
         if n < DISTINCT_HASHES:
@@ -322,11 +326,12 @@ class Sketch:
     O(log K) amortised otherwise.
     """
 
-    __slots__ = ("spec", "get", "inv", "span", "landmark", "total", "table", "heap", "seq", "now",
+    __slots__ = ("spec", "name", "get", "inv", "span", "landmark", "total", "table", "heap", "seq", "now",
                  "spreads", "cap")
 
     def __init__(self, spec: SketchSpec, cap: int = COUNTERS):
         self.spec = spec
+        self.name = spec.field[0] if len(spec.field) == 1 else None
         self.get = _getter(spec.field)
         self.inv = 1.0 / spec.horizon
         self.span = RENORM * spec.horizon
@@ -349,9 +354,13 @@ class Sketch:
             self.landmark = ts
             for sp in spreads:
                 sp.start = sp.block(ts)
-        key = value_key(self.get(ev))
-        if key is None:
-            return
+        v = ev.get(self.name) if self.name is not None else self.get(ev)
+        if type(v) is str and len(v) <= MAX_VALUE_CHARS and v.isascii():
+            key = v          # value_key of a short ASCII string, inlined (the common case)
+        else:
+            key = value_key(v)
+            if key is None:
+                return
         d = ts - self.landmark
         if d > self.span:
             self._renormalise(ts)
@@ -382,7 +391,7 @@ class Sketch:
             for sp in spreads:
                 e.append(sp.fresh(sp.block(ts)))
         for sp in spreads:
-            sp.add(e[sp.slot], ev, sp.block(ts))
+            sp.add(e[sp.slot], ev, ts)
 
     def _renormalise(self, ts: float) -> None:
         f = math.exp(-(ts - self.landmark) * self.inv)

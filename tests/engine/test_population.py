@@ -581,3 +581,24 @@ def test_a_corrupt_population_is_refused(pop_pack) -> None:
     with pytest.raises(SnapshotError):
         Engine.restore(pop_pack, snap.encode(body, pop_pack))
     assert msgpack  # (the blob format is msgpack: encode above built a valid one)
+
+
+def test_a_condition_compiled_outside_a_rule_reads_a_given_population() -> None:
+    # The playground compiles step conditions on their own (why did a step not advance?).
+    from sleuth.dsl import ir
+    from sleuth.dsl.testing import compile_condition
+    cond = ir.Compare("<", ir.Population("share", ir.Load(("ja3",), ir.STR), 86400.0), ir.Const(0.5, ir.FLOAT))
+    pop = Population((SketchSpec(("ja3",), 86400.0),))
+    for ja3 in ("a", "a", "b"):
+        pop.observe({"ja3": ja3}, T0)
+    assert compile_condition(cond, "t", "bound", pop)({"ja3": "b"}) is True
+    assert compile_condition(cond, "t", "bound", pop)({"ja3": "a"}) is False
+    assert compile_condition(cond, "t", "unbound")({"ja3": "b"}) is False      # missing: false
+
+
+def test_describe_lists_the_heaviest_values() -> None:
+    pop = Population((SketchSpec(("ja3",), 3600.0),))
+    for ja3 in ("a", "b", "a", "c", "a", "b"):
+        pop.observe({"ja3": ja3}, T0)
+    (d,) = pop.describe(top=2)
+    assert d == {"field": "ja3", "horizon": 3600.0, "tracked": 3, "top": [("a", 0.5), ("b", 1 / 3)]}
