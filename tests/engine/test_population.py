@@ -602,3 +602,79 @@ def test_describe_lists_the_heaviest_values() -> None:
         pop.observe({"ja3": ja3}, T0)
     (d,) = pop.describe(top=2)
     assert d == {"field": "ja3", "horizon": 3600.0, "tracked": 3, "top": [("a", 0.5), ("b", 1 / 3)]}
+
+
+# ---------------------------------------------------------------- properties (hypothesis)
+
+hypothesis = pytest.importorskip("hypothesis")
+from hypothesis import given  # noqa: E402
+from hypothesis import strategies as st  # noqa: E402
+
+STEPS = st.lists(st.tuples(st.integers(0, 90), st.sampled_from("abcdefg"), st.sampled_from("uvwxyz")),
+                 min_size=1, max_size=150)
+
+
+def _timed(steps, t0: float = 0.0) -> list[tuple[float, str, str]]:
+    out, t = [], t0
+    for gap, v, y in steps:
+        t += gap
+        out.append((t, v, y))
+    return out
+
+
+@given(STEPS, st.integers(1, 8), st.sampled_from([60.0, 600.0, 86400.0]))
+def test_share_never_above_and_at_most_one_counter_below(steps, counters: int, horizon: float) -> None:
+    stream = _timed(steps)
+    sk = Sketch(SketchSpec(("ja3",), horizon), cap=counters)
+    for ts, v, _y in stream:
+        sk.observe({"ja3": v}, ts)
+    exact = exact_shares([(ts, v) for ts, v, _y in stream], horizon)
+    for v in "abcdefg":
+        true = exact.get(v, 0.0)
+        got = sk.share(v)
+        assert true - 1.0 / counters - 1e-9 <= got <= true + 1e-9, (v, got, true)
+
+
+@given(STEPS, st.sampled_from([60.0, 180.0, 600.0]))
+def test_spread_equals_its_definition_when_every_value_is_tracked(steps, horizon: float) -> None:
+    stream = _timed(steps, 1_000_000.0)
+    sk = Sketch(SketchSpec(("ja3",), horizon, ((("src_ip",), 60.0),)))
+    for ts, v, y in stream:
+        sk.observe({"ja3": v, "src_ip": y}, ts)
+    want = exact_spread(stream, 60.0, horizon, sk.now)
+    for v, w in want.items():
+        got = sk.spread(sk.spreads[0], v)
+        assert got == (None if w is None else pytest.approx(w, rel=1e-9, abs=1e-12)), v
+
+
+@given(STEPS, st.integers(1, 4))
+def test_spread_with_evictions_is_never_above_its_definition(steps, counters: int) -> None:
+    # A value evicted and tracked again restarts from 0: it can only be underestimated.
+    stream = _timed(steps, 1_000_000.0)
+    sk = Sketch(SketchSpec(("ja3",), 300.0, ((("src_ip",), 60.0),)), cap=counters)
+    for ts, v, y in stream:
+        sk.observe({"ja3": v, "src_ip": y}, ts)
+    want = exact_spread(stream, 60.0, 300.0, sk.now)
+    for v, w in want.items():
+        got = sk.spread(sk.spreads[0], v)
+        if w is None:
+            assert got is None
+        else:
+            assert 0.0 <= got <= w + 1e-9, (v, got, w)
+
+
+@given(STEPS, st.integers(1, 149))
+def test_dump_and_load_continue_identically(steps, cut: int) -> None:
+    stream = _timed(steps, 1_000_000.0)
+    spec = SketchSpec(("ja3",), 120.0, ((("src_ip",), 60.0),))
+    whole, first = Sketch(spec, cap=3), Sketch(spec, cap=3)
+    for ts, v, y in stream:
+        whole.observe({"ja3": v, "src_ip": y}, ts)
+    for ts, v, y in stream[:cut]:
+        first.observe({"ja3": v, "src_ip": y}, ts)
+    second = Population((spec,))
+    second.sketches[0].cap = 3
+    second.load([first.dump()])
+    for ts, v, y in stream[cut:]:
+        second.observe({"ja3": v, "src_ip": y}, ts)
+    assert second.sketches[0].dump() == whole.dump()
