@@ -18,8 +18,16 @@ With `--base-rev REV` the mix alone also runs in a child process on the code
 of REV (`git archive`, e.g. the commit before population statistics), in
 alternation with this tree, for the cost when no rule uses them.
 
+With `--fleets EVENTS.jsonl` (e.g. `sleuth simulate --world northwind
+--only-benign --hours 3`), what the statistics are for: a cookie-less fleet
+rule by ja3 with a fixed threshold, with `share(ja3) < 0.05` and with
+`distinct(src_ip) >= 5 * spread(ja3, src_ip, 10m)`, over the benign traffic
+alone, then with a fleet of 40 addresses injected one hour in on a new
+fingerprint and on the most popular one.
+
     python benchmarks/bench_population.py --events 200000 --repeat 5
     python benchmarks/bench_population.py --base-rev main --json
+    python benchmarks/bench_population.py --fleets sim/events.jsonl
 """
 
 from __future__ import annotations
@@ -89,6 +97,46 @@ def run_case(text: str, events: list[dict], repeat: int) -> dict:
             "cpu_min": m["cpu_min"], "cpu_max": m["cpu_max"]}
 
 
+FLEET_BASE = ("by ja3\n  window 10m sliding\n  where not exists(session)\n"
+              "  having distinct(src_ip) >= 30 and count() <= 3 * distinct(src_ip)")
+FLEET_VARIANTS = {"fixed": "", "share": " and share(ja3) < 0.05",
+                  "spread": " and distinct(src_ip) >= 5 * spread(ja3, src_ip, 10m)"}
+
+
+def fleets(path: str) -> dict:
+    """Matches of the three fleet rules on benign traffic, and with a fleet injected."""
+    from collections import Counter
+
+    import orjson
+
+    from sleuth.dsl import load_pack
+    from sleuth.engine import Engine
+    from sleuth.engine.ingest.timestamp import parse_time
+    src = "\n".join(f"rule {n} {{\n  {META}\n  {FLEET_BASE}{x}\n  suppress 30m\n}}" for n, x in FLEET_VARIANTS.items())
+    pack = load_pack(sources={"fleet.ttp": src})
+    with open(path, "rb") as fh:
+        events = [orjson.loads(line) for line in fh]
+    for e in events:
+        e["ts"] = parse_time(e["ts"])
+    events.sort(key=lambda e: e["ts"])
+    popular = Counter(e.get("ja3") for e in events).most_common(1)[0][0]
+    hours = (events[-1]["ts"] - events[0]["ts"]) / 3600
+    out: dict = {"events": len(events), "hours": round(hours, 2), "popular": popular, "runs": {}}
+    for label, ja3 in (("benign", None), ("fleet on a new fingerprint", "fleet-fp"),
+                       ("fleet on the most popular fingerprint", popular)):
+        extra = [] if ja3 is None else [
+            {"id": f"fleet{i}", "ts": events[0]["ts"] + 3600 + 5 * i, "ja3": ja3, "src_ip": f"198.51.100.{i}",
+             "method": "POST", "path": "/login", "status": 401} for i in range(40)]
+        eng = Engine(pack)
+        ms = eng.feed_many(sorted(events + extra, key=lambda e: e["ts"])) + eng.close()
+        out["runs"][label] = {n: {"matches": sum(m.rule == n for m in ms),
+                                  "on_the_fleet": sum(m.rule == n and m.first_ts >= events[0]["ts"] + 3600
+                                                      and m.first_ts <= events[0]["ts"] + 3600 + 200
+                                                      and m.key.get("ja3") == ja3 for m in ms)}
+                              for n in FLEET_VARIANTS}
+    return out
+
+
 def child(events: int, repeat: int) -> None:
     """Time the mix alone on whatever `sleuth` this process imports (no population functions)."""
     from sleuth.playground.bench import make_events, mix_rules
@@ -141,11 +189,22 @@ def main(argv=None) -> int:
     p.add_argument("--repeat", type=int, default=3)
     p.add_argument("--rounds", type=int, default=3, help="alternations of the two trees (--base-rev)")
     p.add_argument("--base-rev", help="also time the mix alone on this git revision, in child processes")
+    p.add_argument("--fleets", metavar="EVENTS", help="the fleet rules over this JSON lines file (see above)")
     p.add_argument("--json", action="store_true")
     p.add_argument("--child", action="store_true", help=argparse.SUPPRESS)
     args = p.parse_args(argv)
     if args.child:
         child(args.events, args.repeat)
+        return 0
+    if args.fleets:
+        res = fleets(args.fleets)
+        if args.json:
+            print(json.dumps(res, indent=2))
+        else:
+            print(f"{res['events']:,} events over {res['hours']} h; most popular fingerprint {res['popular']}")
+            for label, rows in res["runs"].items():
+                print(f"{label}: " + ", ".join(f"{n} {r['matches']} matches ({r['on_the_fleet']} on the fleet)"
+                                               for n, r in rows.items()))
         return 0
     from sleuth.playground.bench import make_events
     evs = with_fingerprints(make_events(args.events))
