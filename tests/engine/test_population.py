@@ -678,3 +678,18 @@ def test_dump_and_load_continue_identically(steps, cut: int) -> None:
     for ts, v, y in stream[cut:]:
         second.observe({"ja3": v, "src_ip": y}, ts)
     assert second.sketches[0].dump() == whole.dump()
+
+
+def test_the_documented_example_does_what_its_tests_say() -> None:
+    # docs/language.md's example rule, with its two tests, run as `sleuth test` runs them.
+    import re
+    from pathlib import Path
+
+    from sleuth.dsl.testing import run_tests
+    doc = (Path(__file__).resolve().parents[2] / "docs" / "language.md").read_text(encoding="utf-8")
+    (block,) = [b for b in re.findall(r"^```ttp\n(.*?)^```", doc, re.M | re.S) if "rule rare_client_fleet" in b]
+    pack = load_pack(sources={"example.ttp": block})
+    results = run_tests(pack)
+    assert [(r.name, r.passed) for r in results] == [("a rare client's fleet", True),
+                                                     ("the same fleet on the popular client", True)], \
+        "\n".join(r.message for r in results)
