@@ -528,8 +528,9 @@ class Population:
             return attrs.evolve(obj, **changes) if changes else obj
 
         bound = swap(rule)
-        if rule.steps:
-            bound = attrs.evolve(bound, steps=tuple(swap(s) for s in rule.steps))
+        if rule.steps or rule.absences:
+            bound = attrs.evolve(bound, steps=tuple(swap(s) for s in rule.steps),
+                                 absences=tuple(swap(a) for a in rule.absences))
         return bound
 
     def describe(self, top: int = 10) -> list[dict]:

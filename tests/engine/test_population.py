@@ -693,3 +693,35 @@ def test_the_documented_example_does_what_its_tests_say() -> None:
     assert [(r.name, r.passed) for r in results] == [("a rare client's fleet", True),
                                                      ("the same fleet on the popular client", True)], \
         "\n".join(r.message for r in results)
+
+
+JOINS = f'''
+rule joined {{
+  {META}
+  by user
+  within 10m
+  sequence {{
+    a: route == "/login"
+    b: route == "/pay" and (share(ja3) < 0.5 or src_ip == a.src_ip) and spread(ja3, src_ip, 1m, 1h) >= 0
+  }}
+  unless same: route == "/mfa" and (share(ja3) > 0.5 or src_ip == a.src_ip) between a and b
+  emit {{ s = share(ja3) }}
+}}
+'''
+
+
+@pytest.mark.parametrize("mfa_ja3, want", [("popular", 0), ("rare", 1)], ids=["absence holds", "absence not met"])
+def test_statistics_in_joins_and_absences_read_the_engine(mfa_ja3: str, want: int) -> None:
+    # Conditions that reference earlier steps are compiled into the rule's own module
+    # (step joins, absence joins, emit): they too read this engine's sketches.
+    pack = load_pack(sources={"j.ttp": JOINS})
+    evs = [{"ts": T0 + i, "ja3": "popular", "src_ip": "10.0.0.1", "route": "/x", "user": "bg"} for i in range(200)]
+    evs += [{"ts": T0 + 70, "ja3": "popular", "src_ip": "1.1.1.1", "route": "/login", "user": "u"},
+            {"ts": T0 + 80, "ja3": mfa_ja3, "src_ip": "2.2.2.2", "route": "/mfa", "user": "u"},
+            {"ts": T0 + 150, "ja3": "rare", "src_ip": "3.3.3.3", "route": "/pay", "user": "u"}]
+    evs.sort(key=lambda e: e["ts"])
+    eng = Engine(pack)
+    out = eng.feed_many(evs) + eng.close()
+    assert len(out) == want
+    if want:
+        assert 0 < out[0].fields["s"] < 0.05
