@@ -512,26 +512,33 @@ class Population:
 
         A rule module is compiled once per pack; `rule.requery(*functions)`
         builds its functions again around this engine's queries, and every
-        spec field holding one of the old functions gets the new one.
+        function of that module held in the spec (in its fields, steps,
+        absences, at any depth of attrs objects and tuples) is replaced by
+        the new one of the same name.
         """
         if not rule.queries or rule.requery is None:
             return rule
         table = rule.requery(*self.queries(rule.queries))
+        filename = rule.filename
 
         def swap(obj):
-            changes = {}
-            for a in attrs.fields(type(obj)):
-                f = getattr(obj, a.name)
-                code = getattr(f, "__code__", None)
-                if code is not None and code.co_filename == rule.filename and f.__name__ in table:
-                    changes[a.name] = table[f.__name__]
-            return attrs.evolve(obj, **changes) if changes else obj
+            code = getattr(obj, "__code__", None)
+            if code is not None:
+                return table.get(obj.__name__, obj) if code.co_filename == filename else obj
+            if type(obj) is tuple:
+                new = tuple(swap(x) for x in obj)
+                return new if any(a is not b for a, b in zip(new, obj)) else obj
+            if attrs.has(type(obj)):
+                changes = {}
+                for a in attrs.fields(type(obj)):
+                    v = getattr(obj, a.name)
+                    w = swap(v)
+                    if w is not v:
+                        changes[a.name] = w
+                return attrs.evolve(obj, **changes) if changes else obj
+            return obj
 
-        bound = swap(rule)
-        if rule.steps or rule.absences:
-            bound = attrs.evolve(bound, steps=tuple(swap(s) for s in rule.steps),
-                                 absences=tuple(swap(a) for a in rule.absences))
-        return bound
+        return swap(rule)
 
     def describe(self, top: int = 10) -> list[dict]:
         """Per sketch: field, horizon, tracked values, and the heaviest values with their shares."""

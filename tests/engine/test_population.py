@@ -725,3 +725,29 @@ def test_statistics_in_joins_and_absences_read_the_engine(mfa_ja3: str, want: in
     assert len(out) == want
     if want:
         assert 0 < out[0].fields["s"] < 0.05
+
+
+def _functions(obj, seen=None):
+    """Every function held by a spec, at any depth of attrs objects and tuples."""
+    import attrs
+    if getattr(obj, "__code__", None) is not None:
+        yield obj
+    elif type(obj) is tuple:
+        for x in obj:
+            yield from _functions(x)
+    elif attrs.has(type(obj)):
+        for a in attrs.fields(type(obj)):
+            yield from _functions(getattr(obj, a.name))
+
+
+@pytest.mark.parametrize("text", [POP_PACK, JOINS, FLEET], ids=["kinds", "joins", "fleet"])
+def test_an_engine_holds_no_unbound_function_of_a_rule(text: str) -> None:
+    pack = load_pack(sources={"x.ttp": text})
+    eng = Engine(pack)
+    for spec, machine in zip(pack.rules, eng.machines):
+        if not spec.queries:
+            assert machine.spec is spec
+            continue
+        old = {id(f) for f in _functions(spec) if f.__code__.co_filename == spec.filename}
+        new = [f for f in _functions(machine.spec) if f.__code__.co_filename == spec.filename]
+        assert new and not any(id(f) in old for f in new), spec.name
