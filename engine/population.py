@@ -24,6 +24,8 @@ from typing import Any
 
 import attrs
 
+from .duration import format_seconds
+
 #: Space-Saving counters per sketch (K): a value's share is known within 1/K.
 COUNTERS = 1000
 #: Hashes kept per tracked value and period by `spread` (KMV): exact below this many
@@ -90,7 +92,6 @@ class QuerySpec:
 
     def label(self) -> str:
         """How explain and docs write it: `share(ja3, 1d)`, `spread(ja3, src_ip, 10m, 1d)`."""
-        from .duration import format_seconds
         args = [".".join(self.field)]
         if self.kind == "spread":
             args += [".".join(self.of or ()), format_seconds(self.period or 0)]
@@ -124,7 +125,6 @@ def unbound(_value) -> None:
 
 def describe_sketch(s: SketchSpec) -> list[str]:
     """Lines for `sleuth explain`: what a sketch tracks, its bounds and its memory."""
-    from .duration import format_seconds
     name = ".".join(s.field)
     out = [f"{name} over a {format_seconds(s.horizon)} horizon: Space-Saving, {COUNTERS} counters, "
            f"forward decay (time constant {format_seconds(s.horizon)}); share at most {1 / COUNTERS:g} "
@@ -244,6 +244,7 @@ class Spread:
         self.slot = 3                   # index of its state in a tracked value's entry
 
     def block(self, ts: float) -> int:
+        """The epoch-aligned period holding time `ts`."""
         return int(ts // self.period)
 
     def fresh(self, b: int) -> list:
@@ -432,6 +433,7 @@ class Sketch:
 
     # -- snapshots
     def dump(self) -> list:
+        """The sketch's state as msgpack-ready lists (heap order and counters exactly as held)."""
         return [self.landmark, self.total, self.seq, self.now, [sp.start for sp in self.spreads],
                 [[_dump_key(k), e[0], e[1], e[2], [[s[0], list(s[1]), s[2], s[3]] for s in e[3:]]]
                  for k, e in self.table.items()],
@@ -546,6 +548,7 @@ class Population:
                  "top": sk.top(top)} for s, sk in zip(self.specs, self.sketches)]
 
     def dump(self) -> list:
+        """Every sketch's state, in the pack's sketch order (the snapshot's `population`)."""
         return [sk.dump() for sk in self.sketches]
 
     def load(self, data) -> None:
