@@ -80,10 +80,9 @@ def cases() -> dict[str, str]:
     }
 
 
-def run_case(text: str, events: list[dict], repeat: int) -> dict:
+def _runner(text: str, events: list[dict]):
     from sleuth.dsl import load_pack
     from sleuth.engine import Engine
-    from sleuth.playground.bench import measure
     pack = load_pack(sources={"bench.ttp": text})
 
     def run() -> int:
@@ -92,9 +91,26 @@ def run_case(text: str, events: list[dict], repeat: int) -> dict:
         for i in range(0, len(events), 4096):
             n += len(eng.feed_many(events[i:i + 4096]))
         return n + len(eng.close())
-    m = measure(run, repeat)
-    return {"us_per_event": round(m["cpu"] / len(events) * 1e6, 3), "matches": m["count"],
-            "cpu_min": m["cpu_min"], "cpu_max": m["cpu_max"]}
+    return run
+
+
+def run_cases(texts: dict[str, str], events: list[dict], repeat: int) -> dict:
+    """Each case once per round, `repeat` rounds: the cases of a ratio see the same machine conditions."""
+    from sleuth.playground.bench import measure
+    runners = {name: _runner(text, events) for name, text in texts.items()}
+    cpu: dict[str, list[float]] = {name: [] for name in texts}
+    counts: dict[str, int] = {}
+    for _ in range(repeat):
+        for name, run in runners.items():
+            m = measure(run, 1)
+            cpu[name].append(m["cpu"])
+            counts[name] = m["count"]
+    return {name: {"us_per_event": round(statistics.median(c) / len(events) * 1e6, 3), "matches": counts[name],
+                   "cpu_min": min(c), "cpu_max": max(c)} for name, c in cpu.items()}
+
+
+def run_case(text: str, events: list[dict], repeat: int) -> dict:
+    return run_cases({"case": text}, events, repeat)["case"]
 
 
 FLEET_BASE = ("by ja3\n  window 10m sliding\n  where not exists(session)\n"
@@ -209,9 +225,7 @@ def main(argv=None) -> int:
     from sleuth.playground.bench import make_events
     evs = with_fingerprints(make_events(args.events))
     results: dict = {"events": args.events, "repeat": args.repeat, "cases": {}}
-    # Alternate the pairs so both halves of a ratio see the same machine conditions.
-    for name, text in cases().items():
-        results["cases"][name] = run_case(text, evs, args.repeat)
+    results["cases"] = run_cases(cases(), evs, args.repeat)
     c = results["cases"]
     results["ratios"] = {
         "share filter / plain filter": round(c["mix30 + share filter"]["us_per_event"]

@@ -160,7 +160,7 @@ class Engine:
         self.fingerprints: dict[str, set] = {}
         # Stream-wide sketches (share(), spread()): every processed event, before the rules.
         self.population = Population(pack.population)
-        self._observe = self.population.observe if self.population else None
+        self._observe = self.population.observer()
         self.machines: list[Machine] = [MACHINES[r.kind](self, self.population.bind(r)) for r in pack.rules]
         self._supp: list[OrderedDict | None] = [OrderedDict() if r.suppress else None for r in pack.rules]
         self._linemaps: dict[str, tuple[str, dict]] = {r.filename: (r.name, r.lines) for r in pack.rules}

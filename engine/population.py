@@ -42,6 +42,7 @@ MAX_VALUE_CHARS = 256
 # counter is rescaled and the landmark moves (amortised: once per RENORM horizons).
 RENORM = 32.0
 _TWO64 = float(1 << 64)
+_exp = math.exp
 
 
 # ---------------------------------------------------------------- what the language can call
@@ -351,22 +352,24 @@ class Sketch:
         """Count one processed event (total on any value; no-op for a missing value)."""
         self.now = ts
         spreads = self.spreads
-        if self.landmark is None:
-            self.landmark = ts
+        landmark = self.landmark
+        if landmark is None:
+            self.landmark = landmark = ts
             for sp in spreads:
                 sp.start = sp.block(ts)
-        v = ev.get(self.name) if self.name is not None else self.get(ev)
+        name = self.name
+        v = ev.get(name) if name is not None else self.get(ev)
         if type(v) is str and len(v) <= MAX_VALUE_CHARS and v.isascii():
             key = v          # value_key of a short ASCII string, inlined (the common case)
         else:
             key = value_key(v)
             if key is None:
                 return
-        d = ts - self.landmark
+        d = ts - landmark
         if d > self.span:
             self._renormalise(ts)
             d = 0.0
-        w = math.exp(d * self.inv)
+        w = _exp(d * self.inv)
         self.total += w
         table = self.table
         e = table.get(key)
@@ -496,6 +499,12 @@ class Population:
         """Count one processed event in every sketch (total: never raises on a hostile value)."""
         for sk in self.sketches:
             sk.observe(ev, ts)
+
+    def observer(self) -> Callable[[dict, float], None] | None:
+        """What the engine calls per processed event: None without sketches, the one sketch's `observe`."""
+        if not self.sketches:
+            return None
+        return self.sketches[0].observe if len(self.sketches) == 1 else self.observe
 
     def query(self, q: QuerySpec) -> Callable[[Any], float | None]:
         """The function a generated `q<n>` name is bound to: value of the field -> statistic."""
