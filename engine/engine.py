@@ -22,13 +22,17 @@ in `record.py`, the snapshot format in `snapshot.py`.
 from __future__ import annotations
 
 import heapq
+import os
+from _thread import allocate_lock
 from bisect import bisect_right
 from collections import OrderedDict
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping, Sequence
+from typing import Any
 
+from . import options as _options
 from . import snapshot as _snapshot
 from .errors import EngineError, SnapshotError
-from .ingest.normalize import ID_ONLY, Normalizer, with_id
+from .ingest.normalize import ID_ONLY, with_id
 from .match import Match, event_record, format_ts, jsonable, stable_hash
 from .quarantine import BadInput, Quarantine, excerpt_of
 from .record import BEFORE, Held, Timer
@@ -95,14 +99,26 @@ MACHINES = {"event": EventMachine, "sequence": SequenceMachine, "window": Window
 class Engine:
     """Evaluate a compiled rule pack over a stream of events.
 
-    Options: `lateness` (seconds of disorder tolerated, default 5),
-    `grace` (extra seconds before a trailing absence is decided, default
-    0), `max_keys` (global cap on live keys across rules, LRU eviction),
-    `future_tolerance` / `future_confirm` (the far-future guard: an event
-    more than `future_tolerance` seconds ahead of the clock is held until
-    `future_confirm - 1` more events agree with it, else quarantined as
-    `future`), `normalizer`, `quarantine`, `enrich` (callables adding
-    fields to each event before rules see it).
+    `Engine(pack, ...)` is the engine `sleuth run` builds for the same options
+    (docs/embedding.md). Time: `lateness` (seconds of disorder tolerated,
+    default 5), `grace` (extra seconds before a trailing absence is decided,
+    default 0), `future_tolerance` / `future_confirm` (the far-future guard:
+    an event more than `future_tolerance` seconds ahead of the clock is held
+    until `future_confirm - 1` more events agree with it, else quarantined as
+    `future`). State: `max_keys` (global cap on live keys, LRU eviction).
+    Input (`engine/options.py`): `mapping` (canonical field -> source path),
+    `openapi` (OpenAPI document file(s): routes and `spec.*`), `templating`
+    (without `openapi`, derive `route` from `path` by the id heuristic;
+    default True), `roles` (role overrides, `"METHOD /route": role`),
+    `enrich_table` (a prefix table CSV adding asn/country), `max_string`
+    (longer strings are cut). Collaborators: a custom `normalizer` (instead
+    of the input options), `quarantine`, `enrich` (callables adding fields to
+    each event before rules see it). Raises `EngineError` for a bad option
+    or an unreadable file.
+
+    One engine is used by one thread at a time: a second thread entering
+    `feed`, `feed_many`, `advance`, `close` or `snapshot` while another is
+    inside raises `EngineError` (`SharedEngine` serialises callers).
 
     Cost: O(1) amortised per event and matching rule; no per-event scan of
     keys or partial matches.
@@ -110,21 +126,37 @@ class Engine:
 
     def __init__(self, pack: PackSpec, *, lateness: float = 5.0, grace: float = 0.0,
                  max_keys: int = 1_000_000, future_tolerance: float = 86400.0, future_confirm: int = 2,
-                 normalizer: Normalizer | None = None, quarantine: Quarantine | None = None,
+                 mapping: Mapping[str, str] | None = None, openapi: str | os.PathLike | Sequence | None = None,
+                 templating: bool = True, roles: Mapping[str, str] | None = None,
+                 enrich_table: str | os.PathLike | None = None, max_string: int = 65536,
+                 normalizer: Any = None, quarantine: Quarantine | None = None,
                  enrich: Iterable = (), source: str = "<feed>"):
         if not isinstance(pack, PackSpec):
             raise EngineError(f"Engine needs a compiled pack (load_pack(...)), got {type(pack).__name__}")
-        if lateness < 0 or grace < 0 or future_tolerance <= 0 or max_keys < 1 or future_confirm < 1:
-            raise EngineError("lateness and grace must be >= 0, future_tolerance > 0, max_keys and "
-                              "future_confirm >= 1")
+        given = {"lateness": lateness, "grace": grace, "max_keys": max_keys, "future_tolerance": future_tolerance,
+                 "future_confirm": future_confirm, "mapping": mapping or {}, "openapi": openapi,
+                 "templating": templating, "roles": roles or {}, "enrich_table": enrich_table,
+                 "max_string": max_string}
+        opts = {name: _options.canonical(name, value) for name, value in given.items()}
+        if (opts["lateness"] < 0 or opts["grace"] < 0 or opts["future_tolerance"] <= 0 or opts["max_keys"] < 1
+                or opts["future_confirm"] < 1 or opts["max_string"] < 1):
+            raise EngineError("lateness and grace must be >= 0, future_tolerance > 0, max_keys, "
+                              "future_confirm and max_string >= 1")
+        if normalizer is not None and (mapping or openapi or roles):
+            raise EngineError("give either a custom normalizer or the input options (mapping, openapi, roles) "
+                              "that describe one, not both")
+        self._opts = opts
         self.pack = pack
-        self.lateness = float(lateness)
-        self.grace = float(grace)
-        self.max_keys = int(max_keys)
-        self.future_tolerance = float(future_tolerance)
-        self.future_confirm = int(future_confirm)
+        self.lateness = opts["lateness"]
+        self.grace = opts["grace"]
+        self.max_keys = opts["max_keys"]
+        self.future_tolerance = opts["future_tolerance"]
+        self.future_confirm = opts["future_confirm"]
+        self._custom_normalizer = normalizer is not None
         # By default the normaliser checks the types of the fields the pack reads.
-        self.normalizer = normalizer if normalizer is not None else Normalizer(watch=pack.fields)
+        self.normalizer = normalizer if normalizer is not None else _options.build_normalizer(
+            pack, mapping=opts["mapping"], openapi=opts["openapi"], templating=opts["templating"],
+            roles=opts["roles"], max_string=opts["max_string"])
         # Its `normalize` method (a subclass's override too), or the callable itself.
         self.normalize = getattr(self.normalizer, "normalize", self.normalizer)
         # The normaliser's public fast path, inlined by `feed_many`; None for user code (a
@@ -133,8 +165,11 @@ class Engine:
         self._fast = fast_path() if callable(fast_path) else None
         self._custom = self._fast is None
         self.quarantine = quarantine if quarantine is not None else Quarantine(keep=100)
-        self.enrich = tuple(enrich)
+        self._custom_enrich = bool(tuple(enrich))
+        self.enrich = tuple(_options.build_enrichers(opts["enrich_table"])) + tuple(enrich)
         self.source = source
+        # The concurrency guard: held by the call inside an entry point (never waited on).
+        self._busy = allocate_lock()
         self.now = NEG_INF
         self._seq = 0
         self._tseq = 0
@@ -205,12 +240,27 @@ class Engine:
         return group.factory(*handlers)
 
     # ---------------------------------------------------------------- input
+    def _enter(self, what: str) -> None:
+        """Another call holds the concurrency guard: say so (the guard is never waited on)."""
+        raise EngineError(f"Engine.{what}() called while another call is running on this engine (another "
+                              f"thread, or a listener calling back): an engine serves one thread at a time; use "
+                          f"one engine per thread or partition, or SharedEngine (docs/embedding.md)")
+
     def feed(self, event, source: str | None = None, position: int | None = None) -> list[Match]:
         """Take one event (any mapping); return the matches it completes (often none).
 
         Bad input is quarantined with a reason and counted, never raised.
-        Raises `EngineError` after `close()`.
+        Raises `EngineError` after `close()`, or when another call is running
+        on this engine (another thread).
         """
+        if not self._busy.acquire(False):
+            self._enter("feed")
+        try:
+            return self._feed(event, source, position)
+        finally:
+            self._busy.release()
+
+    def _feed(self, event, source: str | None, position: int | None) -> list[Match]:
         if self._closed:
             raise EngineError("the engine is closed")
         self._out = out = []
@@ -620,6 +670,14 @@ class Engine:
 
     def advance(self, to: float) -> list[Match]:
         """Move the watermark to event time `to` (seconds): windows close, absences fire."""
+        if not self._busy.acquire(False):
+            self._enter("advance")
+        try:
+            return self._advance(to)
+        finally:
+            self._busy.release()
+
+    def _advance(self, to: float) -> list[Match]:
         self._out = out = []
         self._adopt_unclocked()
         if to > self._wm:
@@ -660,6 +718,14 @@ class Engine:
 
     def close(self) -> list[Match]:
         """End of input: process everything buffered, close all windows, fire all absences."""
+        if not self._busy.acquire(False):
+            self._enter("close")
+        try:
+            return self._close()
+        finally:
+            self._busy.release()
+
+    def _close(self) -> list[Match]:
         if self._closed:
             return []
         self._out = out = []
@@ -939,14 +1005,25 @@ class Engine:
 
     # ---------------------------------------------------------------- snapshots
     def options(self) -> dict:
-        return {"lateness": self.lateness, "grace": self.grace, "max_keys": self.max_keys,
-                "future_tolerance": self.future_tolerance, "future_confirm": self.future_confirm}
+        """The options that shape this engine's state, as a snapshot records them (files with a digest)."""
+        return _options.recorded(self._opts, custom_normalizer=self._custom_normalizer,
+                                 custom_enrich=self._custom_enrich)
 
     def snapshot(self) -> bytes:
         """The engine's whole state as bytes (msgpack, versioned, tied to the pack, checksummed).
 
-        The format is `engine/snapshot.py`'s; raises `SnapshotError` when the state cannot be stored.
+        The format is `engine/snapshot.py`'s; raises `SnapshotError` when the state cannot be stored,
+        `EngineError` when another call is running on this engine. The options that shape state
+        are recorded (`engine/options.py`); `Engine.restore` rebuilds the engine with them.
         """
+        if not self._busy.acquire(False):
+            self._enter("snapshot")
+        try:
+            return self._snapshot()
+        finally:
+            self._busy.release()
+
+    def _snapshot(self) -> bytes:
         body = {
             "options": self.options(),
             "now": self.now, "seq": self._seq, "tseq": self._tseq, "max_ts": self._max_ts, "wm": self._wm,
@@ -969,17 +1046,23 @@ class Engine:
 
         The returned engine is complete or not created at all: a corrupt
         blob (checked by a checksum), another format version or another pack
-        never half-restore. `overrides` replace runtime collaborators
-        (normalizer, quarantine, enrich) or options.
+        never half-restore. The options the snapshot recorded are restored
+        (input options too: mapping, OpenAPI documents, templating, roles,
+        prefix table); `overrides` may give runtime collaborators
+        (`normalizer`, honoured in place of the recorded input options;
+        `quarantine`, `enrich`, `source`) and options equal to the recorded
+        ones. A different option, a file changed since, or a custom
+        normaliser or enricher not given again raise `SnapshotError`.
         """
         body = _snapshot.decode(pack, blob)
         try:
-            options = dict(body["options"])
-            options.update(overrides)
-            eng = cls(pack, **options)
+            kwargs = _options.restore_arguments(body["options"], overrides)
+            eng = cls(pack, **kwargs)
             eng._load(body)
         except SnapshotError:
             raise
+        except EngineError as exc:
+            raise SnapshotError(f"cannot restore: {exc}") from exc
         except Exception as exc:
             raise SnapshotError(f"corrupt snapshot: {type(exc).__name__}: {exc}") from exc
         return eng
