@@ -327,8 +327,17 @@ class Engine:
         arrival number. If the iterable itself raises, the events taken
         before stay in the engine, consistently (a later call goes on from
         them); matches they completed during this call go with the
-        exception, so feed untrusted iterables in chunks.
+        exception, so feed untrusted iterables in chunks. Raises
+        `EngineError` when another call is running on this engine.
         """
+        if not self._busy.acquire(False):
+            self._enter("feed_many")
+        try:
+            return self._feed_many(events, source, positions)
+        finally:
+            self._busy.release()
+
+    def _feed_many(self, events: Iterable, source: str | None, positions: list[int] | None) -> list[Match]:
         if self._closed:
             raise EngineError("the engine is closed")
         out = self._out = []
