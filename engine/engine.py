@@ -789,6 +789,10 @@ class Engine:
             supp[skey] = now
             if len(supp) > spec.limit("keys"):
                 supp.popitem(last=False)      # bounded like the rule's keys: the oldest goes
+        # The id is the machine's content hash made unique by the match's rank in the run's
+        # output: two identical inputs give distinct ids, the same stream the same ones
+        # (the rank is restored with a snapshot).
+        m.match_id = stable_hash(m.match_id, self.metrics["matches"])
         self.metrics["matches"] += 1
         self.matches_by_rule[spec.name] += 1
         fps = self.fingerprints.get(spec.ttp)
