@@ -31,7 +31,7 @@ def find_rule_files(path: str | os.PathLike) -> list[str]:
     """The `.ttp` files of a pack folder (recursive, sorted), or the file itself."""
     path = os.fspath(path)
     if os.path.isdir(path):
-        out = []
+        out: list[str] = []
         for root, dirs, files in os.walk(path):
             dirs[:] = sorted(d for d in dirs if not d.startswith("."))
             out.extend(os.path.join(root, f) for f in sorted(files) if f.endswith(".ttp"))
@@ -122,6 +122,7 @@ def check_paths(paths: Sequence[str | os.PathLike] | str | os.PathLike, *,
         disp = os.path.normpath(_display(f))
         text, err = _read(f, max_file_bytes)
         if text is None:
+            assert err is not None
             diags.append(Diagnostic(err.code, err.severity, err.message,
                                     Span(disp, err.span.line, err.span.col, err.span.end_line,
                                          err.span.end_col, err.span.start, err.span.end)))
@@ -164,4 +165,4 @@ def builtin_pack_path(name: str = "api") -> str:
     """Where the shipped rule pack `name` is installed."""
     from importlib import resources
 
-    return os.fspath(resources.files("sleuth.rulepacks").joinpath(name))
+    return str(resources.files("sleuth.rulepacks").joinpath(name))

@@ -192,7 +192,8 @@ class Engine:
         }
         self.matches_by_rule: dict[str, int] = {r.name: 0 for r in pack.rules}
         self.fingerprints: dict[str, set] = {}
-        self.machines: list[Machine] = [MACHINES[r.kind](self, r) for r in pack.rules]
+        # Machines of three kinds (event, sequence, window), each with its own methods.
+        self.machines: list[Any] = [MACHINES[r.kind](self, r) for r in pack.rules]
         self._supp: list[OrderedDict | None] = [OrderedDict() if r.suppress else None for r in pack.rules]
         self._linemaps: dict[str, tuple[str, dict]] = {r.filename: (r.name, r.lines) for r in pack.rules}
         self._consumers = [r for r in pack.rules if r.source == "matches"]
@@ -263,7 +264,8 @@ class Engine:
     def _feed(self, event, source: str | None, position: int | None) -> list[Match]:
         if self._closed:
             raise EngineError("the engine is closed")
-        self._out = out = []
+        out: list[Match] = []
+        self._out = out
         self._seq = seq = self._seq + 1
         try:
             ev = self.normalize(event, source or self.source, seq if position is None else position)
@@ -340,11 +342,12 @@ class Engine:
     def _feed_many(self, events: Iterable, source: str | None, positions: list[int] | None) -> list[Match]:
         if self._closed:
             raise EngineError("the engine is closed")
-        out = self._out = []
+        out: list[Match] = []
+        self._out = out
         normalize = self.normalize
         # The normaliser's fast path inlined: a checker compiled for this key set says the
         # event is canonical as it is (the usual case), or names what the full path must fix.
-        shape_of = self._fast or {}.get
+        shape_of: Any = self._fast or {}.get
         custom = self._custom
         src = source or self.source
         push = self._fifo.append
@@ -687,7 +690,8 @@ class Engine:
             self._busy.release()
 
     def _advance(self, to: float) -> list[Match]:
-        self._out = out = []
+        out: list[Match] = []
+        self._out = out
         self._adopt_unclocked()
         if to > self._wm:
             self._wm = to
@@ -737,7 +741,8 @@ class Engine:
     def _close(self) -> list[Match]:
         if self._closed:
             return []
-        self._out = out = []
+        out: list[Match] = []
+        self._out = out
         self._adopt_unclocked()
         if self._suspects:
             self._drop_suspects("never confirmed before the end of input")
@@ -824,7 +829,7 @@ class Engine:
         prev = self._match_producer
         self._match_producer = producer
         try:
-            index, always = self._match_dispatch
+            index, always = self._match_dispatch  # type: ignore[misc]  # set: there are consumers
             get = ev.get
             for field, table in index:
                 try:
@@ -999,7 +1004,7 @@ class Engine:
         except Exception as exc:
             raise SnapshotError(f"corrupt key state: {type(exc).__name__}: {exc}") from exc
         for name, item, timers, ends in parts:
-            m = by_name.get(name)
+            m = by_name[name]                   # validated above
             before = len(m.states)
             m.load_state(item)
             if len(m.states) > before:

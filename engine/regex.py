@@ -21,7 +21,7 @@ from re import _parser as P  # noqa: N812
 from typing import Any
 
 try:  # the optional linear-time engine
-    from re2 import _re2  # type: ignore[import-not-found]
+    from re2 import _re2
 except ImportError:  # pragma: no cover - depends on the installation
     _re2 = None
 
@@ -251,13 +251,13 @@ def compile_matcher(pattern: str, flags: str = "", engine: str | None = None, *,
         # short value (benchmarks/bench_regex.py); the two give the same answers.
         py = re.compile(pattern, flag_bits(flags)).search
 
-        def hybrid(value: str, _py=py, _match=match, _un=unanchored, _short=SHORT) -> Any:
+        def short_first(value: str, _py=py, _match=match, _un=unanchored, _short=SHORT) -> Any:
             if len(value) <= _short:
                 return _py(value)
             data = value.encode("utf-8", "surrogatepass")
             return True if _match(_un, data, 0, len(data))[0][0] >= 0 else None
 
-        return hybrid
+        return short_first
 
     def search(value: str, _match=match, _un=unanchored) -> Any:
         data = value.encode("utf-8", "surrogatepass")
