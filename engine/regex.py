@@ -257,13 +257,20 @@ def compile_matcher(pattern: str, flags: str = "", engine: str | None = None, *,
             data = value.encode("utf-8", "surrogatepass")
             return True if _match(_un, data, 0, len(data))[0][0] >= 0 else None
 
-        return short_first
+        return _named(short_first, pattern, flags)
 
     def search(value: str, _match=match, _un=unanchored) -> Any:
         data = value.encode("utf-8", "surrogatepass")
         return True if _match(_un, data, 0, len(data))[0][0] >= 0 else None
 
-    return search
+    return _named(search, pattern, flags)
+
+
+def _named(fn: Any, pattern: str, flags: str) -> Any:
+    """The matcher as `sleuth explain` lists it: `<re2('bot', 'i')>`."""
+    fn.__module__ = ""
+    fn.__qualname__ = f"re2({pattern!r}" + (f", {flags!r})" if flags else ")")
+    return fn
 
 
 def linear_hazard(pattern: str, flags: str = "") -> str | None:

@@ -655,6 +655,23 @@ class Session:
                     copies.append(f"# copied from {file}\n{unparse(decl)}")
         return imports, copies
 
+    def report(self, path: str, interval: str | None = None) -> Outcome:
+        """Write the offline HTML report (docs/report.md) of the session: its matches, events, quarantine, rules."""
+        from .report import ReportInputError, ReportUsageError, write_report
+
+        if not self.matches:
+            return Outcome(False, "no match yet: nothing to report")
+        events = [ev for item in self.log if isinstance(item, Feed) for ev in item.events]
+        try:
+            figures = write_report(path, [m.to_dict() for m in self.matches], events=events,
+                                   quarantine=self.engine.quarantine, pack=self.pack, interval=interval,
+                                   title="sleuth playground")
+        except (ReportInputError, ReportUsageError) as exc:
+            return Outcome(False, str(exc))
+        s = figures["summary"]
+        return Outcome(True, f"wrote {path}: {s['matches']} matches, {s['rules']} rules, "
+                             f"{s['unique']} unique TTPs")
+
     def stats(self) -> str:
         s = self.engine.stats()
         fed = sum(len(e.events) for e in self.log if isinstance(e, Feed))
