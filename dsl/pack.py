@@ -13,12 +13,16 @@ error diagnostic, sorted by location. A rule file above `MAX_FILE_BYTES`
 from __future__ import annotations
 
 import os
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from typing import TYPE_CHECKING
+
+import attrs
+
+from sleuth.engine.match import stable_hash
 
 from . import ast
 from .check import CheckedPack, Checker
-from .diagnostic import ERROR, Diagnostic
+from .diagnostic import ERROR, Diagnostic, closest
 from .errors import PackError
 from .parse import parse_recovering
 from .span import Span
@@ -135,14 +139,17 @@ def check_paths(paths: Sequence[str | os.PathLike] | str | os.PathLike, *,
 
 def load_pack(paths: Sequence[str | os.PathLike] | str | os.PathLike | None = None, *,
               sources: dict[str, str] | None = None, name: str | None = None,
-              max_file_bytes: int = MAX_FILE_BYTES) -> PackSpec:
+              max_file_bytes: int = MAX_FILE_BYTES, rules: Iterable[str] | None = None) -> PackSpec:
     """Load, check and compile a rule pack.
 
     `paths` are pack folders or rule files (default: the shipped
     `rulepacks/api`); `sources` gives rule text directly (path → text).
     Raises `PackError` with every error diagnostic when anything is wrong
     (a rule file above `max_file_bytes`: `file-too-large`, never read).
-    Returns a `sleuth.engine.PackSpec` ready for `Engine(pack)`.
+    `rules` keeps only the named rules (and their tests): one group of
+    `pack.partition_plan()`, to run a partition on its own engine
+    (docs/embedding.md); a name the pack does not have is an `unknown-rule`
+    error. Returns a `sleuth.engine.PackSpec` ready for `Engine(pack)`.
     """
     from .lower import compile_pack
 
@@ -158,7 +165,22 @@ def load_pack(paths: Sequence[str | os.PathLike] | str | os.PathLike | None = No
         label = name or ",".join(os.fspath(p) for p in paths)
     if checked.errors:
         raise PackError(list(checked.diagnostics), checked.sources)
-    return compile_pack(checked, name=label)
+    if rules is None:
+        return compile_pack(checked, name=label)
+    wanted = list(rules)
+    have = {r.name for r in checked.rules}
+    unknown = [Diagnostic("unknown-rule", ERROR, f"the pack has no rule named '{n}'", Span(label, 1, 1, 1, 1, 0, 0),
+                          (f"did you mean '{g}'?",) if (g := closest(n, have)) else ())
+               for n in wanted if n not in have]
+    if unknown:
+        raise PackError(unknown, checked.sources)
+    keep = set(wanted)
+    part = CheckedPack(tuple(r for r in checked.rules if r.name in keep),
+                       tuple(t for t in checked.tests if t.rule in keep), checked.diagnostics, checked.sources,
+                       checked.modules)
+    spec = compile_pack(part, name=label)
+    # Another rule set is another pack: its snapshots must not restore into the whole one.
+    return attrs.evolve(spec, fingerprint=stable_hash(spec.fingerprint, sorted(keep), size=16))
 
 
 def builtin_pack_path(name: str = "api") -> str:
