@@ -129,7 +129,7 @@ def check_paths(paths: Sequence[str | os.PathLike] | str | os.PathLike, *,
             assert err is not None
             diags.append(Diagnostic(err.code, err.severity, err.message,
                                     Span(disp, err.span.line, err.span.col, err.span.end_line,
-                                         err.span.end_col, err.span.start, err.span.end)))
+                                         err.span.end_col, err.span.start, err.span.end), err.hints))
             continue
         sources[disp] = text
     checked = check_sources(sources, max_file_bytes=max_file_bytes)
