@@ -46,6 +46,8 @@ INF = float("inf")
 COLLECT_EVERY = 4096
 DRAIN_EVERY = 1024    # feed_many releases due events at least this often
 MAX_SUSPECTS = 256
+#: Distinct match ids remembered for one emission instant (to number matches of identical content).
+MAX_INSTANT_IDS = 65536
 _NO_MATCHES: list = []
 
 
@@ -93,6 +95,10 @@ class EventMachine(Machine):
         pass
 
 
+def _skip(*_args) -> None:
+    """The handler of a rule this engine does not run (`Engine(rules=...)`)."""
+
+
 MACHINES = {"event": EventMachine, "sequence": SequenceMachine, "window": WindowMachine}
 
 
@@ -113,8 +119,10 @@ class Engine:
     `enrich_table` (a prefix table CSV adding asn/country), `max_string`
     (longer strings are cut). Collaborators: a custom `normalizer` (instead
     of the input options), `quarantine`, `enrich` (callables adding fields to
-    each event before rules see it). Raises `EngineError` for a bad option
-    or an unreadable file.
+    each event before rules see it). `rules` (names of the rules to run,
+    default all: the others hold no state and emit nothing; a keyed stream
+    processor runs one engine per group of `pack.partition_plan()`).
+    Raises `EngineError` for a bad option or an unreadable file.
 
     One engine is used by one thread at a time: a second thread entering
     `feed`, `feed_many`, `advance`, `close` or `snapshot` while another is
@@ -130,13 +138,13 @@ class Engine:
                  templating: bool = True, roles: Mapping[str, str] | None = None,
                  enrich_table: str | os.PathLike | None = None, max_string: int = 65536,
                  normalizer: Any = None, quarantine: Quarantine | None = None,
-                 enrich: Iterable = (), source: str = "<feed>"):
+                 enrich: Iterable = (), source: str = "<feed>", rules: Iterable[str] | None = None):
         if not isinstance(pack, PackSpec):
             raise EngineError(f"Engine needs a compiled pack (load_pack(...)), got {type(pack).__name__}")
         given = {"lateness": lateness, "grace": grace, "max_keys": max_keys, "future_tolerance": future_tolerance,
                  "future_confirm": future_confirm, "mapping": mapping or {}, "openapi": openapi,
                  "templating": templating, "roles": roles or {}, "enrich_table": enrich_table,
-                 "max_string": max_string}
+                 "max_string": max_string, "rules": rules}
         opts = {name: _options.canonical(name, value) for name, value in given.items()}
         if (opts["lateness"] < 0 or opts["grace"] < 0 or opts["future_tolerance"] <= 0 or opts["max_keys"] < 1
                 or opts["future_confirm"] < 1 or opts["max_string"] < 1):
@@ -147,6 +155,12 @@ class Engine:
                               "that describe one, not both")
         self._opts = opts
         self.pack = pack
+        # A keyed stream processor runs one engine per partition group: only these rules run.
+        self.rules = None if opts["rules"] is None else frozenset(opts["rules"])
+        if self.rules is not None:
+            unknown = sorted(self.rules - {r.name for r in pack.rules})
+            if unknown:
+                raise EngineError(f"no rule named '{unknown[0]}' in the pack")
         self.lateness = opts["lateness"]
         self.grace = opts["grace"]
         self.max_keys = opts["max_keys"]
@@ -192,22 +206,30 @@ class Engine:
         }
         self.matches_by_rule: dict[str, int] = {r.name: 0 for r in pack.rules}
         self.fingerprints: dict[str, set] = {}
+        # Match ids given at the latest emission time: content id -> how many matches had it.
+        self._ids: dict[str, int] = {}
+        self._ids_at = NEG_INF
         # Machines of three kinds (event, sequence, window), each with its own methods.
         self.machines: list[Any] = [MACHINES[r.kind](self, r) for r in pack.rules]
         self._supp: list[OrderedDict | None] = [OrderedDict() if r.suppress else None for r in pack.rules]
         self._linemaps: dict[str, tuple[str, dict]] = {r.filename: (r.name, r.lines) for r in pack.rules}
-        self._consumers = [r for r in pack.rules if r.source == "matches"]
+        self._consumers = [r for r in pack.rules if r.source == "matches"
+                           and (self.rules is None or r.name in self.rules)]
         self._event_dispatch = self._bind(pack.events)
         self._match_dispatch = self._bind(pack.matches) if self._consumers else None
         self._match_producer: str | None = None
         # Callables run with each emitted match at its time (a policy of actions); see feed_derived.
         self.listeners: list = []
+        self._scratch: dict[str, Any] = {}          # import_key validates blobs on these (machines)
+        self._running = [m for m in self.machines if self.rules is None or m.spec.name in self.rules]
 
     # ---------------------------------------------------------------- wiring
     def _bind(self, dispatch):
         def handler(rule_index: int, role: str):
             m = self.machines[rule_index]
             spec = m.spec
+            if self.rules is not None and spec.name not in self.rules:
+                return _skip
             if spec.source == "matches":
                 allowed = set(spec.consumes) if spec.consumes is not None else None
                 rules = self.pack.rules
@@ -697,7 +719,8 @@ class Engine:
             self._wm = to
             if to + self.lateness > self._max_ts:
                 self._max_ts = to + self.lateness
-            self._release(to)
+        # Also when the watermark stays: timers of a key imported after they were due fire now.
+        self._release(self._wm)
         if to > self.now:
             self.now = to      # time has passed: partials() counts what is left from here
         return out
@@ -794,10 +817,22 @@ class Engine:
             supp[skey] = now
             if len(supp) > spec.limit("keys"):
                 supp.popitem(last=False)      # bounded like the rule's keys: the oldest goes
-        # The id is the machine's content hash made unique by the match's rank in the run's
-        # output: two identical inputs give distinct ids, the same stream the same ones
-        # (the rank is restored with a snapshot).
-        m.match_id = stable_hash(m.match_id, self.metrics["matches"])
+        # The id is the machine's content hash (rule, key, first and last event ids, emitted_at);
+        # a second match with the same content (identical input events) gets it with its rank
+        # among them. Same content means same emission time, so only that instant's ids are
+        # kept (bounded); the first match keeps the bare hash, whatever engine or partition
+        # computed it (a keyed stream processor gives the ids of `sleuth run`).
+        t = m.emitted_at
+        if t > self._ids_at:
+            self._ids.clear()
+            self._ids_at = t
+        n = self._ids.get(m.match_id)
+        if n is None:
+            if len(self._ids) < MAX_INSTANT_IDS:
+                self._ids[m.match_id] = 1
+        else:
+            self._ids[m.match_id] = n + 1
+            m.match_id = stable_hash(m.match_id, n)
         self.metrics["matches"] += 1
         self.matches_by_rule[spec.name] += 1
         fps = self.fingerprints.get(spec.ttp)
@@ -952,33 +987,55 @@ class Engine:
         return out
 
     # ---------------------------------------------------------------- per-key state
+    def _supp_key(self, m: Machine, key):
+        """The suppression key of a match of `m` for state key `key` (rules that suppress by their key)."""
+        key_d = m.key_dict(key) if key is not None else {n: None for n in m.spec.key_names}
+        return tuple(sorted((k, repr(v)) for k, v in key_d.items()))
+
+    def _live(self, m: Machine, st) -> bool:
+        """Does a key state still matter now? (Idle past its horizon, it would be treated as new.)"""
+        return st.last >= self.now - m.horizon - m.extra_horizon() or m.pinned(st)
+
     def export_key(self, key, rules: Iterable[str] | None = None, *, remove: bool = False) -> bytes:
         """One key's state across rules, as versioned msgpack bytes tied to the pack.
 
         For keyed stream processors: keep each key's blob in the processor's
         keyed state store, `import_key` it before feeding that key's events
         and `export_key(..., remove=True)` after, so the engine holds only
-        the keys in flight. Timers of the key travel with it.
+        the keys in flight. Timers of the key travel with it, and so does the
+        suppression of rules that suppress by their key (`suppress D`, not
+        `suppress D by f`). State idle past its rule's horizon is left out: it
+        would be treated as new anyway.
         """
         wanted = set(rules) if rules is not None else None
         parts = []
-        for m in self.machines:
-            if wanted is not None and m.spec.name not in wanted:
+        for m in self._running:
+            spec = m.spec
+            if wanted is not None and spec.name not in wanted:
                 continue
             st = m.states.get(key)
-            if st is None:
-                continue
-            timers = [list(t) for t in self._timers if _keyed_timer(t, m.spec.index, key)]
-            ends = [e for e, ks in getattr(m, "open_ends", {}).items() if key in ks]
-            parts.append([m.spec.name, m.dump_state(key, st), timers, ends])
+            supp = self._supp[spec.index]
+            skey = self._supp_key(m, key) if supp and spec.suppress_key is None else None
+            sup_t = supp.get(skey) if skey is not None else None
+            if sup_t is not None and sup_t + spec.suppress <= self.now:
+                sup_t = None
+            live = st is not None and self._live(m, st)
+            if live or sup_t is not None:
+                timers = [list(t) for t in self._timers if _keyed_timer(t, spec.index, key)] if live else []
+                ends = [e for e, ks in getattr(m, "open_ends", {}).items() if key in ks] if live else []
+                sup = [key, sup_t] if sup_t is not None else None
+                parts.append([spec.name, m.dump_state(key, st) if live else None, timers, ends, sup])
             if remove:
+                if skey is not None:
+                    supp.pop(skey, None)
+                if st is None:
+                    continue
                 del m.states[key]
                 self._nkeys -= 1
-                if timers:
-                    self._timers[:] = [t for t in self._timers if not _keyed_timer(t, m.spec.index, key)]
-                    heapq.heapify(self._timers)
-                for e in ends:
-                    m.open_ends[e].pop(key, None)
+                self._timers[:] = [t for t in self._timers if not _keyed_timer(t, spec.index, key)]
+                heapq.heapify(self._timers)
+                for ks in getattr(m, "open_ends", {}).values():
+                    ks.pop(key, None)
         return _snapshot.encode_key(parts, self.pack)
 
     def import_key(self, blob: bytes) -> None:
@@ -989,25 +1046,45 @@ class Engine:
         try:
             if not isinstance(parts, list):
                 raise ValueError("parts")
-            for name, item, timers, ends in parts:
+            parts = [p + [None] if isinstance(p, list) and len(p) == 4 else p for p in parts]
+            for name, item, timers, ends, sup in parts:
                 m = by_name.get(name)
                 if m is None:
                     raise SnapshotError(f"key state for unknown rule '{name}'")
-                scratch = type(m)(self, m.spec)
-                scratch.load_state(item)
+                if item is not None:
+                    scratch = self._scratch.get(name)
+                    if scratch is None:
+                        scratch = self._scratch[name] = type(m)(self, m.spec)
+                    scratch.states.clear()
+                    scratch.load_state(item)
                 if not all(_snapshot.valid_key_timer(t) for t in timers):
                     raise ValueError("timer")
                 if not all(isinstance(e, (int, float)) for e in ends):
                     raise ValueError("window end")
+                if sup is not None and not (isinstance(sup, list) and len(sup) == 2
+                                            and isinstance(sup[1], (int, float)) and m.spec.suppress):
+                    raise ValueError("suppression")
+                if item is None and sup is None:
+                    raise ValueError("empty part")
         except SnapshotError:
             raise
         except Exception as exc:
             raise SnapshotError(f"corrupt key state: {type(exc).__name__}: {exc}") from exc
-        for name, item, timers, ends in parts:
+        for name, item, timers, ends, sup in parts:
             m = by_name[name]                   # validated above
-            before = len(m.states)
-            m.load_state(item)
-            if len(m.states) > before:
+            if sup is not None:
+                self._suppress_at(self._supp[m.spec.index], self._supp_key(m, thaw_key(sup[0])), sup[1])
+            if item is None:
+                continue
+            # The state validated on the scratch machine is moved over (loaded once).
+            scratch = self._scratch[name]
+            key = thaw_key(item[0])
+            st = scratch.states.pop(key)
+            new = m.states.pop(key, None) is None
+            m.states[key] = st
+            if getattr(scratch, "token", 0) > getattr(m, "token", 0):
+                m.token = scratch.token     # sequence partial tokens stay unique
+            if new:
                 self.note_new_key(m)
             for t in timers:
                 self._tseq += 1     # renumbered: this engine's timer sequence
@@ -1020,6 +1097,98 @@ class Engine:
                     self.schedule(e, BEFORE, m.spec.index, "close", e, None)
                 else:
                     ks[key] = None
+
+    @staticmethod
+    def _suppress_at(supp: OrderedDict, skey, t: float) -> None:
+        """Record a suppression entry, keeping the entries in time order (expiry reads the front)."""
+        supp.pop(skey, None)
+        if supp and next(reversed(supp.values())) > t:
+            items = sorted([*supp.items(), (skey, t)], key=lambda kv: kv[1])
+            supp.clear()
+            supp.update(items)
+        else:
+            supp[skey] = t
+
+    def key_schedule(self, key) -> tuple[float | None, float | None]:
+        """When a key this engine holds next needs attention, as event times `(due, idle)`.
+
+        `due`: the earliest of its timers (a tumbling-window end, a session
+        end, a trailing-absence deadline plus `grace`), None without one;
+        `idle`: the time after which none of its state matters any more (its
+        rules' horizons after its last activity, suppression included), None
+        when it holds nothing. A keyed stream processor registers its own
+        timers at these times, imports the key and calls `advance`.
+        """
+        due = idle = None
+        for t in self._timers:
+            if t[4] != "close" and thaw_key(t[5]) == key and self.machines[t[3]].states.get(key) is not None:
+                tt = t[0] + (self.grace if t[4] == "absence" else 0.0)
+                due = tt if due is None else min(due, tt)
+        for m in self._running:
+            spec = m.spec
+            st = m.states.get(key)
+            if st is not None:
+                for e, ks in getattr(m, "open_ends", {}).items():
+                    if key in ks:
+                        due = e if due is None else min(due, e)
+                t = st.last + m.horizon + m.extra_horizon()
+                idle = t if idle is None else max(idle, t)
+            supp = self._supp[spec.index]
+            if supp and spec.suppress_key is None:
+                t0 = supp.get(self._supp_key(m, key))
+                if t0 is not None:
+                    idle = t0 + spec.suppress if idle is None else max(idle, t0 + spec.suppress)
+        return due, idle
+
+    def rewind(self) -> None:
+        """Forget the clock while the engine holds no key (keyed stream processors).
+
+        A worker that imports one key at a time, feeds it and exports it
+        again rewinds between keys: the next key's events may be older than
+        the last key's. Raises `EngineError` while keys or events are held.
+        """
+        if self._nkeys or len(self._fifo) > self._head or self._heap or self._suspects:
+            raise EngineError("rewind: the engine still holds keys or events")
+        self._timers.clear()
+        for m in self._running:
+            ends = getattr(m, "open_ends", None)
+            if ends:
+                ends.clear()
+        self.now = self._max_ts = self._wm = NEG_INF
+
+    def feed_match(self, match: Match) -> list[Match]:
+        """Feed a match made by another engine of the same pack to this engine's `from matches` rules.
+
+        For keyed stream processors that run rules over rules in a stage of
+        their own: the match is taken at its `emitted_at` (the watermark moves
+        there first, so due timers fire before it), as if the producing rule
+        ran in this engine. Returns the matches it completes. A match behind
+        the watermark is quarantined as `late`.
+        """
+        if self._closed:
+            raise EngineError("the engine is closed")
+        out: list[Match] = []
+        self._out = out
+        try:
+            spec = self.pack.rule(match.rule)
+        except KeyError:
+            raise EngineError(f"a match of rule '{match.rule}', which is not in this pack") from None
+        t = match.emitted_at
+        if t < self._wm:
+            self.metrics["late"] += 1
+            self.quarantine.add("<matches>", self._seq, "late",
+                                f"match time {format_ts(t)} is behind the watermark {format_ts(self._wm)}",
+                                excerpt_of(match.match_id))
+            return out
+        if t > self._wm:
+            self._wm = t
+            if t + self.lateness > self._max_ts:
+                self._max_ts = t + self.lateness
+        self._release(self._wm)
+        self.now = t
+        if self._match_dispatch is not None:
+            self._feed_match(spec.name, match.as_event())
+        return out
 
     # ---------------------------------------------------------------- snapshots
     def options(self) -> dict:
@@ -1052,6 +1221,7 @@ class Engine:
             "processed": self._processed, "new_keys": self._new_keys, "closed": self._closed,
             "metrics": self.metrics, "matches_by_rule": self.matches_by_rule,
             "fingerprints": {k: sorted(v) for k, v in self.fingerprints.items()},
+            "instant_ids": [self._ids_at, sorted(self._ids.items())],
             "machines": [m.dump() for m in self.machines],
             "suppress": [None if s is None else [[k, t] for k, t in s.items()] for s in self._supp],
             "quarantine": self.quarantine.counts,
@@ -1105,6 +1275,9 @@ class Engine:
         self.metrics.update(body["metrics"])
         self.matches_by_rule.update(body["matches_by_rule"])
         self.fingerprints = {k: set(v) for k, v in body["fingerprints"].items()}
+        at, ids = body.get("instant_ids", [NEG_INF, []])    # absent from older snapshots
+        self._ids_at = float(at)
+        self._ids = {str(k): int(n) for k, n in ids}
         for m, data in zip(self.machines, body["machines"]):
             m.load(data)
         self._nkeys = sum(len(m.states) for m in self.machines)

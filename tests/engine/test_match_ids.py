@@ -51,3 +51,26 @@ def test_ids_are_stable_across_snapshot_and_restore():
     whole = ids(pack)
     for cut in range(1, 5):
         assert ids(pack, cut) == whole, cut
+
+
+def test_ids_do_not_depend_on_how_rules_are_partitioned():
+    # the first match of a content keeps the bare content hash: one engine per rule (as a keyed
+    # stream processor runs them) gives the ids of one engine for the whole pack
+    pack = load_pack(sources={"ids.ttp": RULES})
+    whole = Engine(pack, lateness=0)
+    expected = sorted(m.to_json() for m in whole.feed_many(stream()) + whole.close())
+    got = []
+    for rule in ("one", "burst"):
+        part = Engine(pack, lateness=0, rules=[rule])
+        got += [m.to_json() for m in part.feed_many(stream()) + part.close()]
+    assert sorted(got) == expected
+
+
+def test_the_first_match_of_a_content_keeps_the_content_hash():
+    pack = load_pack(sources={"ids.ttp": RULES})
+    eng = Engine(pack, lateness=0)
+    first, second = [m for m in eng.feed_many(stream()[:2]) if m.rule == "one"]
+    assert first.match_id != second.match_id
+    single = Engine(pack, lateness=0)
+    alone = single.feed_many(stream()[:1]) + single.close()
+    assert [m.match_id for m in alone if m.rule == "one"] == [first.match_id]
