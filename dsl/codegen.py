@@ -240,7 +240,7 @@ class ExprCompiler:
     def v_regex(self, e: ir.Regex) -> str:
         k = self.consts.add(prims.compile_regex(e.pattern, e.flags), key=("re", e.pattern, e.flags))
         first, later = self._simple(self.value(e.left))
-        return f"(type({first}) is str and {k}.search({later}, 0, REGEX_WINDOW) is not None)"
+        return f"(type({first}) is str and {k}({later}) is not None)"
 
     def v_arith(self, e: ir.Arith) -> str:
         return f"{_PRIM_ARITH[e.op]}({self.value(e.left)}, {self.value(e.right)})"

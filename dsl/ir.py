@@ -138,7 +138,7 @@ class Glob(Expr):
 
 @attrs.frozen
 class Regex(Expr):
-    """`left =~ /pattern/flags` (search; input bounded to `REGEX_WINDOW` chars)."""
+    """`left =~ /pattern/flags` (a search over the whole value; `engine/regex.py`)."""
 
     left: Expr
     pattern: str
