@@ -20,8 +20,8 @@ from .diagnostic import ERROR, Diagnostic
 from .grammar import parser
 from .span import Span
 
-CLAUSES = ("meta, by, within, window, where, when, having, sequence, until, unless, "
-           "emit, suppress, from matches, limit, fingerprint, refire")
+CLAUSES = ("meta, by, within, window, where, when, having, sequence, join, until, unless, "
+           "emit, suppress, from matches, limit, fingerprint, refire, | pipe")
 
 # (code, message, hints) -> snippets that fail in the same parser state.
 EXAMPLES: list[tuple[tuple[str, str, tuple[str, ...]], list[str]]] = [
@@ -33,7 +33,7 @@ EXAMPLES: list[tuple[tuple[str, str, tuple[str, ...]], list[str]]] = [
       'test "t" for r { expect match { a = 1 } }']),
     (("c-operator", "'&&', '||' and '!' are written 'and', 'or' and 'not'",
       ("write 'a == 1 and b == 2'",)),
-     ['rule r { when a == 1 & b }', 'rule r { when a == 1 | b }', 'rule r { when a == 1 && b }',
+     ['rule r { when a == 1 & b }', 'rule r { when a == 1 && b }',
       'rule r { when a == 1 || b }']),
     (("missing-unit", "a duration needs a unit",
       ("write e.g. '30s', '5m' or '1h' (units: ms, s, m, h, d, w)",)),
