@@ -80,6 +80,7 @@ class SequenceMachine(Machine):
         self.fork = [s.fork for s in steps]
         self.partials_evicted = 0         # live partials dropped with their evicted key
         self.pipes = spec.pipe_values
+        self.done = False                 # a match or an until emptied slots: drop the key if empty
 
     # Benchmark baseline only: create a key's state for any step's event (the behaviour
     # before state was limited to events that can start a partial).
@@ -145,6 +146,8 @@ class SequenceMachine(Machine):
                 states.move_to_end(key)
             st.last = now
             self._simple_step(st, key, sbits.bit_length() - 1, ev, now)
+            if self.done:
+                self._drop_if_empty(key, st)
             return
         if bits == sbits:
             until = abits = 0
@@ -157,6 +160,7 @@ class SequenceMachine(Machine):
                 ust = self.states.get(uk) if uk is not None else None
                 if ust is not None:
                     self._until(ust)
+                    self._drop_if_empty(uk, ust)
                 until = 0
         if not self.per_step_keys:
             key = spec.key(ev) if spec.key is not None else ()
@@ -196,6 +200,8 @@ class SequenceMachine(Machine):
             if abits:
                 self._absences(st, abits, ev, now)
             if not sbits:
+                if self.done:
+                    self._drop_if_empty(key, st)
                 return
             states.move_to_end(key)
         st.last = now
@@ -205,17 +211,27 @@ class SequenceMachine(Machine):
                 self._simple_step(st, key, j, ev, now)
             else:
                 self._step(st, key, j, ev, now)
+        else:
+            j = self.n - 1
+            simple = self.simple
+            while sbits:
+                if (sbits >> j) & 1:
+                    sbits &= ~(1 << j)
+                    if simple[j]:
+                        self._simple_step(st, key, j, ev, now)
+                    else:
+                        self._step(st, key, j, ev, now)
+                j -= 1
+        if self.done:
+            self._drop_if_empty(key, st)
+
+    def _drop_if_empty(self, key, st: SeqState) -> None:
+        """After a match or an until: a key left with no partial, wait or window holds nothing to keep."""
+        self.done = False
+        if st.waits or st.wins or any(st.slots):
             return
-        j = self.n - 1
-        simple = self.simple
-        while sbits:
-            if (sbits >> j) & 1:
-                sbits &= ~(1 << j)
-                if simple[j]:
-                    self._simple_step(st, key, j, ev, now)
-                else:
-                    self._step(st, key, j, ev, now)
-            j -= 1
+        if self.states.pop(key, None) is not None:
+            self.engine.note_new_key(self, -1)
 
     def _simple_step(self, st: SeqState, key, j: int, ev, now: float) -> None:
         """A step without repeat or window: start a partial, or advance one from the previous step."""
@@ -292,6 +308,7 @@ class SequenceMachine(Machine):
                 self._place(st, key, base, q, ev)
 
     def _until(self, st: SeqState) -> None:
+        self.done = True
         st.slots = [None] * self.nstates
         if st.waits:
             st.waits = None
@@ -449,6 +466,7 @@ class SequenceMachine(Machine):
     def _complete(self, st: SeqState, key, p: tuple, ev) -> None:
         spec = self.spec
         eng = self.engine
+        self.done = True
         binds = p[_BINDS]
         fields = spec.emit(ev, None, binds) if spec.emit is not None else {}
         fp = spec.fingerprint(ev, None, binds) if spec.fingerprint is not None else None
@@ -481,6 +499,7 @@ class SequenceMachine(Machine):
                 pv = w[6] if len(w) > 6 else None
                 self.engine.emit(self.spec, self._match(key, p, fields, fp, self.engine.now, self.trailing),
                                  skey=skey, pipe_values=pv)
+                self._drop_if_empty(key, st)
                 return
 
     def _match(self, key, p: tuple, fields: dict, fp, emitted_at: float, trailing) -> Match:
@@ -683,7 +702,14 @@ class JoinMachine(Machine):
         self.partials_evicted = 0
         self.pipes = spec.pipe_values
 
-    key_dict = SequenceMachine.key_dict
+    def key_dict(self, key) -> dict:
+        """Key values by field name; with per-step keys, the first step's key fields name them."""
+        if not self.per_step_keys:
+            return Machine.key_dict(self, key)
+        names = self.spec.steps[0].key_names
+        if len(names) == 1:
+            return {names[0]: key}
+        return dict(zip(names, key)) if isinstance(key, tuple) else {"key": key}
 
     def on_event(self, ev, bits: int) -> None:
         spec = self.spec
@@ -694,11 +720,16 @@ class JoinMachine(Machine):
             if spec.until_key is not None:
                 targets = [spec.until_key(ev)]
             else:
-                targets = [(s.key or spec.key)(ev) if (s.key or spec.key) is not None else () for s in spec.steps]
+                # Without its own key: every key the event has under a step's key.
+                targets = []
+                for s in spec.steps:
+                    kf = s.key or spec.key
+                    k = kf(ev) if kf is not None else ()
+                    if k not in targets:
+                        targets.append(k)
             for k in targets:
-                st = states.get(k) if k is not None else None
-                if st is not None:
-                    st.slots = [None] * n
+                if k is not None and states.pop(k, None) is not None:
+                    self.engine.note_new_key(self, -1)
                     self.engine.metrics["until_resets"] += 1
         sbits = bits & self.step_mask
         j = 0
