@@ -52,6 +52,7 @@ FUNCTIONS: dict[str, tuple[int, int, str]] = {
     "exists": (1, 1, ir.BOOL), "int": (1, 1, ir.INT), "str": (1, 1, ir.STR),
     "float": (1, 1, ir.FLOAT), "cidr": (2, 2, ir.BOOL), "abs": (1, 1, ir.NUM),
     "hour": (1, 1, ir.INT), "weekday": (1, 1, ir.INT),
+    "casefold": (1, 1, ir.ANY),
 }
 #: Aggregates: name -> (min args, max args), from the engine's registry.
 AGGREGATES: dict[str, tuple[int, int]] = ARITY

@@ -46,6 +46,7 @@ COMMANDS: dict[str, str] = {
     "report": "write an offline HTML report: unique-TTP timeline, actors, campaigns, provenance",
     "serve": "decide on live requests for gateways (nginx auth_request, Envoy ext_authz)",
     "bench": "measure speed and memory (events/s of CPU, ratios in one run)",
+    "import": "translate EQL queries or Sigma rules into sleuth rules",
 }
 
 
