@@ -880,7 +880,7 @@ class Translator:
         companion = None
         self.in_pipe = True
         try:
-            for i, p in enumerate(q.pipes):
+            for p in q.pipes:
                 if companion is not None:
                     self.fail(p, "eql-unsupported", f"'| {p.name}' after '| count'",
                               "the counts come out of a window rule; filter them in its 'having'")
