@@ -37,11 +37,8 @@ def configure(p: argparse.ArgumentParser) -> None:
                      help="the tumbling window '| count' becomes (default: 30d)")
     sig = sub.add_parser("sigma", prog="sleuth import sigma", help="Sigma rules and correlation rules (YAML)",
                          description="Translate Sigma detection rules and correlation rules (YAML files or "
-                                     "folders) to sleuth rules.")
+                                     "folders) to sleuth rules. Needs pySigma: pip install 'sleuth[import]'.")
     sig.add_argument("sources", nargs="+", metavar="FILE", help="Sigma YAML files or folders")
-    sig.add_argument("--reader", choices=("auto", "pysigma", "builtin"), default="auto",
-                     help="how to read Sigma YAML: pySigma (the 'import' extra) or the built-in reader "
-                          "(default: pySigma when installed)")
     for sp in (eql, sig):
         sp.add_argument("-o", "--output", metavar="FILE", help="write the rules here (default: stdout)")
         sp.add_argument("--name", metavar="PREFIX", help="rule names start with this (default: from the source)")
@@ -102,6 +99,8 @@ def run_import(args) -> int:
     except OSError as exc:
         print(f"sleuth import: {exc}", file=sys.stderr)
         return EXIT_IO
+    from sleuth.playground.importer.sigma import SigmaUnavailable
+
     try:
         if args.dialect == "eql":
             result, header = _eql(args, options)
@@ -110,9 +109,14 @@ def run_import(args) -> int:
     except OSError as exc:
         print(f"sleuth import: {exc}", file=sys.stderr)
         return EXIT_IO
+    except SigmaUnavailable as exc:
+        print(f"sleuth import: {exc}", file=sys.stderr)
+        return EXIT_USAGE
     from sleuth.dsl.diagnostic import render_all, sort_diagnostics
     from sleuth.playground.importer import render, verify
+    from sleuth.playground.importer.common import drop_unloadable
 
+    drop_unloadable(result)
     text = render(result, header)
     broken = verify(text)
     diags = sort_diagnostics(result.diagnostics)
@@ -182,5 +186,5 @@ def _sigma(args, options):
         else:
             raise OSError(f"no such file or folder: {src}")
     texts = {p: _read(p) for p in paths}
-    result = import_sigma(texts, options, reader=args.reader)
+    result = import_sigma(texts, options)
     return result, f"Imported from Sigma by 'sleuth import sigma {' '.join(args.sources)}' (docs/importing.md)."

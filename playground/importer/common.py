@@ -20,7 +20,7 @@ from sleuth.dsl.span import Span
 from sleuth.dsl.unparse import keywords, quote, unparse
 from sleuth.engine.schema import FIELDS, GOALS, SEVERITIES, TTPS
 
-__all__ = ["ImportOptions", "Imported", "ImportResult", "Reporter", "rule_name", "render", "verify",
+__all__ = ["ImportOptions", "Imported", "ImportResult", "Reporter", "rule_name", "render", "verify", "drop_unloadable",
            "field_node", "meta_clause", "GOALS", "TTPS", "SEVERITIES"]
 
 G = Span("<generated>", 1, 1, 1, 1, 0, 0)   # the span of generated nodes (unparse keeps no comments for them)
@@ -150,18 +150,63 @@ def meta_clause(title: str, options: ImportOptions, *, severity: str | None = No
     return ast.Meta(tuple(entries), span=G)
 
 
-def render(result: ImportResult, header: str) -> str:
-    """The rule file: a header, then each rule after comments citing its source and its differences."""
+def render(result: ImportResult, header: str, lines: list | None = None) -> str:
+    """The rule file: a header, then each rule after comments citing its source and its differences.
+
+    `lines`, when given, receives (first line, last line) of each rule's block.
+    """
     out = [f"# {line}" if line else "#" for line in header.splitlines()]
     for item in result.rules:
         out.append("")
+        first = sum(x.count("\n") + 1 for x in out) + 1
         out.append(f"# from {item.source}:")
         for line in item.original.strip("\n").splitlines():
             out.append(f"#   {line.rstrip()}" if line.strip() else "#")
         for d in item.notes:
             out.append(f"# {d.severity}[{d.code}]: {d.message}")
         out.append(unparse(item.decl))
+        if lines is not None:
+            lines.append((first, sum(x.count("\n") + 1 for x in out)))
     return "\n".join(out) + "\n"
+
+
+def drop_unloadable(result: ImportResult, file: str = "imported.ttp") -> None:
+    """Leave out (as errors on their source) the translated rules sleuth's checker refuses.
+
+    A translation can be refused for what only the checker knows (a regex
+    shape that could backtrack, a duration out of range): that rule is an
+    `import-check` error and is dropped, with the rules reading its matches.
+    """
+    from sleuth.dsl.pack import check_sources
+
+    for _ in range(len(result.rules) + 1):
+        lines: list[tuple[int, int]] = []
+        text = render(result, "check", lines)
+        errors = [d for d in check_sources({file: text}).diagnostics if d.is_error]
+        if not errors:
+            return
+        bad: dict[int, Diagnostic] = {}
+        for d in errors:
+            for i, (a, b) in enumerate(lines):
+                if a <= d.span.line <= b:
+                    bad.setdefault(i, d)
+        if not bad:
+            return
+        names = {result.rules[i].decl.name for i in bad}
+        for i, d in sorted(bad.items()):
+            item = result.rules[i]
+            src_file, _, line = item.source.rpartition(":")
+            span = Span(src_file, int(line or 1), 1, int(line or 1), 2, 0, 1)
+            result.diagnostics.append(Diagnostic("import-check", ERROR, f"the translation of this rule does not "
+                                                 f"load in sleuth: {d.message}", span,
+                                                 (f"sleuth says {d.code}",)))
+        result.rules = [r for i, r in enumerate(result.rules) if i not in bad and not _reads(r.decl, names)]
+
+
+def _reads(decl: ast.RuleDecl, names: set[str]) -> bool:
+    """A `from matches` rule reading one of `names`."""
+    text = unparse(decl)
+    return "from matches" in text and any(f'rule == "{n}"' in text for n in names)
 
 
 def verify(text: str, file: str = "imported.ttp") -> list[Diagnostic]:

@@ -32,7 +32,7 @@ from importlib import resources
 
 import attrs
 from lark import Lark, Token, Transformer, v_args
-from lark.exceptions import UnexpectedInput
+from lark.exceptions import UnexpectedInput, VisitError
 
 from sleuth.dsl import ast
 from sleuth.dsl.unparse import keywords
@@ -753,7 +753,8 @@ class Translator:
         if name in ("startsWith", "endsWith", "stringContains") and len(a) == 2:
             fn = {"startsWith": "startswith", "endsWith": "endswith", "stringContains": "contains"}[name]
             if ins:
-                return _call(fn, _call("lower", self.value(a[0])), _call("lower", self.value(a[1])))
+                return _call(fn, *(string(x.value.lower()) if isinstance(x, Lit) and isinstance(x.value, str)
+                                   else _call("lower", self.value(x)) for x in a))
             return _call(fn, self.value(a[0]), self.value(a[1]))
         if name == "wildcard" and len(a) >= 2:
             terms = []
@@ -805,7 +806,9 @@ class Translator:
         names = []
         kw = keywords()
         for i, t in enumerate(types):
-            base = t if re.fullmatch(r"[A-Za-z_][A-Za-z0-9_]*", t) and t not in kw else "step"
+            base = t if re.fullmatch(r"[A-Za-z_][A-Za-z0-9_]*", t) else "step"
+            if base in kw:
+                base += "_step"
             names.append(base if types.count(t) == 1 and base != "step" else f"{base}{i + 1}")
         return names
 
@@ -996,15 +999,19 @@ def import_eql(text: str, file: str, options: ImportOptions, *, names: list[str]
         try:
             query = parse_query(qtext)
         except UnexpectedInput as exc:
-            pos = getattr(exc, "pos_in_stream", None) or 0
             tok = getattr(exc, "token", None)
-            found = f" (found '{tok}')" if tok is not None and str(tok) else ""
+            if tok is not None and tok.type == "$END":
+                pos = len(qtext.rstrip())
+                found = " (the query ends early)"
+            else:
+                pos = getattr(exc, "pos_in_stream", None) or 0
+                found = f" (found '{tok}')" if tok is not None and str(tok) else ""
             rep.error("eql-syntax", f"not EQL this importer reads{found}", rep.span(pos, pos + 1),
                       "see docs/importing.md for the EQL subset")
             result.diagnostics += rep.diags
             continue
-        except ValueError as exc:
-            rep.error("eql-syntax", str(exc), rep.span(lead, lead + 1))
+        except VisitError as exc:
+            rep.error("eql-syntax", str(exc.orig_exc), rep.span(lead, lead + 1))
             result.diagnostics += rep.diags
             continue
         tr = Translator(options, rep, name)
