@@ -602,6 +602,8 @@ def _within_line(rule: ir.Rule, spec: RuleSpec) -> str:
     if rule.within is None:
         return (f"  within: unbounded (no time limit); state bounded by limit keys={spec.limit('keys')}"
                 + (f" and partials={spec.limit('partials')}" if rule.kind == "sequence" else ""))
+    if rule.kind == "join":
+        return f"  within: {format_duration(rule.within)}: a step's event older than that is dropped (a match spans at most that)"
     return f"  within: {format_duration(rule.within)} from the first step's event to the last (inclusive)"
 
 
