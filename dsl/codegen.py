@@ -48,6 +48,7 @@ _FUNC_PRIM = {
     "lower": "lower", "upper": "upper", "length": "length", "startswith": "startswith",
     "endswith": "endswith", "contains": "contains_fn", "int": "to_int", "str": "to_str",
     "float": "to_float", "abs": "absolute", "hour": "hour", "weekday": "weekday",
+    "casefold": "casefold",
 }
 
 class Writer(pycode.Writer):

@@ -306,6 +306,11 @@ class ExprChecker:
                            node.span, f"e.g. '{head}.src_ip'")
                 return err(node)
             if idx > ctx.max_step:
+                if ctx.where == "join step":
+                    self.error("forward-step-reference", f"the steps of a join match in any order: "
+                               f"step '{head}' may not have matched yet", node.span,
+                               "compare the steps' fields after the match: '| filter a.user != b.user'")
+                    return err(node)
                 if idx == ctx.max_step + 1 and ctx.where == "step":
                     msg = f"step '{head}' cannot reference its own fields"
                     hint = "a step's condition reads the current event directly: drop the prefix"

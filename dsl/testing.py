@@ -216,7 +216,7 @@ def match_view(m) -> dict:
     for k, v in m.key.items():
         view.setdefault(k, v)
     prov = d["provenance"]
-    if prov.get("kind") == "sequence":
+    if prov.get("kind") in ("sequence", "join"):
         steps = {}
         for s in prov["steps"]:
             ids = [e["id"] for e in s["events"]]

@@ -34,11 +34,12 @@ from . import snapshot as _snapshot
 from .errors import EngineError, SnapshotError
 from .ingest.normalize import ID_ONLY, with_id
 from .match import Match, event_record, format_ts, jsonable, stable_hash
+from .pipe import Pipeline
 from .population import Population
 from .quarantine import BadInput, Quarantine, excerpt_of
 from .record import BEFORE, Held, Timer
 from .schema import TS_MAX
-from .sequence import SequenceMachine
+from .sequence import JoinMachine, SequenceMachine
 from .spec import PackSpec, RuleSpec
 from .state import NEG_INF, Machine, thaw_key
 from .window import WindowMachine
@@ -81,7 +82,7 @@ class EventMachine(Machine):
         prov = {"kind": "event", "events": [event_record((eid, now, spec.record(ev)), spec.record_fields)]}
         m = Match(name, spec.ttp, spec.goal, spec.severity, spec.title, key_d, now, now, now,
                   fields, prov, fp, stable_hash(name, eid, now), [])
-        eng.emit(spec, m, ev)
+        eng.emit(spec, m, ev, pipe_values=spec.pipe_values(ev, None) if spec.pipe_values is not None else None)
 
     def dump(self) -> list:
         return [self.dump_base()]
@@ -100,7 +101,7 @@ def _skip(*_args) -> None:
     """The handler of a rule this engine does not run (`Engine(rules=...)`)."""
 
 
-MACHINES = {"event": EventMachine, "sequence": SequenceMachine, "window": WindowMachine}
+MACHINES = {"event": EventMachine, "sequence": SequenceMachine, "join": JoinMachine, "window": WindowMachine}
 
 
 class Engine:
@@ -204,6 +205,7 @@ class Engine:
         self.metrics: dict[str, int] = {
             "matches": 0, "suppressed": 0, "late": 0,
             "future": 0, "rule_errors": 0, "evictions": 0, "until_resets": 0, "bad_input": 0,
+            "piped_out": 0,
         }
         self.matches_by_rule: dict[str, int] = {r.name: 0 for r in pack.rules}
         self.fingerprints: dict[str, set] = {}
@@ -216,6 +218,7 @@ class Engine:
         # Machines of three kinds (event, sequence, window), each with its own methods.
         self.machines: list[Any] = [MACHINES[r.kind](self, self.population.bind(r)) for r in pack.rules]
         self._supp: list[OrderedDict | None] = [OrderedDict() if r.suppress else None for r in pack.rules]
+        self._pipes: list[Pipeline | None] = [Pipeline(r) if r.pipes else None for r in pack.rules]
         self._linemaps: dict[str, tuple[str, dict]] = {r.filename: (r.name, r.lines) for r in pack.rules}
         self._consumers = [r for r in pack.rules if r.source == "matches"
                            and (self.rules is None or r.name in self.rules)]
@@ -800,12 +803,22 @@ class Engine:
         k = spec.suppress_key(ev)
         return k if isinstance(k, (str, int, float, bool, tuple, type(None))) else repr(jsonable(k))
 
-    def emit(self, spec: RuleSpec, m: Match, ev: dict | None = None, skey=None) -> None:
-        """Called by machines: apply suppression, record, feed `from matches` rules.
+    def emit(self, spec: RuleSpec, m: Match, ev: dict | None = None, skey=None, pipe_values=None) -> None:
+        """Called by machines: run the rule's pipes, apply suppression, record, feed `from matches` rules.
 
         `ev` is the event that decided the match (for `suppress ... by f`);
-        `skey` a suppression key computed earlier (decisions by timers).
+        `skey` a suppression key computed earlier (decisions by timers);
+        `pipe_values` the rule's per-pipe values for this match (`engine/pipe.py`).
         """
+        pipes = self._pipes[spec.index]
+        if pipes is not None and pipe_values is not None:
+            ok, flags = pipes.admit(pipe_values)
+            if not ok:
+                self.metrics["piped_out"] += 1
+                return
+            for f in flags:
+                if f not in m.flags:
+                    m.flags.append(f)
         supp = self._supp[spec.index]
         if supp is not None:
             if skey is None:
@@ -964,6 +977,8 @@ class Engine:
             "keys": sum(keys.values()),
             "keys_by_rule": keys,
             "evicted_by_rule": {m.spec.name: m.evicted for m in self.machines if m.evicted},
+            "partials_evicted_by_rule": {m.spec.name: m.partials_evicted for m in self.machines
+                                         if getattr(m, "partials_evicted", 0)},
             "quarantined": dict(sorted(self.quarantine.counts.items())),
             "matches_by_rule": dict(self.matches_by_rule),
             "unique_ttps": {ttp: len(v) for ttp, v in sorted(self.fingerprints.items())},
@@ -1233,6 +1248,7 @@ class Engine:
             "instant_ids": [self._ids_at, sorted(self._ids.items())],
             "machines": [m.dump() for m in self.machines],
             "suppress": [None if s is None else [[k, t] for k, t in s.items()] for s in self._supp],
+            "pipes": [None if p is None else p.dump() for p in self._pipes],
             "quarantine": self.quarantine.counts,
             "population": self.population.dump(),
         }
@@ -1297,6 +1313,9 @@ class Engine:
         for i, s in enumerate(body["suppress"]):
             if s is not None:
                 self._supp[i] = OrderedDict((thaw_key(k), t) for k, t in s)
+        for p, data in zip(self._pipes, body.get("pipes") or ()):
+            if p is not None and data is not None:
+                p.load(data)
         for reason, n in body.get("quarantine", {}).items():
             self.quarantine.counts[reason] = self.quarantine.counts.get(reason, 0) + n
             self.quarantine.total += n

@@ -151,6 +151,11 @@ def lower(v):
     return v.lower() if type(v) is str else None
 
 
+def casefold(v):
+    """A string lower-cased, any other value unchanged: case-insensitive keys and comparisons (EQL)."""
+    return v.lower() if type(v) is str else v
+
+
 def upper(v):
     return v.upper() if type(v) is str else None
 
@@ -269,7 +274,7 @@ def compile_regex(pattern: str, flags: str = "") -> Callable[[str], Any]:
 
 __all__ = [
     "lt", "le", "gt", "ge", "eq", "ne", "add", "sub", "mul", "div", "mod", "neg",
-    "contains", "in_set", "lower", "upper", "length", "startswith", "endswith", "contains_fn",
+    "contains", "in_set", "lower", "casefold", "upper", "length", "startswith", "endswith", "contains_fn",
     "to_int", "to_float", "to_str", "absolute", "hour", "weekday", "field", "truthy",
     "is_num",
 ]

@@ -456,6 +456,9 @@ def print_summary(stats: dict, cpu: float, wall: float, stream) -> None:
     if stats["evictions"]:
         w(f"evictions: {stats['evictions']:,} keys (" +
           ", ".join(f"{k} {v:,}" for k, v in stats["evicted_by_rule"].items()) + ")\n")
+    if stats.get("partials_evicted_by_rule"):
+        w("sequence partials lost to eviction: " + ", ".join(
+            f"{k} {v:,}" for k, v in sorted(stats["partials_evicted_by_rule"].items())) + "\n")
     fired = {k: v for k, v in stats["matches_by_rule"].items() if v}
     if fired:
         w("matches by rule: " + ", ".join(f"{k} {v:,}" for k, v in sorted(fired.items(), key=lambda x: -x[1])) + "\n")

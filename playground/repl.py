@@ -170,8 +170,8 @@ class Shell:
             return Outcome(True, "no rules yet: type one (rule NAME { ... }) or load a pack")
         rows = []
         for r in s.pack.rules:
-            if r.kind == "sequence":
-                shape = f"sequence of {len(r.steps)}" + (f" within {format_human(r.within)}" if r.within else "")
+            if r.kind in ("sequence", "join"):
+                shape = f"{r.kind} of {len(r.steps)}" + (f" within {format_human(r.within)}" if r.within else "")
             elif r.kind == "window":
                 shape = (f"window session gap {format_human(r.window_gap)}" if r.window_kind == "session"
                          else f"window {format_human(r.window_size)} {r.window_kind}")
