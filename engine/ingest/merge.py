@@ -80,6 +80,8 @@ class Merge:
         self.order = [InputOrder() for _ in range(k)]
         self._held: list[int | None] = [None] * k
         self._its: list[Iterator | None] = [None] * k
+        #: Per input: its reader has ended (read to its end, or stopped).
+        self.done = [False] * k
 
     def held(self, index: int) -> int | None:
         """The position of input ``index``'s record waiting in the merge (read, not yet yielded)."""
@@ -98,12 +100,13 @@ class Merge:
                 yield IDLE
             else:
                 yield 0, pos, item
+        self.done[0] = True
 
     def _merge(self) -> Iterator[Any]:
         k = len(self.readers)
         heap: list = []
         idle = [False] * k
-        done = [False] * k
+        done = self.done
         seq = 0
         time_of = self.time_of
         held = self._held

@@ -223,6 +223,7 @@ class Reader:
         self._batch: tuple | None = None   # (first line, its offset, lines, sizes) of the batch read last
         self._next_line = self._line0      # the position after the last item yielded
         self._line_reader: Any = None
+        self._last_identity: Identity | None = None
         self._csv_header: list[str] | None = None
         self._csv_delim = ","
         self._started = False
@@ -417,13 +418,16 @@ class Reader:
         return self._next_line
 
     def identity(self) -> Identity | None:
-        """The identity of the file being read (device, inode, its first bytes), or None for a stream."""
+        """The identity of the file being read (device, inode, its first bytes), or None for a stream.
+
+        Still known once the reader has ended (it is taken before the file is closed).
+        """
         if self._raw is None or self._stream_given or self._raw is sys.stdin.buffer:
             return None
         try:
             st = os.fstat(self._raw.fileno())
         except (OSError, ValueError):
-            return None
+            return self._last_identity
         return Identity(st.st_dev, st.st_ino, len(self._first), digest(self._first))
 
     def context(self) -> Any:
@@ -482,6 +486,7 @@ class Reader:
                 except Exception:  # closing a corrupt gzip may raise again
                     pass
             if self._raw is not None and not self._stream_given and self._raw is not sys.stdin.buffer:
+                self._last_identity = self.identity()
                 self._raw.close()
 
     def _count(self, reason: str) -> None:
@@ -596,6 +601,7 @@ class Reader:
         skipping = False
         skipped = 0
         new_file = off == 0 and not head     # a byte-order mark may start the first chunk read
+        skip = self._skip_before
         chunks = self._chunks()
         chunk = head
         while True:
@@ -667,10 +673,16 @@ class Reader:
             if lines:
                 counts["lines"] += len(lines)
                 self._batch = (lineno + 1, off, lines, sizes)
-                yield lineno + 1, lines
+                first = lineno + 1
                 lineno += len(lines)
+                if first < skip:
+                    # Resuming a stream: these lines were read by an earlier run.
+                    cut = min(len(lines), skip - first)
+                    lines, first = lines[cut:], first + cut
+                if lines:
+                    yield first, lines
             off += nbytes
-        if (skipping or pending) and not self.follow:  # a last line without a newline
+        if (skipping or pending) and not self.follow and lineno + 1 >= skip:  # a last line without a newline
             size = skipped if skipping else len(pending)
             counts["lines"] += 1
             self._batch = (lineno + 1, off, [None if skipping else pending], {0: size})
