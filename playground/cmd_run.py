@@ -162,7 +162,30 @@ def check_writable(path: str, what: str) -> None:
             pass
 
 
+class _EarlySignals:
+    """SIGTERM before the run's own handlers are in place (loading the pack, opening inputs):
+    remembered, so that the run stops at its first safe point and checkpoints (exit 0)."""
+
+    def __init__(self) -> None:
+        self.signal: int | None = None
+        self.old = signal.signal(signal.SIGTERM, self._on)
+
+    def _on(self, signum, frame) -> None:
+        self.signal = signum
+
+    def restore(self) -> None:
+        signal.signal(signal.SIGTERM, self.old)
+
+
 def run_run(args) -> int:
+    early = _EarlySignals()
+    try:
+        return _run(args, early)
+    finally:
+        early.restore()
+
+
+def _run(args, early: _EarlySignals) -> int:
     try:
         check_options(args)
     except UsageError as exc:
@@ -204,7 +227,7 @@ def run_run(args) -> int:
         except ValueError as exc:
             print(f"sleuth run: cannot read the enrich table: {exc}", file=sys.stderr)
             return EXIT_IO
-    return RunLoop(args, pack, inputs, normalizer, enrich).run()
+    return RunLoop(args, pack, inputs, normalizer, enrich, early).run()
 
 
 class RunLoop:
@@ -221,8 +244,9 @@ class RunLoop:
     at the next batch boundary; a second Ctrl-C stops at once.
     """
 
-    def __init__(self, args, pack, inputs: list[str], normalizer, enrich: list):
+    def __init__(self, args, pack, inputs: list[str], normalizer, enrich: list, early=None):
         self.args = args
+        self.early = early
         self.pack = pack
         self.inputs = inputs
         self.abs_inputs = [os.path.abspath(p) if p != "-" else "-" for p in inputs]
@@ -407,7 +431,8 @@ class RunLoop:
                 if fmt is not None and self.files[i] is None:
                     formats.append(fmt)
             known = [getattr(r, "format", "auto") for r in self.readers if r is not None]
-            if not waiting or not pending or any(f != "auto" for f in known) or self.stopping:
+            if not waiting or not pending or any(f != "auto" for f in known) or self.stopping \
+                    or (self.early is not None and self.early.signal is not None):
                 break
             # Following files that are all still empty: the default lateness waits for a format.
             if deadline is not None and time.monotonic() >= deadline:
@@ -494,6 +519,8 @@ class RunLoop:
         self.wall = time.monotonic()
         self.old_term = signal.signal(signal.SIGTERM, self._on_signal)
         self.old_int = signal.signal(signal.SIGINT, self._on_signal)
+        if self.early is not None and self.early.signal is not None:
+            self.stopping, self.stop_signal = True, self.early.signal
         return None
 
     def _watch_coverage(self, enrich: list) -> None:

@@ -498,11 +498,23 @@ class Reader:
     def _chunks(self) -> Iterator[Any]:
         """The content, chunk by chunk; following: also ``_SWITCH`` and (with ``idle_marker``) ``IDLE``."""
         started = time.monotonic()
+        watch = self.follow and self._stream is self._raw and not self._stream_given \
+            and self._path not in (None, "-")
         while True:
             if self._closed.is_set():
                 raise _Stop
+            first, off = self._first, self._content_off
             data = self._read()
             if data:
+                if watch and first and not self._starts_with(first):
+                    # Truncated and written again under us (copytruncate): this chunk may be new
+                    # content at an old offset. Drop it; the rest of the old file is in the copy.
+                    self._first, self._content_off = first, off
+                    self._raw_off -= len(data)
+                    cur = os.fstat(self._raw.fileno())
+                    yield from self._truncated(Identity(cur.st_dev, cur.st_ino, len(first), digest(first)))
+                    started = time.monotonic()
+                    continue
                 started = time.monotonic()
                 yield data
                 continue
@@ -538,10 +550,13 @@ class Reader:
 
     def _starts_as_read(self) -> bool:
         """Whether the file still starts with the bytes read from it (copytruncate rewrites them)."""
-        if not self._first:
+        return self._starts_with(self._first)
+
+    def _starts_with(self, first: bytes) -> bool:
+        if not first:
             return True
         try:
-            return os.pread(self._raw.fileno(), len(self._first), 0) == self._first
+            return os.pread(self._raw.fileno(), len(first), 0) == first
         except OSError:
             return True
 
@@ -625,6 +640,8 @@ class Reader:
                         lineno += 1
                     off = 0
                     new_file = True
+                    # The next line is the new file's first: at its offset 0 (for a checkpoint now).
+                    self._batch = (lineno + 1, 0, [], None)
                     continue
                 if new_file:
                     new_file = False
