@@ -385,6 +385,11 @@ class Reader:
         return self.format
 
     @property
+    def head(self) -> bytes:
+        """The first bytes ``probe()`` read (gzip unwrapped), before iteration starts."""
+        return self._head
+
+    @property
     def unknown(self) -> bool:
         """After ``probe()``: the input has bytes but auto-detection cannot tell its format."""
         return self._head_done and self.format == "auto" and bool(self._head.strip())
