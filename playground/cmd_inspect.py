@@ -210,7 +210,7 @@ def run_inspect(args) -> int:
                             openapi=isinstance(normalizer.templater, OpenAPI), route_in_input=route_in_input)
     starts = [o.first for o in orders if o.first is not None]
     ends = [o.last for o in orders if o.last is not None]
-    shown = [p for p in coverage.paths if coverage.counts[p] or p in paths or p in CANONICAL]
+    shown = [p for p in coverage.paths if "." not in p] + [p for p in coverage.paths if "." in p]
     result = {
         "inputs": per,
         "events": coverage.events,
@@ -318,9 +318,15 @@ def _print(r: dict, out) -> None:
           f"lateness is {d['largest_lateness_s']:g} s\n")
     else:
         w("disorder: none (every event is at or after the one before it)\n")
-    why = ("covers the largest lateness seen" if lat["recommended_s"] > lat["default_s"]
-           else f"the default for {', '.join(lat['formats']) or 'this input'}")
-    w(f"lateness: recommended --lateness {lat['recommended_s']:g} ({why}; the default is {lat['default_s']:g} s)\n")
+    names = ", ".join(lat["formats"]) or "this input"
+    if lat["recommended_s"] > lat["default_s"]:
+        lost = d["lost_at"].get(str(int(lat["default_s"]))) if float(lat["default_s"]).is_integer() else None
+        w(f"lateness: recommended --lateness {lat['recommended_s']:g}: it covers the largest lateness seen "
+          f"(the default for {names}, {lat['default_s']:g} s, would set "
+          + (f"{lost:,} events aside as late)\n" if lost is not None else "events aside as late)\n"))
+    else:
+        w(f"lateness: recommended --lateness {lat['recommended_s']:g}, the default for {names} "
+          f"(no event later than that)\n")
     if r["events"]:
         w("fields (share of events): " + ", ".join(f"{k} {_pct(v)}" for k, v in r["fields"].items()) + "\n")
     if r["other_fields"]:
