@@ -258,6 +258,7 @@ class RunLoop:
         self.readers: list = [None] * len(inputs)
         self.finished_inputs = [False] * len(inputs)
         self.notes: list[str] = []            # lines for the summary (lost tails, skipped inputs)
+        self.column_warnings: list[str] = []  # CSV/TSV columns that map to no field
         self.skipped: list[str] = []          # inputs of unknown format, skipped
         self.stopping = False
         self.stop_signal: int | None = None
@@ -440,7 +441,39 @@ class RunLoop:
             time.sleep(0.2)
         self.formats = [getattr(r, "format", None) if r is not None else None for r in self.readers]
         self.lateness = self._lateness([f for f in self.formats if f and f != "auto"])
+        self.column_warnings = self._check_columns()
+        if not args.quiet:
+            for line in self.column_warnings:
+                print(f"sleuth run: warning: {line}", file=sys.stderr)
         return None
+
+    def _check_columns(self) -> list[str]:
+        """CSV/TSV inputs whose columns do not give client, path, status...: what to --map (never silent)."""
+        from sleuth.engine.ingest import Bad
+        from sleuth.engine.ingest.columns import advice_text, advise
+
+        out = []
+        for i, fmt in enumerate(self.formats):
+            path = self.inputs[i]
+            if fmt != "csv" or path == "-" or self.readers[i] is None:
+                continue
+            peek = open_source(path, "csv")
+            rows = []
+            try:
+                for _pos, item in peek:
+                    if type(item) is not Bad:
+                        rows.append(item)
+                    if len(rows) >= 200:
+                        break
+            except OSError:
+                continue
+            finally:
+                peek.close()
+            ctx = peek.context() or {}
+            advice = advise(ctx.get("csv_header") or [], rows, getattr(self.normalizer, "mapping", {}))
+            if advice.needed:
+                out += advice_text(path, advice)
+        return out
 
     def _lateness(self, formats: list[str]) -> float:
         from sleuth.engine.ingest.source import DEFAULT_LATENESS, FORMAT_ALIASES, default_lateness
@@ -786,7 +819,7 @@ class RunLoop:
             extra = {"inputs": self.input_info(), "lateness": lateness,
                      "coverage": self._coverage_json(), "blind_rules": [
                          {"rule": b.rule, "cannot_fire": b.cannot, "why": b.why} for b in blind],
-                     "skipped_inputs": self.skipped}
+                     "skipped_inputs": self.skipped, "warnings": self.column_warnings}
             try:
                 with open(args.metrics, "wb") as fh:
                     fh.write(orjson.dumps({**stats, **extra, "cpu_seconds": round(cpu, 3),
@@ -1032,6 +1065,8 @@ def print_input_summary(loop: RunLoop, stats: dict, blind: list, stream) -> None
           f"sleuth inspect measures the disorder and recommends a --lateness\n")
     for path in loop.skipped:
         w(f"skipped: {path} (unknown format)\n")
+    for line in loop.column_warnings:
+        w(f"warning: {line}\n")
     for note in loop.notes:
         w(f"note: {note}\n")
     cov = loop.coverage
