@@ -127,7 +127,11 @@ def run_inspect(args) -> int:
                 "records": 0, "events": 0, "quarantined": {}, "first": None, "last": None}
         if fmt is None:
             head = r.head                       # what the reader saw: why it could not tell
-            info["detected"] = sniff(head)[1] if head.strip() else "the input is empty"
+            if r.head_error is not None:
+                info["detected"] = f"unreadable ({r.head_error})"
+                info["unreadable"] = True
+            else:
+                info["detected"] = sniff(head)[1] if head.strip() else "the input is empty"
             info["first_line"] = head.split(b"\n", 1)[0][:200].decode("utf-8", "replace")
         per.append(info)
         readers.append(r)
@@ -194,7 +198,9 @@ def run_inspect(args) -> int:
                                       "map": advice.map_options}
         warnings += advice_text(info["input"], advice)
     for info in per:
-        if info["format"] is None:
+        if info.get("unreadable"):
+            warnings.append(f"{info['input']}: {info['detected']}: a corrupt or truncated start")
+        elif info["format"] is None:
             warnings.append(f"{info['input']}: unknown format ({info['detected']}): pass --format")
 
     fmts = [f for f in (p["format"] for p in per) if f]

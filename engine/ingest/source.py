@@ -224,6 +224,7 @@ class Reader:
         self._next_line = self._line0      # the position after the last item yielded
         self._line_reader: Any = None
         self._last_identity: Identity | None = None
+        self._head_error: BaseException | None = None
         self._csv_header: list[str] | None = None
         self._csv_delim = ","
         self._started = False
@@ -311,6 +312,15 @@ class Reader:
             return True
         if self._raw is None:
             self._open()
+        try:
+            return self._fill_head_or_raise(wait)
+        except (OSError, EOFError, zlib.error, gzip.BadGzipFile) as e:
+            # A corrupt or truncated gzip start, or an I/O error: iterating yields it as a Bad.
+            self._head_error = e
+            self._head, self._head_done = b"", True
+            return True
+
+    def _fill_head_or_raise(self, wait: bool) -> bool:
         started = time.monotonic()
         while True:
             if self._stream is None:
@@ -390,6 +400,15 @@ class Reader:
         return self._head
 
     @property
+    def head_error(self) -> str | None:
+        """After ``probe()``: why the start could not be read (a corrupt or truncated gzip, an I/O error), or None.
+
+        Iterating yields it as one ``bad-gzip`` or ``io-error`` record.
+        """
+        e = self._head_error
+        return None if e is None else f"{type(e).__name__}: {e}"
+
+    @property
     def unknown(self) -> bool:
         """After ``probe()``: the input has bytes but auto-detection cannot tell its format."""
         return self._head_done and self.format == "auto" and bool(self._head.strip())
@@ -457,6 +476,8 @@ class Reader:
                 if self._stop_cb():
                     return
                 yield 0, IDLE
+            if self._head_error is not None:
+                raise self._head_error
             if self.format == "auto":
                 if self.probe() is None:
                     if self.unknown:

@@ -13,6 +13,7 @@ from __future__ import annotations
 import gzip
 import subprocess
 import sys
+from datetime import UTC
 from pathlib import Path
 
 import orjson
@@ -185,9 +186,9 @@ def test_a_sorted_log_with_gaps_of_days_loses_nothing(tmp_path: Path, every: Pat
 
 
 def _apache_line(t: int, i: int) -> bytes:
-    from datetime import datetime, timezone
+    from datetime import datetime
 
-    stamp = datetime.fromtimestamp(t, timezone.utc).strftime("%d/%b/%Y:%H:%M:%S +0000")
+    stamp = datetime.fromtimestamp(t, UTC).strftime("%d/%b/%Y:%H:%M:%S +0000")
     return f'203.0.113.{i % 200} - - [{stamp}] "GET /api/v1/items/{i} HTTP/1.1" 200 512 "-" "curl/8"\n'.encode()
 
 
