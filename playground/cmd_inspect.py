@@ -226,6 +226,7 @@ def run_inspect(args) -> int:
         "lateness": {"default_s": default, "recommended_s": rec,
                      "formats": sorted({FORMAT_ALIASES.get(f, f) for f in fmts})},
         "fields": {p: round(coverage.counts[p] / coverage.events, 4) if coverage.events else None for p in shown},
+        "field_counts": {p: coverage.counts[p] for p in shown},
         "other_fields": dict(sorted(other.items(), key=lambda kv: -kv[1])[:20]),
         "samples": samples,
         "columns": advice_json,
@@ -278,18 +279,14 @@ def _time_of(normalizer):
     return time_of
 
 
-def _pct(share: float | None) -> str:
-    if share is None:
-        return "-"
-    if share >= 1.0:
-        return "100%"
-    if share <= 0.0:
-        return "0%"
-    if share < 0.001:
-        return "<0.1%"
-    if share > 0.999:
-        return ">99.9%"
-    return f"{share * 100:.1f}%".replace(".0%", "%")
+def _events(n: int) -> str:
+    return "1 event" if n == 1 else f"{n:,} events"
+
+
+def _pct(count: int, events: int) -> str:
+    from sleuth.engine.ingest.coverage import percent
+
+    return percent(count / events) if events else "-"
 
 
 def _print(r: dict, out) -> None:
@@ -311,7 +308,7 @@ def _print(r: dict, out) -> None:
             w(f"  time: {info['first']} .. {info['last']}\n")
         o = info["order"]
         if o["out_of_order"]:
-            w(f"  order: {o['out_of_order']:,} events out of order, the largest {o['largest_lateness_s']:g} s "
+            w(f"  order: {_events(o['out_of_order'])} out of order, the largest {o['largest_lateness_s']:g} s "
               f"behind a line before it\n")
         elif info["events"]:
             w("  order: in time order\n")
@@ -320,7 +317,8 @@ def _print(r: dict, out) -> None:
       + (f", {r['first']} .. {r['last']}" if r["first"] else "") + "\n")
     d, lat = r["disorder"], r["lateness"]
     if d["events_out_of_order"]:
-        w(f"disorder: {d['events_out_of_order']:,} events arrive after a later-stamped one; the largest "
+        w(f"disorder: {_events(d['events_out_of_order'])} "
+          f"{'arrives' if d['events_out_of_order'] == 1 else 'arrive'} after a later-stamped one; the largest "
           f"lateness is {d['largest_lateness_s']:g} s\n")
     else:
         w("disorder: none (every event is at or after the one before it)\n")
@@ -329,12 +327,13 @@ def _print(r: dict, out) -> None:
         lost = d["lost_at"].get(str(int(lat["default_s"]))) if float(lat["default_s"]).is_integer() else None
         w(f"lateness: recommended --lateness {lat['recommended_s']:g}: it covers the largest lateness seen "
           f"(the default for {names}, {lat['default_s']:g} s, would set "
-          + (f"{lost:,} events aside as late)\n" if lost is not None else "events aside as late)\n"))
+          + (f"{_events(lost)} aside as late)\n" if lost is not None else "events aside as late)\n"))
     else:
         w(f"lateness: recommended --lateness {lat['recommended_s']:g}, the default for {names} "
           f"(no event later than that)\n")
     if r["events"]:
-        w("fields (share of events): " + ", ".join(f"{k} {_pct(v)}" for k, v in r["fields"].items()) + "\n")
+        w("fields (share of events): "
+          + ", ".join(f"{k} {_pct(n, r['events'])}" for k, n in r["field_counts"].items()) + "\n")
     if r["other_fields"]:
         w("other fields: " + ", ".join(f"{k} ({v:,})" for k, v in r["other_fields"].items()) + "\n")
     if r["samples"]:

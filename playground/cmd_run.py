@@ -861,13 +861,21 @@ class RunLoop:
         if not args.report:
             return None
         from .report import ReportInputError, ReportUsageError, write_report
+        from .report.inputs import MatchInput
 
-        matches = args.out if args.out else self.tee_path
+        matches: object = args.out
+        if not args.out:
+            # The matches went to standard output; the page names that, not the private copy read back.
+            class _Written(MatchInput):
+                names = property(lambda self: ["(standard output)"])
+
+            matches = _Written([self.tee_path])
         files = [p for p in self.inputs if p != "-"]
         events = files if (files and len(files) == len(self.inputs) and args.format == "auto"
                            and not args.map and not args.mapping) else None
         try:
-            figures = write_report(args.report, [matches], events=events,
+            figures = write_report(args.report, matches if isinstance(matches, MatchInput) else [matches],
+                                   events=events,
                                    quarantine=[args.quarantine] if args.quarantine else self.quarantine,
                                    pack=self.pack)
         except ReportInputError as exc:
@@ -1032,15 +1040,9 @@ def print_summary(stats: dict, cpu: float, wall: float, stream) -> None:
 
 
 def _pct(share: float) -> str:
-    if share >= 1.0:
-        return "100%"
-    if share <= 0.0:
-        return "0%"
-    if share < 0.001:
-        return "<0.1%"
-    if share > 0.999:
-        return ">99.9%"
-    return f"{share * 100:.1f}%".replace(".0%", "%")
+    from sleuth.engine.ingest.coverage import percent
+
+    return percent(share)
 
 
 def print_input_summary(loop: RunLoop, stats: dict, blind: list, stream) -> None:
@@ -1061,7 +1063,8 @@ def print_input_summary(loop: RunLoop, stats: dict, blind: list, stream) -> None
             w(f"order: {info['input']}: {o['out_of_order']:,} of {o['events']:,} events out of order in the file "
               f"(largest {o['largest_lateness_s']:g} s{', more than the lateness' if over else ''})\n")
     if stats["quarantined"].get("late"):
-        w(f"late: {stats['quarantined']['late']:,} events arrived after the lateness; "
+        n_late = stats["quarantined"]["late"]
+        w(f"late: {'1 event' if n_late == 1 else f'{n_late:,} events'} arrived after the lateness; "
           f"sleuth inspect measures the disorder and recommends a --lateness\n")
     for path in loop.skipped:
         w(f"skipped: {path} (unknown format)\n")

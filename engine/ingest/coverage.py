@@ -80,3 +80,20 @@ class FieldCoverage:
         for p, c in counts.items():
             if p in self.counts and type(c) is int:
                 self.counts[p] += c
+
+
+def percent(share: float) -> str:
+    """A share as the summaries print it: ``100%``, ``78.3%``, ``<0.1%``, ``>99.9%``, ``0%``.
+
+    Computed from exact counts (not a rounded share) so `sleuth run` and
+    `sleuth inspect` print the same figure for the same input.
+    """
+    if share >= 1.0:
+        return "100%"
+    if share <= 0.0:
+        return "0%"
+    if share < 0.001:
+        return "<0.1%"
+    if share > 0.999:
+        return ">99.9%"
+    return f"{share * 100:.1f}%".replace(".0%", "%")

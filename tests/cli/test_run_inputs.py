@@ -138,7 +138,7 @@ def test_each_files_own_order_is_checked(tmp_path: Path, every: Path):
     err = r.stderr.decode()
     assert f"order: {tmp_path / 'b.jsonl'}: 1 of 100 events out of order in the file (largest 20 s, more than " \
            "the lateness)" in err
-    assert "late: 1 events arrived after the lateness; sleuth inspect measures the disorder" in err
+    assert "late: 1 event arrived after the lateness; sleuth inspect measures the disorder" in err
 
 
 # ---------------------------------------------------------------- resume across rotation
