@@ -41,6 +41,18 @@ def configure(p: argparse.ArgumentParser) -> None:
     p.add_argument("--samples", type=int, default=3, metavar="N", help="sample events to show (default 3)")
     p.add_argument("--limit", type=int, default=0, metavar="N", help="read at most N records (default: all)")
     p.add_argument("--json", action="store_true", help="one JSON object on stdout instead of text")
+    p.epilog = (
+        "Reads the inputs as 'sleuth run' would (merged by event time) and reports, for\n"
+        "each: the detected format and why, records, time range and order; for all: the\n"
+        "disorder seen and the --lateness it recommends, the share of events carrying each\n"
+        "field, sample events, CSV/TSV columns that map to no field (with a suggested\n"
+        "--map), and the rules of --pack that cannot fire on this input.\n\n"
+        "exit codes:\n"
+        "  0    every input was read and holds events\n"
+        "  1    an input's format is unknown or it is unreadable, or no event was read\n"
+        "  2    a bad option\n"
+        "  3    a file cannot be read\n\n"
+        "See docs/input.md.")
 
 
 class _Disorder:

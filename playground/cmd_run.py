@@ -81,6 +81,19 @@ def configure(p: argparse.ArgumentParser) -> None:
                    help="events between checkpoints with --state (default 100000)")
     p.add_argument("--metrics", metavar="FILE", help="write the run's counters, field coverage and blind rules as JSON")
     p.add_argument("--report", metavar="FILE", help="write the offline HTML report of the run here at the end")
+    p.epilog = (
+        "The summary on stderr gives the events read and processed, what was quarantined\n"
+        "and why, matches by rule, the lateness used and why, the share of events carrying\n"
+        "each field the pack reads, and the rules that cannot fire on this input.\n\n"
+        "exit codes:\n"
+        "  0    the input was read to its end (with or without matches)\n"
+        "  1    the rule pack has errors\n"
+        "  2    a bad option (one line on stderr)\n"
+        "  3    nothing usable was read, an input's format is unknown (see --skip-unknown),\n"
+        "       or a file cannot be read or written (one line on stderr)\n"
+        "  130  interrupted\n\n"
+        "See 'sleuth inspect FILE...' to see what sleuth reads in a log before a run,\n"
+        "and docs/input.md (formats, several inputs, resume) and docs/reliability.md.")
     p.add_argument("--no-progress", action="store_true", help="no progress line even on a terminal")
     p.add_argument("-q", "--quiet", action="store_true", help="no summary on stderr")
 
