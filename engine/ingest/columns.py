@@ -40,6 +40,11 @@ _NAMES: dict[str, tuple[str, ...]] = {
            "request_time", "start_time"),
 }
 _BY_NAME = {name: field for field, names in _NAMES.items() for name in names}
+#: Other fields suggested by a column's name only (never reported missing).
+_NAMES_OTHER: dict[str, tuple[str, ...]] = {
+    "ua": ("agent", "user_agent", "useragent", "user-agent", "http_user_agent", "cs(user-agent)"),
+}
+_OTHER_BY_NAME = {name: field for field, names in _NAMES_OTHER.items() for name in names}
 _METHODS = frozenset(("GET", "POST", "PUT", "DELETE", "HEAD", "OPTIONS", "PATCH", "CONNECT", "TRACE",
                       "PROPFIND", "SEARCH"))
 _STATUS = re.compile(r"[1-5]\d\d")
@@ -149,6 +154,10 @@ def advise(header: Iterable[str], rows: Iterable[Mapping[str, Any]],
         if pick:
             suggest[field] = pick[0]
     for h in unmapped:
+        f = _OTHER_BY_NAME.get(h.lower().strip())
+        if f is not None and f not in given and f not in suggest:
+            suggest[f] = h
+    for h in unmapped:
         if shapes[h] == "request" and "path" not in given and "path" not in suggest:
             notes.append(f"column '{h}' holds whole request lines (METHOD target HTTP/x): --map cannot split "
                          f"them; write method and path as columns of their own")
@@ -159,8 +168,8 @@ def advise(header: Iterable[str], rows: Iterable[Mapping[str, Any]],
 def advice_text(name: str, advice: ColumnAdvice) -> list[str]:
     """The advice as warning lines for a person."""
     out = []
-    if advice.unmapped and (advice.missing or advice.suggest):
-        lacking = sorted(set(advice.missing) | set(advice.suggest), key=KEY_FIELDS.index)
+    if advice.unmapped and (advice.missing or set(advice.suggest) & set(KEY_FIELDS)):
+        lacking = [f for f in KEY_FIELDS if f in advice.missing or f in advice.suggest]
         out.append(f"{name}: columns {', '.join(advice.unmapped)} map to no event field, and no column gives "
                    f"{', '.join(lacking)}")
     elif advice.missing:
