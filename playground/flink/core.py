@@ -353,9 +353,10 @@ class Ingest:
         self.heap, self.suspects = state["heap"], state["suspects"]
         self.normal_since, self.counts = state["normal_since"], state["counts"]
 
-    def _quarantine(self, source, position, reason, detail, excerpt) -> None:
+    def _quarantine(self, source, position, reason, detail, excerpt, record=None) -> None:
         self.counts["quarantined"] += 1
-        self.quarantine.add(source, position, reason, detail, excerpt)
+        # The event itself is kept (as the engine keeps it), so the quarantine can be replayed.
+        self.quarantine.add(source, position, reason, detail, excerpt, record=record)
 
     def push(self, source: str, position: int, item) -> list[tuple[int, dict]]:
         """Take one record from a reader; return the events now due, in order."""
@@ -367,7 +368,8 @@ class Ingest:
         try:
             ev = self.normalize(item, source, position)
         except BadInput as exc:
-            self._quarantine(source, position, exc.reason, exc.detail, excerpt_of(item))
+            self.counts["quarantined"] += 1
+            self.quarantine.add_bad(source, position, exc, item)      # as the engine: the record kept
             return []
         return self._accept((ev["ts"], self.seq, ev), source, position)
 
@@ -377,7 +379,7 @@ class Ingest:
             self.counts["late"] += 1
             self._quarantine(source, position, "late",
                              f"event time {format_ts(ts)} is behind the watermark {format_ts(self.wm)} "
-                             f"(lateness {self.lateness:g}s)", excerpt_of(item[2].get("id")))
+                             f"(lateness {self.lateness:g}s)", excerpt_of(item[2].get("id")), record=item[2])
             return []
         out: list = []
         if ts > self.max_ts and ts - self.max_ts > self.tol:
@@ -403,7 +405,8 @@ class Ingest:
                 (old, src, pos) = self.suspects.pop(0)
                 self.counts["future"] += 1
                 self._quarantine(src, pos, "future", f"event time {format_ts(old[0])} was never confirmed "
-                                 f"(more than {MAX_SUSPECTS} unconfirmed events held)", excerpt_of(old[2].get("id")))
+                                 f"(more than {MAX_SUSPECTS} unconfirmed events held)", excerpt_of(old[2].get("id")),
+                                 record=old[2])
             return []
         group = [s[0] for s in near] + [item]
         rest = [s for s in self.suspects if abs(s[0][0] - ts) > self.tol]
@@ -432,7 +435,7 @@ class Ingest:
         for (ts, _seq, ev), src, pos in self.suspects:
             self.counts["future"] += 1
             self._quarantine(src, pos, "future", f"event time {format_ts(ts)} is more than {self.tol:g}s ahead "
-                             f"of the clock ({format_ts(self.max_ts)}); {why}", excerpt_of(ev.get("id")))
+                             f"of the clock ({format_ts(self.max_ts)}); {why}", excerpt_of(ev.get("id")), record=ev)
         self.suspects = []
         self.normal_since = 0
 
