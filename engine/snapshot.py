@@ -135,8 +135,10 @@ def validate_body(body: dict, nrules: int) -> None:
                 and t[4] in TIMER_KINDS):
             bad("a timer is malformed")
     for it in body["suspects"]:
-        if not (isinstance(it, list) and len(it) == 3 and isinstance(it[0], list) and len(it[0]) == 3
-                and isinstance(it[0][0], (int, float)) and isinstance(it[0][2], dict)):
+        # [item, source, position] (older snapshots), or with the votes for and against it
+        if not (isinstance(it, list) and len(it) in (3, 5) and isinstance(it[0], list) and len(it[0]) == 3
+                and isinstance(it[0][0], (int, float)) and isinstance(it[0][2], dict)
+                and all(type(n) is int for n in it[3:])):
             bad("a held far-future event is malformed")
     for k in ("seq", "tseq", "processed", "new_keys", "normal_since_suspect"):
         if not isinstance(body[k], int):
