@@ -1,12 +1,14 @@
-"""Scoring endpoint-role inference against hand-labelled real OpenAPI documents.
+"""Scoring endpoint-role inference against labelled OpenAPI documents.
 
-Evaluation stage, shared by the tests and ``benchmarks/bench_roles.py``. The
-labelled corpus stays outside the project (``<repo>/../shared/data/openapi-corpus``,
-or ``$SLEUTH_SHARED_DATA/openapi-corpus``): each folder holds the documents and
-``roles.tsv`` (``METHOD<TAB>path<TAB>operationId<TAB>role``, role or ``null``).
-Precision and recall are micro-averaged over the non-null labels: a predicted
-role that differs from the label (also on a ``null`` label) is a false positive,
-a labelled role not predicted exactly is a false negative.
+Evaluation stage, shared by the tests and ``benchmarks/bench_roles.py``. Three
+sources, each a set of folders holding the documents and ``roles.tsv``
+(``METHOD<TAB>path<TAB>operationId<TAB>role``, role or ``null``): the synthetic
+development set (``tests/ingest/data/roles``), the real labelled corpus (outside
+the project: ``<repo>/../shared/data/openapi-corpus`` or
+``$SLEUTH_SHARED_DATA/openapi-corpus``) and the simulator's API worlds (written by
+``sleuth simulate``). Precision and recall are micro-averaged over the non-null
+labels: a predicted role that differs from the label (also on a ``null`` label) is
+a false positive, a labelled role not predicted exactly is a false negative.
 """
 
 from __future__ import annotations
@@ -19,9 +21,11 @@ from pathlib import Path
 from sleuth.engine.ingest.openapi import OpenAPI
 from sleuth.engine.ingest.roles import OperationRole, RoleTable
 
-#: The APIs the rules were developed on, and the ones first measured held out.
+#: The corpus APIs the first rules were developed on, and the ones first measured held out.
 DEVELOPMENT = ("ory-kratos", "medusa-store", "shopware-store")
 HELD_OUT = ("mastodon", "rocketchat", "adyen-checkout")
+#: The simulator's held-out API worlds (``tuning`` is the one the shipped pack was written on).
+SIM_HELD_OUT = ("northwind", "relay", "harbor")
 _DOC_SUFFIXES = (".json", ".yaml", ".yml")
 
 
@@ -33,12 +37,31 @@ def corpus_root() -> Path:
     return Path(__file__).resolve().parents[1].parent / "shared" / "data" / "openapi-corpus"
 
 
+def dev_root() -> Path:
+    """The synthetic development set (part of the project's tests)."""
+    return Path(__file__).resolve().parents[1] / "tests" / "ingest" / "data" / "roles"
+
+
 def corpus_apis(root: Path | None = None) -> list[str]:
     """Names of the labelled API folders under ``root`` (sorted; empty when absent)."""
     root = root or corpus_root()
     if not root.is_dir():
         return []
     return sorted(p.name for p in root.iterdir() if (p / "roles.tsv").is_file())
+
+
+def simulate_worlds(out: Path, worlds: tuple[str, ...] = SIM_HELD_OUT, *, hours: float = 0.01,
+                    scale: float = 0.01) -> list[str]:
+    """Run the simulator for each world into ``out/<world>`` (its documents and labels); the world names.
+
+    The document and ``roles.tsv`` of a world do not depend on ``hours`` or
+    ``scale``: the smallest run gives the same files as ``sleuth simulate``.
+    """
+    from sleuth.playground.simulate import SimConfig, generate, write
+
+    for name in worlds:
+        write(generate(SimConfig(hours=hours, scale=scale, world=name)), out / name)
+    return list(worlds)
 
 
 @dataclass
@@ -105,12 +128,18 @@ class Score:
 
 
 def load_api(name: str, root: Path | None = None) -> tuple[RoleTable, list[Labelled]]:
-    """The role table of one corpus API and its labelled operations, in label order.
+    """The role table of one labelled API folder (``root/name``; the corpus by default) and
+    its labelled operations, in label order.
 
-    Raises ValueError when the labels and the documents do not list the same operations.
+    A simulator world's folder is read as its ``openapi.json``; any other folder as
+    every JSON or YAML document in it.  Raises ValueError when the labels and the
+    documents do not list the same operations.
     """
     folder = (root or corpus_root()) / name
-    docs = sorted(p for p in folder.iterdir() if p.suffix in _DOC_SUFFIXES)
+    if (folder / "manifest.json").is_file() and (folder / "events.jsonl").is_file():
+        docs = [folder / "openapi.json"]  # a simulator run: the other JSON files are not documents
+    else:
+        docs = sorted(p for p in folder.iterdir() if p.suffix in _DOC_SUFFIXES)
     table = RoleTable([OpenAPI.load(p) for p in docs])
     rows: dict[tuple[str, str], OperationRole] = {}
     for row in table.rows:
