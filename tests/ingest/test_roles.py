@@ -99,7 +99,7 @@ SPEC = [
     ('POST', '/auth/forgot', 'forgotPassword', None, 'password-reset'),
     ('POST', '/auth/reset', 'resetPassword', None, 'password-reset'),
     ('POST', '/auth/otp', 'verifyOtp', 'Verify a one-time password', 'mfa'),
-    ('POST', '/users/two-factor', 'enableTwoFactor', None, 'mfa'),
+    ('POST', '/users/two-factor', 'enableTwoFactor', None, 'account-change'),  # enrolling one's own factor
     ('GET', '/users/email-exists', 'checkEmailExists', None, 'username-check'),
     ('GET', '/users/username/{name}/available', 'isUsernameAvailable', None, 'username-check'),
     ('PUT', '/me/profile', 'updateProfile', None, 'account-change'),
