@@ -526,7 +526,8 @@ def _evaluate(r: _Reading, f: _Facts) -> None:
         if reads:
             say("health", STRONG, "a health/liveness word")
     elif is_path and m in _READS and no_param and \
-            [w for w, _ in f.path if w not in _STOP and w not in _NOISE] in ([h] for h in _HEALTH_ALONE):
+            [(w, pl) for w, pl in f.path if w not in _STOP and w not in _NOISE] in ([(h, False)] for h in _HEALTH_ALONE):
+        # singular only: '/statuses' is a collection, '/status' a probe
         say("health", STRONG, f"'{f.path_text}' alone is a probe")
     tested = {w for w in main if w not in ("test", PARAM, "v")}
     health_test = "test" in W and bool(tested) and tested <= _HEALTH_TESTED and reads
@@ -588,9 +589,11 @@ def _evaluate(r: _Reading, f: _Facts) -> None:
             _word_before_last(f.path) != PARAM:
         # '/oauth/token', '/login/oauth/access_token', '/oauth.v2.access'; not '/users/{id}/token'
         _grant_candidates(f, say, r)
+    qualifiers = {w for w in main if w not in ("token", PARAM) and w != verb and w not in _STOP}
+    # a sign-in token is named so ('access token', '/oauth/...'); a bare 'token' may be a card's
     signin_token = head == "token" and not _param_before_last(f.path) and not _ends_with_param(f.path) and \
-        {w for w in main if w not in ("token", PARAM) and w != verb and w not in _STOP} <= \
-        _SIGNIN_TOKEN | _AUTH_CTX | (_NOISE - {"api", "public", "private", "service", "services"})
+        bool((qualifiers | f.context) & (_SIGNIN_TOKEN | _AUTH_CTX) - {"token"}) and \
+        qualifiers <= _SIGNIN_TOKEN | _AUTH_CTX | (_NOISE - {"api", "public", "private", "service", "services"})
     if signin_token and verb in _TOKEN_MAKE and m in _WRITES and "refresh" not in W:
         say("login", STRONG, f"'{verb}' a sign-in token")
     if signin_token and revokes and m in _WRITES | {"DELETE"}:
@@ -698,12 +701,14 @@ def _evaluate(r: _Reading, f: _Facts) -> None:
             # a shop's top-level items ('GET /items', '/items/{sku}') are its products
             say("catalogue", NOUN, "reads a shop's items" + (" by SKU" if "sku" in f.params else ""))
         else:
+            last_noun = next((w for w in reversed(nouns) if w not in _VERBS), None)  # 'info' of 'orders.info'
             for w in reversed(nouns):  # '/orders/{id}', '/paymentLinks/{id}' (a payment's link)
                 private = w in _OBJECTS or (w in _MONEY_OBJECTS and f.money)
                 if private and _object_by_id(w, r, f):
                     say("object-read", NOUN, f"reads one '{w}' by id")
                     break
-                if private and no_param and _reads_one(w, verb, r, f):
+                if private and no_param and w == last_noun and _reads_one(w, verb, r, f):
+                    # the last noun only: a 'payment method' or 'payment provider' is not a payment
                     say("object-read", NOUN, f"reads one '{w}' (its id in the request)")
                     break
                 if w not in _GENERIC and w not in _TAILS:
