@@ -169,3 +169,31 @@ def score(items: list[Labelled]) -> Score:
     for item in items:
         s.add(item)
     return s
+
+
+def per_role(items: list[Labelled]) -> dict[str, Score]:
+    """Figures of each role: a right answer counts for its role, a wrong one as a false
+    positive of the role given and a false negative of the role labelled."""
+    out: dict[str, Score] = {}
+    for item in items:
+        pred, label = item.predicted, item.label
+        if pred is not None and pred == label:
+            out.setdefault(pred, Score()).tp += 1
+            continue
+        if pred is not None:
+            out.setdefault(pred, Score()).fp += 1
+        if label is not None:
+            out.setdefault(label, Score()).fn += 1
+    return dict(sorted(out.items()))
+
+
+def evaluation_sets(sim_root: Path, corpus: Path | None = None) -> dict[str, list[Labelled]]:
+    """The labelled operations of the three sets: ``development set``, ``corpus`` (empty
+    when absent) and ``simulator worlds`` (written into ``sim_root``)."""
+    out = {}
+    for name, root in (("development set", dev_root()), ("corpus", corpus or corpus_root())):
+        out[name] = [i for api in corpus_apis(root) for i in load_api(api, root)[1]]
+    simulate_worlds(sim_root)
+    out["simulator worlds"] = [i for w in SIM_HELD_OUT for i in load_api(w, sim_root)[1]]
+    return out
+
