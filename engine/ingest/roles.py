@@ -6,8 +6,10 @@ per operation (``RoleTable``, built from OpenAPI documents) or once per route
 template (``PathRoles``, heuristic, bounded LRU); per event it is one dict
 lookup on the route the router already resolved.  Inference reads words
 (operationId, path, summary; tags only as context) with general API naming
-rules, precision first: unknown or ambiguous stays ``None``.  Measured on six
-hand-labelled real APIs (docs/roles.md): precision and recall per API there.
+rules, in the context of the request's field names and grant types and of the
+API (sells things, moves money, signs end users in); precision first: unknown
+or ambiguous stays ``None``.  Measured on a synthetic development set, six
+hand-labelled real APIs and the simulator's held-out worlds (docs/roles.md).
 """
 
 from __future__ import annotations
