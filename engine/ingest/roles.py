@@ -15,6 +15,7 @@ hand-labelled real APIs and the simulator's held-out worlds (docs/roles.md).
 from __future__ import annotations
 
 import re
+from collections import deque
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from functools import lru_cache
@@ -1142,13 +1143,15 @@ _SIGN_IN_WORDS = frozenset("login logout signin signup register registration pas
                            "authentication mfa 2fa otp totp me".split())
 _MIN_OPS_FOR_ABSENCE = 10
 _MAX_FIELDS = 200
+_MAX_SCHEMAS = 1000  # schema objects read per operation: a document's allOf/oneOf nesting cannot blow up
 
 
 def _request_fields(api: Any, o: Any) -> tuple[tuple[str, ...], tuple[str, ...]]:
     """(field names, OAuth 2 grant types) of an operation's query, form and body.
 
     Body schemas are read two objects deep (a GraphQL ``input`` object, a
-    ``variables`` wrapper), local ``$ref``s resolved, at most 200 names.
+    ``variables`` wrapper), local ``$ref``s resolved, at most 200 names from at
+    most 1,000 schema objects.
     """
     deref = getattr(api, "_deref", lambda n: n)
     names: list[str] = []
@@ -1164,7 +1167,7 @@ def _request_fields(api: Any, o: Any) -> tuple[tuple[str, ...], tuple[str, ...]]
             if p.get("in") in ("query", "formData"):
                 names.append(p["name"])
                 if p["name"] == "grant_type" and isinstance(p.get("enum"), list):
-                    grants.extend(g for g in p["enum"] if isinstance(g, str))
+                    grants.extend(g for g in p["enum"][:_MAX_FIELDS] if isinstance(g, str))
             elif p.get("in") == "body":
                 schemas.append(p.get("schema"))
     body = deref(o.operation.get("requestBody"))
@@ -1173,28 +1176,34 @@ def _request_fields(api: Any, o: Any) -> tuple[tuple[str, ...], tuple[str, ...]]
             media = deref(media)
             if isinstance(media, Mapping):
                 schemas.append(media.get("schema"))
-    todo = [(s, 0) for s in schemas]
-    while todo and len(names) < _MAX_FIELDS:
-        schema, depth = todo.pop(0)
+    todo = deque((s, 0) for s in schemas)
+    visited = 0
+    while todo and len(names) < _MAX_FIELDS and visited < _MAX_SCHEMAS:
+        schema, depth = todo.popleft()
+        visited += 1
         schema = deref(schema)
         if not isinstance(schema, Mapping):
             continue
+        room = _MAX_SCHEMAS - visited - len(todo)  # the queue never holds more than what will be read
         for part in ("allOf", "oneOf", "anyOf"):
-            if isinstance(schema.get(part), list) and depth < 3:
-                todo.extend((s, depth + 1) for s in schema[part])
+            if isinstance(schema.get(part), list) and depth < 3 and room > 0:
+                todo.extend((s, depth + 1) for s in schema[part][:room])
+                room = _MAX_SCHEMAS - visited - len(todo)
         props = schema.get("properties")
         if not isinstance(props, Mapping):
             continue
         for name, sub in props.items():
+            if len(names) >= _MAX_FIELDS:
+                break
             if not isinstance(name, str):
                 continue
             names.append(name)
             sub = deref(sub)
             if name == "grant_type" and isinstance(sub, Mapping) and isinstance(sub.get("enum"), list):
-                grants.extend(g for g in sub["enum"] if isinstance(g, str))
-            if depth < 2:
+                grants.extend(g for g in sub["enum"][:_MAX_FIELDS] if isinstance(g, str))
+            if depth < 2 and visited + len(todo) < _MAX_SCHEMAS:
                 todo.append((sub, depth + 1))
-    return tuple(names[:_MAX_FIELDS]), tuple(grants)
+    return tuple(names), tuple(grants[:_MAX_FIELDS])
 
 
 @dataclass(frozen=True, slots=True)

@@ -559,6 +559,16 @@ def test_request_fields_are_bounded_and_survive_bad_schemas():
     assert len(names) == 200 and grants == ()
 
 
+def test_request_fields_of_a_self_referencing_schema_stay_bounded():
+    # every allOf entry points back at the schema itself: 1,000 schema objects are read, then it stops
+    doc = {"openapi": "3.0.0", "info": {"title": "t", "version": "1"},
+           "components": {"schemas": {"S": {"allOf": [{"$ref": "#/components/schemas/S"}] * 1000}}},
+           "paths": {"/users": {"post": {"operationId": "createUser", "requestBody": {
+               "content": {"application/json": {"schema": {"$ref": "#/components/schemas/S"}}}}}}}}
+    table = RoleTable([OpenAPI(doc)])
+    assert table.rows[0].role == "register"
+
+
 # ------------------------------------------------------------------ hostile input
 
 from hypothesis import given, settings  # noqa: E402
