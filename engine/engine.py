@@ -125,6 +125,10 @@ class Engine:
         self.future_confirm = int(future_confirm)
         # By default the normaliser checks the types of the fields the pack reads.
         self.normalizer = normalizer if normalizer is not None else Normalizer(watch=pack.fields)
+        # Derived fields (role, client, actor...) are computed for the packs that read them.
+        want = getattr(self.normalizer, "want", None)
+        if callable(want):
+            want(pack.fields)
         # Its `normalize` method (a subclass's override too), or the callable itself.
         self.normalize = getattr(self.normalizer, "normalize", self.normalizer)
         # The normaliser's public fast path, inlined by `feed_many`; None for user code (a
@@ -836,6 +840,7 @@ class Engine:
             "keys": sum(keys.values()),
             "keys_by_rule": keys,
             "evicted_by_rule": {m.spec.name: m.evicted for m in self.machines if m.evicted},
+            "missing_key_by_rule": {m.spec.name: m.missing_key for m in self.machines if m.missing_key},
             "quarantined": dict(sorted(self.quarantine.counts.items())),
             "matches_by_rule": dict(self.matches_by_rule),
             "unique_ttps": {ttp: len(v) for ttp, v in sorted(self.fingerprints.items())},

@@ -462,6 +462,11 @@ def print_summary(stats: dict, cpu: float, wall: float, stream) -> None:
     if stats["evictions"]:
         w(f"evictions: {stats['evictions']:,} keys (" +
           ", ".join(f"{k} {v:,}" for k, v in stats["evicted_by_rule"].items()) + ")\n")
+    missing = stats.get("missing_key_by_rule")
+    if missing:
+        # Events a rule's condition selected but whose key field was absent: the rule is blind to them.
+        w("missing key (events that took no part): " +
+          ", ".join(f"{k} {v:,}" for k, v in sorted(missing.items(), key=lambda x: -x[1])) + "\n")
     fired = {k: v for k, v in stats["matches_by_rule"].items() if v}
     if fired:
         w("matches by rule: " + ", ".join(f"{k} {v:,}" for k, v in sorted(fired.items(), key=lambda x: -x[1])) + "\n")
