@@ -30,6 +30,7 @@ from . import snapshot as _snapshot
 from .errors import EngineError, SnapshotError
 from .ingest.normalize import ID_ONLY, Normalizer, with_id
 from .match import Match, event_record, format_ts, jsonable, stable_hash
+from .population import Population
 from .quarantine import BadInput, Quarantine, excerpt_of
 from .record import BEFORE, Held, Timer
 from .schema import TS_MAX
@@ -173,7 +174,10 @@ class Engine:
         }
         self.matches_by_rule: dict[str, int] = {r.name: 0 for r in pack.rules}
         self.fingerprints: dict[str, set] = {}
-        self.machines: list[Machine] = [MACHINES[r.kind](self, r) for r in pack.rules]
+        # Stream-wide sketches (share(), spread()): every processed event, before the rules.
+        self.population = Population(pack.population)
+        self._observe = self.population.observer()
+        self.machines: list[Machine] = [MACHINES[r.kind](self, self.population.bind(r)) for r in pack.rules]
         self._supp: list[OrderedDict | None] = [OrderedDict() if r.suppress else None for r in pack.rules]
         self._linemaps: dict[str, tuple[str, dict]] = {r.filename: (r.name, r.lines) for r in pack.rules}
         self._consumers = [r for r in pack.rules if r.source == "matches"
@@ -223,7 +227,7 @@ class Engine:
     def _make_group(self, group, handler):
         handlers = [handler(i, role) for i, role in group.slots]
         self._linemaps[group.filename] = (group.name, group.lines)
-        return group.factory(*handlers)
+        return group.factory(*handlers, *self.population.queries(group.queries))
 
     # ---------------------------------------------------------------- input
     def feed(self, event, source: str | None = None, position: int | None = None) -> list[Match]:
@@ -546,10 +550,11 @@ class Engine:
         index, always = self._event_dispatch
         rule_error = self._rule_error
         processed = self._processed
+        observe = self._observe
         i = head
         t = self.now
         try:
-            if len(index) == 1 and always is None:
+            if len(index) == 1 and always is None and observe is None:
                 ((field, table),) = index
                 lookup = table.get
                 while i < cut:
@@ -581,6 +586,8 @@ class Engine:
                 t, s, e = fifo[i]
                 i += 1
                 self.now = t
+                if observe is not None:
+                    observe(e, t)
                 self._dispatch(e, s, index, always)
                 processed += 1
                 if not processed % COLLECT_EVERY:
@@ -595,6 +602,8 @@ class Engine:
 
     def _process(self, ts: float, ev: dict, seq: int) -> None:
         self.now = ts
+        if self._observe is not None:
+            self._observe(ev, ts)
         index, always = self._event_dispatch
         self._dispatch(ev, seq, index, always)
         self._processed = n = self._processed + 1
@@ -1119,6 +1128,7 @@ class Engine:
             "machines": [m.dump() for m in self.machines],
             "suppress": [None if s is None else [[k, t] for k, t in s.items()] for s in self._supp],
             "quarantine": self.quarantine.counts,
+            "population": self.population.dump(),
         }
         return _snapshot.encode(body, self.pack)
 
@@ -1165,6 +1175,7 @@ class Engine:
         self.fingerprints = {k: set(v) for k, v in body["fingerprints"].items()}
         for m, data in zip(self.machines, body["machines"]):
             m.load(data)
+        self.population.load(body.get("population"))
         self._nkeys = sum(len(m.states) for m in self.machines)
         for i, s in enumerate(body["suppress"]):
             if s is not None:
