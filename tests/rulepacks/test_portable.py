@@ -61,3 +61,20 @@ def test_the_pack_has_declarations():
 def test_no_route_literal(where, decl):
     bad = [lit for lit in _literals(decl) if _looks_like_route(lit)]
     assert not bad, f"{where}: {decl.name} names routes: {bad}"
+
+
+def test_the_kill_chain_reads_every_recon_and_access_rule():
+    # A rule over rules reads another rule over rules only when it names it: the kill
+    # chain names its inputs, and a new reconnaissance or credential-access rule must
+    # be added to the list.
+    from sleuth.dsl.pack import load_pack
+
+    pack = load_pack(str(PACK))
+    lists = {}
+    for _f, decl in DECLS:
+        if isinstance(decl, ast.ListDecl):
+            lists[decl.name] = decl
+    names = {lit.value for lit in _literals(lists["campaign_inputs"])}
+    recon_access = {r.name for r in pack.rules if r.ttp in (
+        "scraping", "enumeration", "spec-anomaly", "credential-stuffing", "account-aggregation")}
+    assert recon_access | {"ato_takeover_monetised"} == names
