@@ -23,6 +23,9 @@ What is there and what fires:
   address within 10 minutes) on 299 of them;
 * scanning with many 404s: Nikto 1.32 from 68.49.152.86 on 22 April, 2,474
   requests, 2,400 of them 404, ~350 a minute: `spec_path_scanning`;
+* the WebDAV SEARCH overflow (`SEARCH /\x90...`, 414) from 676 addresses, one
+  or two requests each, peaking in April-May: `spec_nonstandard_method_fleet`
+  (20 addresses within a day, a few requests each) on 10 days;
 * a second flood: 211.75.221.105, 609 requests within a minute on 10 October;
 * WebDAV clients (63.126.133.0/24 and others) issuing PROPFIND in bursts,
   and open-proxy probes (CONNECT) and IIS SEARCH exploits:
@@ -94,6 +97,8 @@ def test_matches_per_rule(run):
         # Nimda: 299 of its 353 addresses try 8 or more exploit paths within 10 minutes,
         # some of them on more than one day.
         "spec_anonymous_probe_source": 327,
+        # The SEARCH overflow fleet: 20 addresses within a day, once a day at most.
+        "spec_nonstandard_method_fleet": 10,
     }
 
 
@@ -145,3 +150,12 @@ def test_rules_without_their_fields_stay_silent(run):
     # No logins, users, sessions, TLS or ASN in a 2004 Apache log: these families cannot fire.
     silent = ("stuffing_", "aggregation_", "ato_", "bla_", "session_", "fp_", "reputation_", "campaign_")
     assert not [m["rule"] for m in run["matches"] if m["rule"].startswith(silent)]
+
+
+def test_search_overflow_fleet(run):
+    fleet = [m for m in run["matches"] if m["rule"] == "spec_nonstandard_method_fleet"]
+    assert {m["key"]["method"] for m in fleet} == {"SEARCH"}
+    assert [m["first_ts"][:10] for m in fleet] == [
+        "2004-04-21", "2004-04-23", "2004-04-26", "2004-04-27", "2004-04-29",
+        "2004-05-01", "2004-05-02", "2004-05-04", "2004-05-10", "2004-05-18"]
+    assert all(m["fields"]["addresses"] == 20 and m["fields"]["requests"] <= 31 for m in fleet)
