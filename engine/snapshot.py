@@ -67,6 +67,8 @@ def decode(pack, blob: bytes) -> dict:
     if header.get("pack") != pack.fingerprint:
         raise SnapshotError(f"snapshot was taken with another rule pack (fingerprint {header.get('pack')}, "
                             f"this pack is {pack.fingerprint}); restore with the same rules")
+    if header.get("rules") != [r.name for r in pack.rules]:
+        raise SnapshotError("corrupt snapshot: the header's rule names disagree with this pack's")
     if not isinstance(packed, bytes) or \
             hashlib.blake2b(packed, digest_size=16).hexdigest() != header.get("checksum"):
         raise SnapshotError("corrupt snapshot: checksum mismatch")
