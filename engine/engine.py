@@ -173,6 +173,10 @@ class Engine:
         self.normalizer = normalizer if normalizer is not None else _options.build_normalizer(
             pack, mapping=opts["mapping"], openapi=opts["openapi"], templating=opts["templating"],
             roles=opts["roles"], max_string=opts["max_string"])
+        # Derived fields (role, client, actor...) are computed for the packs that read them.
+        want = getattr(self.normalizer, "want", None)
+        if callable(want):
+            want(pack.fields)
         # Its `normalize` method (a subclass's override too), or the callable itself.
         self.normalize = getattr(self.normalizer, "normalize", self.normalizer)
         # The normaliser's public fast path, inlined by `feed_many`; None for user code (a
@@ -1011,6 +1015,7 @@ class Engine:
             "keys": sum(keys.values()),
             "keys_by_rule": keys,
             "evicted_by_rule": {m.spec.name: m.evicted for m in self.machines if m.evicted},
+            "missing_key_by_rule": {m.spec.name: m.missing_key for m in self.machines if m.missing_key},
             "partials_evicted_by_rule": {m.spec.name: m.partials_evicted for m in self.machines
                                          if getattr(m, "partials_evicted", 0)},
             "quarantined": dict(sorted(self.quarantine.counts.items())),

@@ -59,7 +59,7 @@ EVENT_FIELDS: tuple[Field, ...] = (
     Field("user", "str", ("user.name", "enduser.id", "user.id"), doc="authenticated or attempted user"),
     Field("session", "str", ("session.id",), doc="session id"),
     Field("ua", "str", ("user_agent.original", "http.user_agent"), doc="user agent"),
-    Field("ja3", "str", ("tls.client.ja3", "tls.client.ja4"), doc="TLS client fingerprint"),
+    Field("ja3", "str", ("tls.client.ja3", "tls.client.ja4"), doc="TLS client fingerprint (JA3 or JA4)"),
     Field("headers", "map", doc="request headers, lower-case names"),
     Field("req_bytes", "int", ("http.request.body.bytes", "http.request.body.size", "http.request_content_length"),
           (0, 2**63 - 1), doc="request body size"),
@@ -67,6 +67,13 @@ EVENT_FIELDS: tuple[Field, ...] = (
                                 "http.response_content_length"), (0, 2**63 - 1), doc="response body size"),
     Field("latency_ms", "float", ("event.duration",), (0.0, 1e15),
           doc="response time in ms (`event.duration` is nanoseconds, converted)", alias_scale=1e-6),
+    Field("outcome", "str",
+          doc="the application's verdict where the status does not give it (`ok`, `invalid_auth`; ECS "
+              "`success`/`failure`)"),
+    Field("role", "str", origin="derived", doc="business role of the operation (docs/roles.md)"),
+    Field("operation", "str", origin="derived", doc="operationId of the documented operation"),
+    Field("client", "str", origin="derived", doc="the best client fingerprint the event carries"),
+    Field("actor", "str", origin="derived", doc="who acts: session, else user, else address and client"),
     Field("protocol", "str", origin="reader", doc="HTTP version of an access-log request"),
     Field("request", "str", origin="reader", doc="an access-log request line that did not parse"),
     Field("spec", "map", origin="reader", doc="OpenAPI conformance facts (SPEC_FIELDS)"),
@@ -76,7 +83,10 @@ EVENT_FIELDS: tuple[Field, ...] = (
 #: Field name -> static type (every field of `EVENT_FIELDS`).
 FIELDS: dict[str, str] = {f.name: f.type for f in EVENT_FIELDS}
 #: The canonical fields: what input may carry and `--map` may target.
-CANONICAL: tuple[str, ...] = tuple(f.name for f in EVENT_FIELDS if f.origin == "event")
+CANONICAL: tuple[str, ...] = tuple(f.name for f in EVENT_FIELDS if f.origin in ("event", "derived"))
+#: Canonical fields the normaliser derives from others when the input does not carry them
+#: (`engine/ingest/identity.py`, the role table; docs/input.md#derived-fields).
+DERIVED: tuple[str, ...] = tuple(f.name for f in EVENT_FIELDS if f.origin == "derived")
 #: Canonical field -> alias paths, highest priority first (fields without aliases left out).
 ALIASES: dict[str, tuple[str, ...]] = {f.name: f.aliases for f in EVENT_FIELDS if f.aliases}
 #: Alias path -> canonical field (what a rule may write instead of the canonical name).

@@ -126,7 +126,8 @@ class SequenceMachine(Machine):
             # Fast path: steps only, one key; a single plain step inline.
             keyf = spec.key
             key = keyf(ev) if keyf is not None else ()
-            if key is None:
+            if key is None:         # a key field is missing: the event takes no part (counted)
+                self.missing_key += 1
                 return
             if sbits & (sbits - 1) or not self.simple[sbits.bit_length() - 1]:
                 self._process(key, sbits, 0, 0, ev)
@@ -165,20 +166,25 @@ class SequenceMachine(Machine):
         if not self.per_step_keys:
             key = spec.key(ev) if spec.key is not None else ()
             if key is None:
+                self.missing_key += 1
                 return
             self._process(key, sbits, until, abits, ev)
             return
         groups: dict = {}
         steps = spec.steps
+        missing = False
         for j in range(n):
             kf = steps[j].key or spec.key
             k = kf(ev) if kf is not None else ()
             if k is None:
+                missing = missing or bool((sbits >> j) & 1)
                 continue
             if (sbits >> j) & 1:
                 groups[k] = groups.get(k, 0) | (1 << j)
             elif (until or abits) and k not in groups:
                 groups[k] = 0
+        if missing:                 # a step it met lacked its key: counted once per event
+            self.missing_key += 1
         for k in sorted(groups, key=repr) if len(groups) > 1 else groups:
             self._process(k, groups[k], until, abits, ev)
 

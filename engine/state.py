@@ -31,6 +31,8 @@ class Machine:
         self.evicted = 0
         self.expired = 0
         self.last_eviction = NEG_INF
+        # Events that met the rule's condition but lacked a key field: they take no part.
+        self.missing_key = 0
 
     def new_key(self, key, state) -> None:
         """Insert a fresh key, evicting the least recently active one past the cap."""
@@ -99,10 +101,11 @@ class Machine:
 
     # snapshot helpers
     def dump_base(self) -> list:
-        return [self.evicted, self.expired, self.last_eviction]
+        return [self.evicted, self.expired, self.last_eviction, self.missing_key]
 
     def load_base(self, s) -> None:
-        self.evicted, self.expired, self.last_eviction = s
+        self.evicted, self.expired, self.last_eviction = s[:3]
+        self.missing_key = s[3] if len(s) > 3 else 0
 
 
 def thaw_key(k):

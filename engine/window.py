@@ -302,7 +302,8 @@ class WindowMachine(Machine):
             return self._on_sliding(ev)
         spec = self.spec
         prepped = spec.prep(ev)
-        if prepped is None:
+        if prepped is None:         # a key field is missing: the event takes no part (counted)
+            self.missing_key += 1
             return
         key, vals, rec = prepped
         now = self.engine.now
@@ -326,7 +327,8 @@ class WindowMachine(Machine):
         """`on_event` of a sliding-window rule: key state, window update and `having` in one call."""
         spec = self.spec
         prepped = spec.prep(ev)
-        if prepped is None:
+        if prepped is None:         # a key field is missing: the event takes no part (counted)
+            self.missing_key += 1
             return
         key, vals, rec = prepped
         now = self.engine.now

@@ -1048,6 +1048,11 @@ def print_summary(stats: dict, cpu: float, wall: float, stream) -> None:
     if stats["evictions"]:
         w(f"evictions: {stats['evictions']:,} keys (" +
           ", ".join(f"{k} {v:,}" for k, v in stats["evicted_by_rule"].items()) + ")\n")
+    missing = stats.get("missing_key_by_rule")
+    if missing:
+        # Events a rule's condition selected but whose key field was absent: the rule is blind to them.
+        w("missing key (events that took no part): " +
+          ", ".join(f"{k} {v:,}" for k, v in sorted(missing.items(), key=lambda x: -x[1])) + "\n")
     if stats.get("partials_evicted_by_rule"):
         w("sequence partials lost to eviction: " + ", ".join(
             f"{k} {v:,}" for k, v in sorted(stats["partials_evicted_by_rule"].items())) + "\n")

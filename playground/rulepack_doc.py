@@ -93,6 +93,31 @@ def _kind(rule) -> str:
     return kind
 
 
+_QUALITY_BEGIN = "<!-- quality:begin -->"
+_QUALITY_END = "<!-- quality:end -->"
+
+
+def _quality() -> list[str]:
+    """The held-out summary of docs/detection.md (between its quality markers), with its heading.
+
+    detection.md is the one place the measured figures live; this page repeats
+    its summary so that a reader of the pack sees them. Empty when the page or
+    the markers are absent (an installed package without docs).
+    """
+    page = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "docs", "detection.md")
+    try:
+        text = open(page, encoding="utf-8").read()
+    except OSError:
+        return []
+    begin, end = text.find(_QUALITY_BEGIN), text.find(_QUALITY_END)
+    if begin < 0 or end < begin:
+        return []
+    body = text[begin + len(_QUALITY_BEGIN):end].strip("\n")
+    return ["## Detection quality", "",
+            "Measured by `sleuth eval` (method, per-technique tables and the baseline in "
+            "[detection.md](detection.md)):", "", body, ""]
+
+
 def generate(pack_path: str | None = None) -> str:
     """The Markdown text of the pack's reference page."""
     path = pack_path or builtin_pack_path()
@@ -145,12 +170,21 @@ def generate(pack_path: str | None = None) -> str:
         "     do not edit: tests/rulepacks/test_rulepack_doc.py compares this page with the rule files. -->",
         "",
         f"`rulepacks/api/` ships {len(rules)} rules in {len(files)} files (one file per technique family, "
-        "shared route map, lists and request classes in `common.ttp`). Every rule declares one technique "
-        "(`ttp`) and one end goal (`goal`) from `shared/taxonomy.md`, the benign look-alikes it is built "
-        "to leave alone (`false_positives`) and what it cannot see (`blind_spots`). Thresholds are macros "
-        "and route sets are lists at the top of each file; detection quality on the simulator is in "
-        "[detection.md](detection.md).",
+        "reference lists, outcome conventions and request classes in `common.ttp`). Every rule declares one "
+        "technique (`ttp`) and one end goal (`goal`) from `shared/taxonomy.md`, the benign look-alikes it is "
+        "built to leave alone (`false_positives`) and what it cannot see (`blind_spots`). Thresholds are "
+        "macros at the top of each file.",
         "",
+        "No rule names a route: rules reach operations through their business `role` (login, mfa, "
+        "account-change, catalogue, object-read, giftcard, ...; [roles.md](roles.md)), which sleuth derives "
+        "from the API's OpenAPI document or, without one, from the route's words, and they key on derived "
+        "identities that exist in any log: `actor` (the session, else the user, else the address and "
+        "client) and `client` (the TLS fingerprint, else the user agent's family and version). Rules keyed "
+        "on a shared key compare it with its own population (`share`, `spread`). So the pack runs unchanged "
+        "on any API given its OpenAPI document, and on plain access logs (`tests/rulepacks/test_portable.py` "
+        "holds it to that).",
+        "",
+        *_quality(),
         "## Rules per technique",
         "",
         "| ttp | rules |",

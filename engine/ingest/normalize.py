@@ -3,11 +3,12 @@
 ``Normalizer`` maps aliases (ECS, OpenTelemetry) and user mappings to the
 canonical fields, parses the time, coerces types and records what it could not
 use in ``ev["_invalid"]``; a record without a usable time raises ``BadInput``.
-Measured design choice: a dict that is already canonical is checked by a small
-function generated per key set (one ``str.join`` over the string fields, a
-type-and-range test per number) and returned without copying, for about the
-cost of ``orjson.loads`` of the event; fixing a copy costs 2-3x that, the
-general path (ECS documents) 10-30x (``benchmarks/bench_ingest.py``).
+Derived fields (``role``, ``operation``, ``client``, ``actor``) are added to a
+copy when rules read them. Measured design choice: a dict that is already
+canonical is checked by a small function generated per key set and returned
+without copying, for about the cost of ``orjson.loads`` of the event; fixing
+a copy costs 2-3x that, the general path (ECS documents) 10-30x
+(``benchmarks/bench_ingest.py``).
 """
 
 from __future__ import annotations
@@ -21,7 +22,8 @@ from urllib.parse import unquote_plus
 
 from .. import pycode
 from ..quarantine import Bad, BadInput
-from ..schema import ALIASES, BOUNDS, CANONICAL, EVENT_FIELDS, FIELDS, PYTHON_TYPES, TS_MAX
+from ..schema import ALIASES, BOUNDS, CANONICAL, DERIVED, EVENT_FIELDS, FIELDS, PYTHON_TYPES, TS_MAX
+from .identity import actor_of, client_of
 from .timestamp import INT_TEXT, NUMBER_TEXT, parse_time
 
 __all__ = ["CANONICAL_FIELDS", "EXTRA_FIELDS", "ID_ONLY", "Normalizer", "default_id", "parse_query", "with_id"]
@@ -51,6 +53,14 @@ ID_ONLY = _ID_ONLY = ("id",)
 _CANON_GET = CANONICAL_FIELDS.get
 _EXTRA_STR = frozenset(k for k, t in EXTRA_FIELDS.items() if t is str)
 _FAST_KEYS = frozenset(_TYPED)
+_DERIVED = frozenset(DERIVED)
+
+
+class _DeriveOnly(tuple):
+    """What a checker returns for an event that is canonical but lacks its id or derived fields only."""
+
+    __slots__ = ()
+
 _MISSING = object()
 _BUILTINS = {"type": type, "len": len, "float": float, "int": int, "dict": dict, "str": str,
              "TypeError": TypeError}
@@ -251,6 +261,8 @@ class Normalizer:
         templater: Any = None,
         max_string: int = 65536,
         watch: Iterable[str] | None = None,
+        roles: Any = None,
+        derive: Iterable[str] | None = None,
     ) -> None:
         self.mapping = dict(mapping or {})
         # `watch`: the fields a rule pack reads. The fast path then checks the types of
@@ -259,11 +271,21 @@ class Normalizer:
         # Time and id are always checked (ordering, provenance); route and path too when a
         # templater derives one from the other.
         always = {"ts", "id", "route", "path"} if templater is not None else {"ts", "id"}
+        self._always = frozenset(always)
         self.watch = None if watch is None else frozenset(watch) | always
         for name in self.mapping:
             if name not in CANONICAL_FIELDS:
                 raise ValueError(f"unknown canonical field {name!r} in mapping")
+        # Derived fields: an explicit set, or automatic (None): those `watch` names, plus
+        # those of the packs of the engines that use this normaliser (`want`).
+        self._auto = derive is None
+        wanted = frozenset(watch or ()) if derive is None else frozenset(derive)
+        unknown = sorted(wanted - _DERIVED) if derive is not None else []
+        if unknown:
+            raise ValueError(f"not a derived field: {', '.join(unknown)} (expected some of {', '.join(DERIVED)})")
         self.templater = templater
+        self.roles = roles
+        self._role_get: Any = None
         self.max_string = int(max_string)
         self._mapped = list(self.mapping.items())
         # A fast-path event must not hold a key a user mapping reads from.
@@ -271,6 +293,27 @@ class Normalizer:
             k in _prefixes(src) for src in self.mapping.values()))
         self._shapes: dict[frozenset, Any] = {}
         self._memo: dict[int, Any] = {}
+        self.derive: frozenset = frozenset()
+        self._set_derive(wanted & _DERIVED)
+
+    def _set_derive(self, fields: frozenset) -> None:
+        self.derive = fields
+        if fields and self.watch is not None:
+            self.watch = self.watch | fields
+        self._shapes.clear()  # the checkers name the derived fields a key set lacks
+        self._memo.clear()
+
+    def want(self, fields: Iterable[str]) -> None:
+        """Also derive the derived fields among ``fields`` (an engine passes its pack's fields).
+
+        Only a normaliser on automatic derivation (``derive=None``) listens:
+        an explicit ``derive`` is kept as given.
+        """
+        if not self._auto:
+            return
+        more = self.derive | (frozenset(fields) & _DERIVED)
+        if more != self.derive:
+            self._set_derive(more)
 
     # The hot entry point: keep it small, everything else is out of line.
     def normalize(self, raw: Any, source: str = "", position: int = 0) -> dict:
@@ -292,6 +335,12 @@ class Normalizer:
                     return raw
                 if bad is _ID_ONLY:  # canonical but for the id (files rarely carry one)
                     return with_id(raw, source, position)
+                if type(bad) is _DeriveOnly:  # canonical; a copy gets its derived fields
+                    ev = raw.copy()
+                    if "id" not in raw:
+                        ev["id"] = f"{source}:{position}"   # default_id, inlined
+                    self._derive(ev)
+                    return ev
                 return self._repair(raw, bad, source, position)
             return self._learn(raw, source, position)
         return self._slow(raw, source, position)
@@ -336,6 +385,8 @@ class Normalizer:
             if k == "route" and "route" not in raw:
                 route = True
                 continue
+            if k in _DERIVED and k not in raw:
+                continue  # derived below, once the route is known
             v = out.pop(k)
             if v is None:  # null is the same as missing
                 continue
@@ -346,6 +397,8 @@ class Normalizer:
             raise BadInput("no-time", "'ts' is null")
         if route and "path" in out:
             self._apply_templater(out, invalid)
+        if self.derive:
+            self._derive(out)
         if invalid:
             out["_invalid"] = invalid
         return out
@@ -372,9 +425,16 @@ class Normalizer:
             start.append("id")
         if self.templater is not None and "route" not in shape and "path" in shape:
             start.append("route")
+        start += sorted(d for d in self.derive if d not in shape)
         w, k = pycode.Writer(), pycode.Consts()
         w.indent()
-        w.line(f"bad = {k.add(_ID_ONLY if start == ['id'] else tuple(start), key='start')}")
+        if start == ["id"]:
+            first: tuple = _ID_ONLY
+        elif start and set(start) <= _DERIVED | {"id"}:
+            first = _DeriveOnly(start)   # `bad += (...)` of a field to repair makes a plain tuple
+        else:
+            first = tuple(start)
+        w.line(f"bad = {k.add(first, key='start')}")
         if unwatched:
             # Same size and every key present: the same key set (KeyError otherwise).
             w.line(f"{k.add(itemgetter(*unwatched), key='others')}(ev)")
@@ -490,7 +550,10 @@ class Normalizer:
                 namespaces.discard(name)
                 set_(out, invalid, name, v, True)
         for name in namespaces:
-            invalid[name] = "wrong-type"
+            # An ECS object under a derived field's name (`client: {ip: ...}`) is a namespace read
+            # through its aliases, not a wrong value: it gives way to the derived field.
+            if name not in _DERIVED:
+                invalid[name] = "wrong-type"
         if "ts" not in out:
             if "ts" in invalid:
                 raise BadInput("bad-time", "the time field is an object")
@@ -516,6 +579,8 @@ class Normalizer:
             out[k] = v
         if self.templater is not None and "route" not in out and "path" in out:
             self._apply_templater(out, invalid)
+        if self.derive:
+            self._derive(out)
         if invalid:
             old = raw.get("_invalid")
             if isinstance(old, Mapping):
@@ -610,6 +675,67 @@ class Normalizer:
         ev["route"] = route
         if spec:
             ev["spec"] = spec
+
+
+    # ------------------------------------------------------------ derived fields
+
+    _ROLE_CACHE = 65536  # (method, route) decisions kept without a document (cleared when full)
+
+    def _roles_lookup(self) -> Any:
+        """``get((method, route))`` -> ``(role, operationId)`` or None, decided once per route template."""
+        if self._role_get is None:
+            table = self.roles
+            if table is None:
+                role_table = getattr(self.templater, "role_table", None)
+                table = role_table() if callable(role_table) else None
+            if table is None:
+                from .roles import PathRoles
+
+                table = PathRoles()
+            mapping = getattr(table, "mapping", None)
+            if mapping is not None:            # a RoleTable: one dict lookup per event
+                self._role_get = mapping.get
+            else:                              # PathRoles: decided once per (method, template), then a dict
+                cache: dict = {}
+                decide = table.decide
+
+                def get(key: tuple) -> tuple | None:
+                    hit = cache.get(key, _MISSING)
+                    if hit is _MISSING:
+                        if len(cache) >= self._ROLE_CACHE:
+                            cache.clear()
+                        role = decide(key[0], key[1]).role
+                        hit = cache[key] = (role, None) if role is not None else None
+                    return hit
+                self._role_get = get
+        return self._role_get
+
+    def _derive(self, ev: dict) -> None:
+        """Add the derived fields this normaliser derives and ``ev`` lacks (a value it carries is kept)."""
+        d = self.derive
+        get = ev.get
+        want_role = "role" in d and "role" not in ev
+        want_op = "operation" in d and "operation" not in ev
+        if want_role or want_op:
+            method, route = get("method"), get("route")
+            if type(route) is str and type(method) is str:
+                hit = (self._role_get or self._roles_lookup())((method, route))
+                if hit is not None:
+                    role, op = hit
+                    if want_role and role is not None:
+                        ev["role"] = role
+                    if want_op and op is not None:
+                        ev["operation"] = op
+        if "actor" in d or "client" in d:
+            client = get("client")
+            if client is None:
+                client = client_of(ev)
+                if client is not None and "client" in d:
+                    ev["client"] = client
+            if "actor" in d and "actor" not in ev:
+                actor = actor_of(ev, client)
+                if actor is not None:
+                    ev["actor"] = actor
 
 
 def _prefixes(path: str) -> list[str]:

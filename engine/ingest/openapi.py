@@ -2,7 +2,8 @@
 
 Part of normalisation: ``Normalizer(templater=...)`` calls ``.route(method,
 path, query)`` for events without a ``route`` and stores the template in
-``route`` and, with a spec, the facts ``spec-anomaly`` rules read in ``spec``.
+``route`` and, with a spec, the facts ``spec-anomaly`` rules read in ``spec``;
+``role_table()`` gives the document's endpoint roles, built once.
 Measured design choices: templates form a segment trie (literal children before
 patterned ones before ``{param}`` wildcards), parameter schemas are compiled to
 closures at load time, and (method, path) results sit in an LRU cache: ~3 µs
@@ -202,6 +203,19 @@ class OpenAPI:
         self.operations = sum(len(ops) for ops in self._items)
         self._cached = lru_cache(maxsize=cache_size)(self._match)
         self._cached_base = lru_cache(maxsize=cache_size)(self._base)
+        self._roles: Any = None
+
+    def role_table(self) -> Any:
+        """The endpoint roles of this document's operations (a ``roles.RoleTable``, no overrides).
+
+        Built on first use and kept: inference runs once per document, not
+        per event or per normaliser (docs/roles.md).
+        """
+        if self._roles is None:
+            from .roles import RoleTable
+
+            self._roles = RoleTable([self])
+        return self._roles
 
     # ------------------------------------------------------------ loading
 

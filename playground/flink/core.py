@@ -613,7 +613,12 @@ class LocalPipeline:
         self.stages = plan_stages(pack)
         self.router = Router(pack, self.stages)
         self.quarantine = Quarantine(Lines())
-        self.ingest = Ingest(normalizer or make_normalizer(), self.quarantine, lateness=lateness)
+        norm = normalizer or make_normalizer()
+        # Keys may be derived fields (client, actor, role): derive what the pack reads before routing.
+        want = getattr(norm, "want", None)
+        if callable(want):
+            want(pack.fields)
+        self.ingest = Ingest(norm, self.quarantine, lateness=lateness)
         self.runners = {s.index: KeyedRunner(pack, s, grace=grace, quarantine=self.quarantine)
                         for s in self.stages}
         self.consumes = {s.index: consumers_of(pack, s) for s in self.stages if s.level > 0}

@@ -14,7 +14,7 @@ import calendar
 import random
 import time
 
-from .traffic import Client, Visit, World, session_id
+from .traffic import Client, Visit, World, session_id, share_of
 from .world import (
     BANK,
     BANK_APPS,
@@ -396,6 +396,8 @@ def run_session(w: World, rng: random.Random, t: int, u: User, c: Client, tags: 
     v = Visit(w, rng, t, c, session_id(rng), tags=tags, hop=0.03 if c.pool else 0.0)
     if fx is not None and not c.web and fx.ident.app_launch and rng.random() < fx.ident.cold_start:
         app_launch(v, fx.ident.app_launch)
+    elif fx is None and not c.web and w.app_launch and share_of(v.session) < w.cold_start:
+        app_launch(v, w.app_launch)
     script(v, u)
     return v
 

@@ -72,6 +72,7 @@ class Bulk:
     pace_s: float  # seconds between pages (±8 %)
     minutes: float  # how long a download runs
     runs: int = 1  # downloads per 6 simulated hours (at least one)
+    op: str = "feed"  # the documented route it pages through ("feed", or a listing such as "products")
 
 
 @attrs.frozen
@@ -195,8 +196,12 @@ def bulk(w: World, rng: random.Random, b: Bulk) -> None:
         v = Visit(w, rng, t, c, tags=(trap.events,))
         page, due = 1, t
         while v.t < stop and page <= pages:
-            v.hit("feed", query={"page": str(page), "page_size": "100"}, params={"page_size": 100},
-                  headers=headers, lat=rng.uniform(250, 600), resp=rng.randint(150_000, 210_000))
+            if b.op == "feed":
+                v.hit("feed", query={"page": str(page), "page_size": "100"}, params={"page_size": 100},
+                      headers=headers, lat=rng.uniform(250, 600), resp=rng.randint(150_000, 210_000))
+            else:
+                v.hit(b.op, query={"page": str(page), "page_size": "100"}, params={"page_size": 100},
+                      headers=headers)
             page += 1
             due += int(b.pace_s * 1000 * rng.uniform(0.92, 1.08))  # a scheduler's pace, not response-driven
             v.t = max(v.t, due)

@@ -50,22 +50,26 @@ WORLDS: dict[str, WorldSpec] = {w.name: w for w in (TUNING, NORTHWIND, RELAY, HA
 ENTITY_FIELDS = ("src_ip", "asn", "country", "user", "session", "ua", "ja3")
 """Event fields summarised (distinct values, sorted) in a label's ``entities``."""
 
-TRAP_KINDS: tuple[str, ...] = (
+_ORIGINAL_TRAP_KINDS = (
     "corporate-nat", "mobile-cgnat", "uptime-monitor", "search-crawler", "partner-poller",
     "traveller", "support-agent", "flash-sale",
 )
-"""Benign false-positive traps of the tuning world, one instance or more each per run."""
 
-WORLD_TRAP_KINDS: tuple[str, ...] = (*TRAP_KINDS, "bulk-download", "long-poller", "app-refresh")
-"""Every trap kind a world can have (held-out worlds add bulk downloads, long-period pollers and
-apps refreshing in the background)."""
+WORLD_TRAP_KINDS: tuple[str, ...] = (*_ORIGINAL_TRAP_KINDS, "bulk-download", "long-poller", "app-refresh")
+"""Every trap kind a world can have: the original eight, bulk downloads, long-period pollers and
+apps refreshing in the background."""
+
+TRAP_KINDS: tuple[str, ...] = WORLD_TRAP_KINDS
+"""Benign false-positive traps of the tuning world, one instance or more each per run (every kind)."""
 
 
 def trap_kinds(spec: WorldSpec) -> tuple[str, ...]:
     """The trap kinds a run of this world (at a scale > 0) contains."""
-    if not spec.held_out:
-        return TRAP_KINDS
     pp = spec.populace
+    if not spec.held_out:
+        extra = {k for k, present in (("bulk-download", pp.bulk), ("long-poller", pp.pollers),
+                                      ("app-refresh", pp.refresh)) if present}
+        return tuple(k for k in WORLD_TRAP_KINDS if k in _ORIGINAL_TRAP_KINDS or k in extra)
     have = {"mobile-cgnat"}
     for kind, present in (("corporate-nat", pp.corporate), ("uptime-monitor", pp.monitors),
                           ("search-crawler", pp.crawlers), ("partner-poller", pp.partners),
@@ -181,16 +185,28 @@ def _generate(config: SimConfig, ttps: tuple[str, ...]) -> Simulation:
     def rng(name: str) -> random.Random:
         return random.Random(f"{seed}:{name}")
 
+    ident, pp = spec.identity, spec.populace
+    # Sessionless starts: web visits whose first request has no cookie yet, apps starting cold.
+    w.fresh_share, w.app_launch, w.cold_start = ident.first_without_session, ident.app_launch, ident.cold_start
     benign.flag_corporate(w, rng("corporate-staff"), 350)
     if scale > 0:
         benign.baseline(w, rng("baseline"), scale)
         benign.corporate(w, rng("corporate"), scale)
+        if pp.refresh is not None:
+            clients.refresh(w, rng("refresh"), pp.refresh, scale)
     benign.uptime_monitor(w, rng("uptime"))
     benign.googlebot(w, rng("googlebot"))
     benign.partner(w, rng("partner"))
     benign.support_agents(w, rng("support"), scale)
     benign.traveller(w, rng("traveller"), max(1, round(config.hours / 3)))
     benign.flash_sale(w, rng("flash-sale"))
+    # The machine clients real APIs carry (each on its own stream).
+    for i, m in enumerate(pp.monitors):
+        clients.monitor(w, rng(f"monitor:{i}"), m)
+    for i, b in enumerate(pp.bulk):
+        clients.bulk(w, rng(f"bulk:{i}"), b)
+    for i, p in enumerate(pp.pollers):
+        clients.poller(w, rng(f"poller:{i}"), p)
     if not config.only_benign:
         run_attacks(w, seed, ttps, config.hours, _kinds(config, spec))
     return _finish(w, config, ttps, spec)

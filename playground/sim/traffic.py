@@ -87,6 +87,12 @@ class World:
     exists_limit: Limiter = attrs.field(factory=lambda: Limiter(120, 60_000))
     fx: Any = None  # the world's renderer (``render.Renderer``); None: the tuning world, as generated
     shadow: tuple = ()  # undocumented endpoints this API really answers (``attack.Shadow``)
+    # The tuning world's sessionless starts (held-out worlds: their renderer's ``Identity``): the share
+    # of web visits whose first request goes out before the cookie is set, and of app sessions that
+    # start cold with ``app_launch`` sessionless calls.
+    fresh_share: float = 0.0
+    app_launch: int = 0
+    cold_start: float = 0.0
 
     @property
     def cat(self) -> Catalogue:
@@ -141,6 +147,15 @@ def session_id(rng: random.Random) -> str:
     return f"s_{rng.getrandbits(80):020x}"
 
 
+def share_of(session: str) -> float:
+    """A uniform number in [0, 1) read from a session id's last 8 hex digits (a draw that costs no
+    random stream)."""
+    try:
+        return int(session[-8:], 16) / 4_294_967_296
+    except ValueError:
+        return 0.0
+
+
 @attrs.define(slots=True)
 class Visit:
     """One actor's cursor through time: a browser session, a bot loop, a poller.
@@ -171,8 +186,13 @@ class Visit:
         no operation: shadow endpoints, probes); ``status`` is in the operation catalogue's terms
         and the world's renderer turns it into its own convention."""
         fx = self.w.fx
-        if fx is not None and self.session is not None and self.session != self.seen:
-            fx.first_use(self, key)
+        if self.session is not None and self.session != self.seen:
+            if fx is not None:
+                fx.first_use(self, key)
+            elif self.w.fresh_share:
+                self.seen = self.session
+                # Decided from the session id, not the visit's random stream (which stays as it was).
+                self.fresh = self.c.web and share_of(self.session) < self.w.fresh_share
         rand = self.rng.random
         r = ROUTES.get(key) if fx is None else fx.canon.get(key)
         if r is not None:
@@ -239,6 +259,9 @@ class Visit:
                 del ev["ja3"]
         if fx is not None:
             fx.render(self, key, obj, ev)
+        elif self.fresh:  # the response to this request sets the cookie
+            self.fresh = False
+            ev.pop("session", None)
         self.w.events.append(ev)
         for tag in self.tags:
             tag.append(ev)

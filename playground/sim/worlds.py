@@ -16,9 +16,11 @@ from typing import Any
 
 import attrs
 
+from .clients import Bulk, Monitor, Poller, Refresh
 from .ops import CANON, OBJECT, ROLE
 from .spec import ROUTES, Param
 from .spec import openapi as tuning_openapi
+from .world import AZURE, GCP, HOSTING
 
 # ------------------------------------------------------------------ features
 # What a detection can be computed from. Each attack generator names the
@@ -335,8 +337,21 @@ TUNING = WorldSpec(
     base="",
     style="rest",
     ops=tuning_ops(),
-    populace=Populace(stated={"top10_fingerprint_share": (0.99, 1.0), "top10_customer_fingerprint_share": (0.99, 1.0),
-                              "customer_sessionless_share": (0.0, 0.0), "users_per_office_address": (100, 10**6)}),
+    identity=Identity("ja3", "cookie", first_without_session=0.4, app_launch=2, cold_start=0.3),
+    populace=Populace(
+        monitors=(Monitor("Pingdom", "Pingdom.com_bot_version_1.4_(http://www.pingdom.com/)", HOSTING[5], 60,
+                          locations=4),
+                  Monitor("Site24x7", "Site24x7", HOSTING[1], 120, locations=2, jitter_ms=300)),
+        bulk=(Bulk("Catalogue sync", "shop-catalog-sync/1.4 (+https://shop.example/developers/sync)", GCP,
+                   "pk_catalogsync_9e12", 2.0, 30, op="products"),
+              Bulk("A customer's ETL job", "python-requests/2.31.0", HOSTING[0], "pk_etl_3f0a", 3.5, 25,
+                   op="products")),
+        pollers=(Poller("Feedbin", "Feedbin/2.0 (+https://feedbin.com/; 6 subscribers)", HOSTING[2], 20),
+                 Poller("Inventory ERP sync", "ShopERP-Connector/4.2 (+https://erp.example/connector)", AZURE, 60,
+                        calls=3, key="pk_erp_5d21")),
+        refresh=Refresh("orders", 400, 15),
+        stated={"top10_fingerprint_share": (0.99, 1.0), "top10_customer_fingerprint_share": (0.99, 1.0),
+                "customer_sessionless_share": (0.02, 0.08), "users_per_office_address": (100, 10**6)}),
     log_extra=frozenset({"object", "query"}),
     held_out=False,
 )

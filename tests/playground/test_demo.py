@@ -53,7 +53,7 @@ def test_demo_says_it_is_held_out_reports_honestly_and_writes_the_report(tmp_pat
     assert want in out
     assert f"{r['instances']['instances']:>4}" in out      # the per-technique table counts what the events show
     report = tmp_path / "sleuth-demo-7.html"               # the default: the temp folder
-    assert re.search(rf"Report  {re.escape(str(report))} \(\d+ KiB", out)
+    assert re.search(rf"Report  {re.escape(str(report))} \(\d[\d,]* KiB", out)   # 1,134 KiB
     page = report.read_text(encoding="utf-8")
     assert page.startswith("<!DOCTYPE html>") and "relay (held-out world)" in page
 

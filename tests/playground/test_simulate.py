@@ -373,8 +373,10 @@ def _sig_reputation(evs):
 
 
 def _sig_session_rotation(evs):
-    per = Counter(e["session"] for e in evs)
-    return all("session" in e for e in evs) and len(per) >= 50 and statistics.median(per.values()) <= 4
+    # A browser-like client's first request of a session may go out before its cookie is set
+    # (the tuning world's sessionless starts): most events carry one.
+    per = Counter(e["session"] for e in evs if "session" in e)
+    return sum("session" in e for e in evs) >= 0.6 * len(evs) and len(per) >= 50 and statistics.median(per.values()) <= 4
 
 
 def _sig_fingerprint(evs):
@@ -519,7 +521,8 @@ def test_flash_sale_multiplies_product_cart_checkout(sim, attack_ids):
 
 
 def test_uptime_monitor_every_30_seconds_exactly(sim, by_id):
-    (trap,) = [t for t in sim.traps if t["trap"] == "uptime-monitor"]
+    # The original monitor (the world's other monitors probe from several locations, 60-120 s apart).
+    (trap,) = [t for t in sim.traps if t["trap"] == "uptime-monitor" and "30.000 s" in t["description"]]
     times = [_ms(by_id[i]["ts"]) for i in trap["event_ids"]]
     assert {b - a for a, b in zip(times, times[1:])} == {30_000}
     assert len(times) == 120

@@ -15,10 +15,17 @@ What is there and what fires:
   minute) and `spec_nonstandard_methods`;
 * worm-like probing: `GET /` with the user agent
   "Mozilla/4.0 (compatible; MSIE 5.5; Windows 98)" from 7,475 addresses, one
-  or two requests each, April-May: `rotation_worm_fleet` (30 new addresses
-  within 6 hours, once a day at most);
+  or two requests each, April-May: `rotation_worm_fleet` keyed on the derived
+  `client` "ua:MSIE/5" (30 new addresses within 6 hours, once a day at most);
+* the Nimda worm: 353 addresses without a user agent, each trying up to 28
+  exploit paths (/scripts/root.exe, /MSADC/root.exe, ...), all 404, over the
+  whole period: `spec_anonymous_probe_source` (8 missing paths from one
+  address within 10 minutes) on 299 of them;
 * scanning with many 404s: Nikto 1.32 from 68.49.152.86 on 22 April, 2,474
   requests, 2,400 of them 404, ~350 a minute: `spec_path_scanning`;
+* the WebDAV SEARCH overflow (`SEARCH /\x90...`, 414) from 676 addresses, one
+  or two requests each, peaking in April-May: `spec_nonstandard_method_fleet`
+  (20 addresses within a day, a few requests each) on 10 days;
 * a second flood: 211.75.221.105, 609 requests within a minute on 10 October;
 * WebDAV clients (63.126.133.0/24 and others) issuing PROPFIND in bursts,
   and open-proxy probes (CONNECT) and IIS SEARCH exploits:
@@ -50,7 +57,6 @@ FILES = sorted((p for p in os.listdir(DATA) if p.startswith("access_log.")),
 # What the pack finds on real traffic: the detection-quality tier.
 pytestmark = pytest.mark.quality
 
-MSIE55 = "Mozilla/4.0 (compatible; MSIE 5.5; Windows 98)"
 WEBDAV = "Microsoft-WebDAV-MiniRedir/5.1.2600"
 
 
@@ -88,6 +94,11 @@ def test_matches_per_rule(run):
         "spec_nonstandard_methods": 75,
         "exhaustion_source_flood": 2,     # 82.82.97.119 (1 May) and 211.75.221.105 (10 Oct)
         "spec_path_scanning": 1,          # Nikto from 68.49.152.86
+        # Nimda: 299 of its 353 addresses try 8 or more exploit paths within 10 minutes,
+        # some of them on more than one day.
+        "spec_anonymous_probe_source": 327,
+        # The SEARCH overflow fleet: 20 addresses within a day, once a day at most.
+        "spec_nonstandard_method_fleet": 10,
     }
 
 
@@ -107,14 +118,23 @@ def test_propfind_burst(run):
 
 def test_worm_like_probing(run):
     worm = [m for m in run["matches"] if m["rule"] == "rotation_worm_fleet"]
-    msie = [m for m in worm if m["key"] == {"ua": MSIE55, "path": "/"}]
+    msie = [m for m in worm if m["key"] == {"client": "ua:MSIE/5", "path": "/"}]
     assert len(msie) == 29
     # Each match names 30 distinct addresses; suppression keeps it to one a day.
     assert all(m["fields"]["addresses"] == 30 for m in msie)
     days = [m["first_ts"][:10] for m in msie]
     assert len(set(days)) == len(days)
     assert days[0] == "2004-04-21" and days[-1] == "2004-05-31"
-    assert {m["key"]["ua"] for m in worm} == {MSIE55, WEBDAV}
+    assert {m["key"]["client"] for m in worm} == {"ua:MSIE/5", "ua:Microsoft-WebDAV-MiniRedir/5"}
+
+
+def test_nimda_without_user_agent(run):
+    nimda = [m for m in run["matches"] if m["rule"] == "spec_anonymous_probe_source"]
+    assert len({m["key"]["src_ip"] for m in nimda}) == 299
+    assert all(m["fields"]["paths"] == 8 for m in nimda)
+    first = nimda[0]
+    assert first["first_ts"] == "2004-04-22T01:38:48.000Z"
+    assert any(p.endswith("root.exe") for p in first["fields"]["sample_paths"])
 
 
 def test_scanner_with_many_404s(run):
@@ -130,3 +150,12 @@ def test_rules_without_their_fields_stay_silent(run):
     # No logins, users, sessions, TLS or ASN in a 2004 Apache log: these families cannot fire.
     silent = ("stuffing_", "aggregation_", "ato_", "bla_", "session_", "fp_", "reputation_", "campaign_")
     assert not [m["rule"] for m in run["matches"] if m["rule"].startswith(silent)]
+
+
+def test_search_overflow_fleet(run):
+    fleet = [m for m in run["matches"] if m["rule"] == "spec_nonstandard_method_fleet"]
+    assert {m["key"]["method"] for m in fleet} == {"SEARCH"}
+    assert [m["first_ts"][:10] for m in fleet] == [
+        "2004-04-21", "2004-04-23", "2004-04-26", "2004-04-27", "2004-04-29",
+        "2004-05-01", "2004-05-02", "2004-05-04", "2004-05-10", "2004-05-18"]
+    assert all(m["fields"]["addresses"] == 20 and m["fields"]["requests"] <= 31 for m in fleet)
