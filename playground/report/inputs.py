@@ -48,6 +48,8 @@ MAX_MATCH_LINE = 16 << 20
 
 #: Characters of a string kept on the page, items of a list, keys of a mapping, nesting depth.
 CLIP_CHARS, CLIP_ITEMS, CLIP_KEYS, CLIP_DEPTH = 300, 50, 100, 8
+#: Mapping keys (a window value's label is its aggregate's text) are cut shorter than values.
+CLIP_KEY_CHARS = 120
 #: Events of one provenance list the page keeps (the engine's own cap is 20 unless a rule raises it).
 PROV_EVENTS = 1000
 
@@ -131,7 +133,7 @@ def clip_value(value: Any, depth: int = 0, items: int = 0) -> Any:
             if i >= CLIP_KEYS:
                 out_d["…"] = f"[{len(value):,} keys in all]"
                 break
-            out_d[clip(str(k), 120)] = clip_value(v, depth + 1)
+            out_d[clip(str(k), CLIP_KEY_CHARS)] = clip_value(v, depth + 1)
         return out_d
     return clip(str(value))
 
