@@ -77,9 +77,10 @@ def _pack(path: str):
 class IngestFn(KeyedProcessFunction):
     """Reads one chunk per element, normalises, quarantines, and releases events in time order."""
 
-    def __init__(self, chunks: list[Chunk], options: dict):
+    def __init__(self, chunks: list[Chunk], options: dict, pack_path: str):
         self.chunks = chunks
         self.options = options
+        self.pack_path = pack_path
 
     def open(self, runtime_context):
         o = self.options
@@ -88,6 +89,9 @@ class IngestFn(KeyedProcessFunction):
 
         self.quarantine = Quarantine(self.sink)
         self.normalizer = make_normalizer(o.get("mapping"), o.get("openapi"), o.get("templating", True))
+        # Keys may be derived fields (client, actor, role): derive what the pack reads before keying,
+        # as the engine and the one-process pipeline do.
+        self.normalizer.want(_pack(self.pack_path).fields)
         self.state = runtime_context.get_state(ValueStateDescriptor("ingest", PICKLED))
 
     def process_element(self, n, ctx):
@@ -253,7 +257,7 @@ def build(env: StreamExecutionEnvironment, pack_path: str, chunks: list[Chunk], 
     numbers = env.from_source(NumberSequenceSource(0, len(chunks) - 1), WatermarkStrategy.no_watermarks(),
                               "sleuth-chunks").uid("sleuth-chunks").set_parallelism(1)
     ingest = (numbers.key_by(lambda n: 0, key_type=Types.INT())
-              .process(IngestFn(chunks, options), output_type=PICKLED)
+              .process(IngestFn(chunks, options, pack_path), output_type=PICKLED)
               .uid("sleuth-ingest").name("sleuth-ingest").set_parallelism(1))
     timed = ingest.assign_timestamps_and_watermarks(
         WatermarkStrategy.for_monotonous_timestamps().with_timestamp_assigner(EventTime())
