@@ -123,6 +123,10 @@ def run_inspect(args) -> int:
     except ValueError as exc:
         print(f"sleuth inspect: {exc}", file=sys.stderr)
         return EXIT_IO if getattr(exc, "openapi", False) else EXIT_USAGE
+    # The derived fields (role, operation, client, actor) as a pack reading them would get them.
+    from sleuth.engine.schema import EVENT_FIELDS
+
+    normalizer.want(f.name for f in EVENT_FIELDS if f.origin == "derived")
     needs, pack_rules, pack_error = _needs(args.pack)
 
     readers = []
