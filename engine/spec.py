@@ -148,6 +148,7 @@ class RuleSpec:
     consumes: tuple[str, ...] | None = None
     view: Callable[[dict], dict] | None = None   # window rules: the fields emit/having read
     prep: Callable[[dict], tuple | None] | None = None  # window rules: (key, aggregate args, record) or None
+    window_guard: int = 0                        # window rules: events a window needs before `having` can hold
     filename: str = ""                           # fake filename of the generated module
     lines: dict = attrs.Factory(dict)            # generated line -> LineInfo
     lists: tuple = ()                            # file-backed reference lists bound in its code
