@@ -42,6 +42,7 @@ from . import pycode
 
 _LOG2 = math.log2
 _NOTHING = object()
+NEG_INF_TS = float("-inf")
 
 
 _REPR = reprlib.Repr()
@@ -731,9 +732,15 @@ class Gaps(Aggregate):
 
 
 class FirstSeen(Aggregate):
-    """Whether the entering event's value is new for this key within a horizon."""
+    """Whether the entering event's value is new for this key within a horizon.
 
-    __slots__ = ("d", "horizon", "cap", "new")
+    It remembers at most `limit values` values (the least recently seen
+    go first). A value forgotten while still within the horizon may later
+    be called new wrongly: such a verdict sets `doubt` (flag
+    `first-seen-capped` on the match).
+    """
+
+    __slots__ = ("d", "horizon", "cap", "new", "forgot", "doubt")
     kind = "first_seen"
     CONFIGURED = True
     CONFIG = ("horizon", "cap")
@@ -743,20 +750,26 @@ class FirstSeen(Aggregate):
         self.horizon = spec.param if spec is not None else 86400.0
         self.cap = (limits or {}).get("values", 1000)
         self.new = None
+        self.forgot = NEG_INF_TS      # until when a forgotten value could still have been "seen"
+        self.doubt = False           # the current verdict may be wrong (see above)
 
     def add(self, v, ts):
         if v is None:
             self.new = None
+            self.doubt = False
             return
         if type(v) is not str:
             v = _hashable(v)
         d = self.d
         prev = d.get(v)
         self.new = prev is None or ts - prev > self.horizon
+        self.doubt = prev is None and ts <= self.forgot
         d[v] = ts
         d.move_to_end(v)
         if len(d) > self.cap:
-            d.popitem(last=False)
+            _k, t0 = d.popitem(last=False)
+            if t0 + self.horizon > self.forgot:
+                self.forgot = t0 + self.horizon
 
     def remove(self, v, ts):
         pass
@@ -765,10 +778,15 @@ class FirstSeen(Aggregate):
         return self.new
 
     def dump(self):
-        return [list(self.d.items()), self.new]
+        out = [list(self.d.items()), self.new]
+        if self.forgot != NEG_INF_TS:
+            out += [self.forgot, self.doubt]
+        return out
 
     def load(self, s):
-        items, self.new = s
+        items, self.new = s[:2]
+        if len(s) > 2:
+            self.forgot, self.doubt = float(s[2]), bool(s[3])
         self.d = OrderedDict((_hashable(k), t) for k, t in items)
 
 

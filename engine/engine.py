@@ -159,6 +159,9 @@ class Engine:
         self.fingerprints: dict[str, set] = {}
         self.machines: list[Machine] = [MACHINES[r.kind](self, r) for r in pack.rules]
         self._supp: list[OrderedDict | None] = [OrderedDict() if r.suppress else None for r in pack.rules]
+        # Per rule: until when a suppression entry dropped at its cap could still have applied.
+        self._supp_forgot: list[float] = [NEG_INF] * len(pack.rules)
+        self._flag_counts: dict[str, dict[str, int]] = {}    # flags set outside the machines
         self._linemaps: dict[str, tuple[str, dict]] = {r.filename: (r.name, r.lines) for r in pack.rules}
         self._consumers = [r for r in pack.rules if r.source == "matches"]
         self._event_dispatch = self._bind(pack.events)
@@ -711,9 +714,15 @@ class Engine:
             if skey in supp:
                 self.metrics["suppressed"] += 1
                 return
+            if now < self._supp_forgot[spec.index]:
+                # A suppression entry dropped at the cap might have held this match back.
+                m.flags = sorted(set(m.flags) | {"suppression-capped"})
+                self._count_flag(spec.name, "suppression-capped")
             supp[skey] = now
             if len(supp) > spec.limit("keys"):
-                supp.popitem(last=False)      # bounded like the rule's keys: the oldest goes
+                _k, t0 = supp.popitem(last=False)   # bounded like the rule's keys: the oldest goes
+                if t0 + dur > self._supp_forgot[spec.index]:
+                    self._supp_forgot[spec.index] = t0 + dur
         self.metrics["matches"] += 1
         self.matches_by_rule[spec.name] += 1
         fps = self.fingerprints.get(spec.ttp)
@@ -826,9 +835,29 @@ class Engine:
             if m.states:
                 self._nkeys -= m.collect(now)
 
+    def _count_flag(self, rule: str, flag: str) -> None:
+        d = self._flag_counts.setdefault(rule, {})
+        d[flag] = d.get(flag, 0) + 1
+
+    def flag_counts(self) -> dict[str, dict[str, int]]:
+        """Matches per rule and flag, for the flags that say a cap shaped a match (docs/semantics.md §8)."""
+        out: dict[str, dict[str, int]] = {}
+        for m in self.machines:
+            for f, n in getattr(m, "flagged", {}).items():
+                out.setdefault(m.spec.name, {})[f] = n
+        for rule, d in self._flag_counts.items():
+            for f, n in d.items():
+                out.setdefault(rule, {})[f] = out.get(rule, {}).get(f, 0) + n
+        return {r: dict(sorted(d.items())) for r, d in sorted(out.items())}
+
     def stats(self) -> dict:
         """Counters and gauges for the run summary and `--metrics`."""
         keys = {m.spec.name: len(m.states) for m in self.machines}
+        flags = self.flag_counts()
+        totals: dict[str, int] = {}
+        for d in flags.values():
+            for f, n in d.items():
+                totals[f] = totals.get(f, 0) + n
         return {
             "events_in": self._seq,
             "events_processed": self._processed,
@@ -836,6 +865,9 @@ class Engine:
             "keys": sum(keys.values()),
             "keys_by_rule": keys,
             "evicted_by_rule": {m.spec.name: m.evicted for m in self.machines if m.evicted},
+            "capped": dict(sorted(totals.items())),
+            "capped_by_rule": flags,
+            "window_events_folded": sum(getattr(m, "folded", 0) for m in self.machines),
             "quarantined": dict(sorted(self.quarantine.counts.items())),
             "matches_by_rule": dict(self.matches_by_rule),
             "unique_ttps": {ttp: len(v) for ttp, v in sorted(self.fingerprints.items())},
@@ -959,6 +991,7 @@ class Engine:
             "fingerprints": {k: sorted(v) for k, v in self.fingerprints.items()},
             "machines": [m.dump() for m in self.machines],
             "suppress": [None if s is None else [[k, t] for k, t in s.items()] for s in self._supp],
+            "supp_forgot": self._supp_forgot, "flag_counts": self._flag_counts,
             "quarantine": self.quarantine.counts,
         }
         return _snapshot.encode(body, self.pack)
@@ -1007,6 +1040,13 @@ class Engine:
         for m, data in zip(self.machines, body["machines"]):
             m.load(data)
         self._nkeys = sum(len(m.states) for m in self.machines)
+        forgot = body.get("supp_forgot", [])
+        if not (isinstance(forgot, list) and len(forgot) in (0, len(self.pack.rules))
+                and all(isinstance(x, (int, float)) for x in forgot)):
+            raise SnapshotError("corrupt snapshot: suppression state is malformed")
+        self._supp_forgot = [float(x) for x in forgot] or self._supp_forgot
+        self._flag_counts = {str(r): {str(f): int(n) for f, n in d.items()}
+                             for r, d in dict(body.get("flag_counts", {})).items()}
         for i, s in enumerate(body["suppress"]):
             if s is not None:
                 self._supp[i] = OrderedDict((thaw_key(k), t) for k, t in s)

@@ -16,6 +16,20 @@ from collections import OrderedDict
 
 NEG_INF = float("-inf")
 
+#: Every cap of the engine and what says so when it shapes a match: the flag it sets (and counts
+#: in `Engine.stats()["capped"]`), or why no value changes. tests/engine/test_caps.py reads the
+#: engine's source for caps and checks each is here and, when it has a flag, that the flag is set.
+CAP_FLAGS: dict[str, str | tuple[None, str]] = {
+    "keys": "evicted",                       # per-rule key cap: least recently active key evicted
+    "max_keys": "evicted",                   # engine-wide key cap (or the byte budget)
+    "window": "window-folded",               # held events per sliding key: older ones folded into slices
+    "distinct": "distinct-capped",           # value table of distinct/entropy/sample
+    "values": "first-seen-capped",           # first_seen() memory
+    "suppress": "suppression-capped",        # suppression table, bounded like the rule's keys
+    "events": (None, "provenance lists the first events and the newest; `omitted` counts the rest"),
+    "partials": (None, "the language's policy (newest partial wins per state, docs/semantics.md §4)"),
+}
+
 
 class Machine:
     """Common keyed-state handling for one rule."""

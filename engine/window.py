@@ -466,6 +466,7 @@ class SlideKey:
             if s.kind in CAPPED and agg is not None and agg.capped:
                 out.append("distinct-capped")
                 break
+        out += first_seen_flags(specs, self.aggs)
         return out
 
     # -- snapshot
@@ -516,6 +517,14 @@ def _load_summary(d):
     if d and type(d[0]) is list and all(type(x) is list and len(x) == 2 for x in d[0]):
         return [{_hashable(k): c for k, c in d[0]}, *d[1:]]
     return list(d)
+
+
+def first_seen_flags(specs, aggs) -> list[str]:
+    """`first-seen-capped` when a first_seen() verdict may be wrong (its memory forgot values in the horizon)."""
+    for s, agg in zip(specs, aggs):
+        if s.kind == "first_seen" and agg is not None and agg.doubt:
+            return ["first-seen-capped"]
+    return []
 
 
 class SlideShape:
@@ -876,6 +885,7 @@ class WindowMachine(Machine):
                 if s.kind in CAPPED and agg.capped:
                     flags.append("distinct-capped")
                     break
+            flags += first_seen_flags(spec.aggs, st.aggs)
             fields = spec.emit(view, values, None) if spec.emit is not None else {}
             fp = spec.fingerprint(view, values, None) if spec.fingerprint is not None else None
             first_ts = st.first[0][1] if st.first else st.start
@@ -957,7 +967,8 @@ class WindowMachine(Machine):
     # -- snapshot
     def dump(self) -> list:
         items = [self.dump_state(key, st) for key, st in self.states.items()]
-        return [self.dump_base(), [[e, list(ks)] for e, ks in self.open_ends.items()], items]
+        return [self.dump_base(), [[e, list(ks)] for e, ks in self.open_ends.items()], items,
+                [self.folded, self.flagged]]
 
     def dump_state(self, key, st: WinState) -> list:
         if self.wkind == "sliding":
@@ -975,7 +986,9 @@ class WindowMachine(Machine):
             ]
 
     def load(self, data) -> None:
-        base, ends, items = data
+        base, ends, items, (folded, flagged) = data
+        self.folded = int(folded)
+        self.flagged = {str(f): int(n) for f, n in flagged.items()}
         self.load_base(base)
         self.open_ends = {e: {thaw_key(k): None for k in ks} for e, ks in ends}
         self.states.clear()
