@@ -35,7 +35,7 @@ from .record import BEFORE, Held, Timer
 from .schema import TS_MAX
 from .sequence import SequenceMachine
 from .spec import PackSpec, RuleSpec
-from .state import NEG_INF, Machine, thaw_key
+from .state import NEG_INF, Machine, parse_bytes, thaw_key
 from .window import WindowMachine
 
 INF = float("inf")
@@ -102,7 +102,9 @@ class Engine:
     more than `future_tolerance` seconds ahead of the clock is held until
     `future_confirm - 1` more events agree with it, else quarantined as
     `future`), `normalizer`, `quarantine`, `enrich` (callables adding
-    fields to each event before rules see it).
+    fields to each event before rules see it), `memory` (a byte budget for
+    rule state, `512MB` or bytes: past it keys are evicted from the rules
+    holding the most, fairly; see docs/semantics.md §8).
 
     Cost: O(1) amortised per event and matching rule; no per-event scan of
     keys or partial matches.
@@ -111,12 +113,16 @@ class Engine:
     def __init__(self, pack: PackSpec, *, lateness: float = 5.0, grace: float = 0.0,
                  max_keys: int = 1_000_000, future_tolerance: float = 86400.0, future_confirm: int = 2,
                  normalizer: Normalizer | None = None, quarantine: Quarantine | None = None,
-                 enrich: Iterable = (), source: str = "<feed>"):
+                 enrich: Iterable = (), source: str = "<feed>", memory: int | str | None = None):
         if not isinstance(pack, PackSpec):
             raise EngineError(f"Engine needs a compiled pack (load_pack(...)), got {type(pack).__name__}")
         if lateness < 0 or grace < 0 or future_tolerance <= 0 or max_keys < 1 or future_confirm < 1:
             raise EngineError("lateness and grace must be >= 0, future_tolerance > 0, max_keys and "
                               "future_confirm >= 1")
+        try:
+            self.memory = parse_bytes(memory)
+        except ValueError as exc:
+            raise EngineError(str(exc)) from None
         self.pack = pack
         self.lateness = float(lateness)
         self.grace = float(grace)
@@ -149,6 +155,8 @@ class Engine:
         self._processed = 0
         self._new_keys = 0
         self._nkeys = 0
+        self._est_bytes = 0
+        self._measure_at = 0
         self._closed = False
         self._out: list = []
         self.metrics: dict[str, int] = {
@@ -817,15 +825,74 @@ class Engine:
 
     # ---------------------------------------------------------------- memory
     def note_new_key(self, machine: Machine, delta: int = 1) -> None:
-        """Account a key added (or removed, delta < 0); enforce the global budget exactly."""
+        """Account a key added (or removed, delta < 0); enforce the key cap and the byte budget.
+
+        Eviction is fair across rules: past `max_keys` the rule holding the
+        most keys gives one up (its least recently active); past the byte
+        budget, the rules holding the most bytes do. A flood of new keys for
+        some rules therefore evicts their own keys, not other rules'.
+        """
         self._nkeys += delta
-        if delta > 0:
-            self._new_keys += 1
-        while self._nkeys > self.max_keys:
-            victim = min((m for m in self.machines if m.states), key=lambda m: m.oldest_activity(), default=None)
-            if victim is None or not victim.evict_one():
+        if delta <= 0:
+            return
+        self._new_keys += 1
+        if self._nkeys > self.max_keys:
+            victim = max((m for m in self.machines if m.states), key=_key_count, default=None)
+            if victim is not None and victim.evict_one():
+                self._nkeys -= 1
+        if self.memory is not None:
+            # A running upper bound of the estimate (expiry only lowers the truth); enforced exactly.
+            self._est_bytes += machine.key_bytes
+            if self._est_bytes > self.memory:
+                self._enforce_memory()
+
+    def _enforce_memory(self) -> None:
+        """Evict until the estimated state fits the budget: max-min fair across rules.
+
+        The level L is found such that every rule keeps min(its bytes, L) and
+        the total is just under the budget (water filling); each rule above L
+        gives up its least recently active keys down to L. A rule holding no
+        more than an equal share of the budget is therefore never evicted
+        by it, whatever the other rules' keys do.
+        """
+        budget = self.memory
+        held = [(m.estimated_bytes(), i) for i, m in enumerate(self.machines) if m.states]
+        total = sum(h for h, _ in held)
+        self._est_bytes = total
+        if total <= budget:
+            return
+        target = budget * 0.98     # a little below: evictions come in batches, not one per new key
+        held.sort()
+        remaining = target
+        n = len(held)
+        level = 0.0
+        for j, (h, _) in enumerate(held):
+            share = remaining / (n - j)
+            if h > share:
+                level = share
                 break
-            self._nkeys -= 1
+            remaining -= h
+        else:
+            return
+        machines = self.machines
+        evicted = 0
+        for h, i in held[j:]:
+            m = machines[i]
+            per_key = m.key_bytes
+            k = -int(-(h - level) // per_key)      # ceil: the rule ends at or below the level
+            while k > 0 and m.evict_one():
+                k -= 1
+                evicted += 1
+        self._nkeys -= evicted
+        self._est_bytes = sum(m.estimated_bytes() for m in machines)
+        self.metrics["evictions_memory"] = self.metrics.get("evictions_memory", 0) + evicted
+
+    def memory_report(self) -> dict:
+        """Estimated bytes of rule state, per rule and in total, beside the budget."""
+        by_rule = {m.spec.name: m.estimated_bytes() for m in self.machines if m.states}
+        return {"budget": self.memory, "estimated": sum(by_rule.values()),
+                "by_rule": dict(sorted(by_rule.items(), key=lambda kv: -kv[1])),
+                "bytes_per_key": {m.spec.name: m.key_bytes for m in self.machines if m.states}}
 
     def _collect(self) -> None:
         # Relative to the processing time, not the watermark: during close() the
@@ -834,6 +901,14 @@ class Engine:
         for m in self.machines:
             if m.states:
                 self._nkeys -= m.collect(now)
+        if self.memory is not None:
+            # Re-measure a few rules' bytes per key each round (round robin), then enforce.
+            machines = [m for m in self.machines if m.states]
+            if machines:
+                for k in range(min(6, len(machines))):
+                    machines[(self._measure_at + k) % len(machines)].measure_key_bytes()
+                self._measure_at = (self._measure_at + 6) % len(machines)
+            self._enforce_memory()
 
     def _count_flag(self, rule: str, flag: str) -> None:
         d = self._flag_counts.setdefault(rule, {})
@@ -873,6 +948,7 @@ class Engine:
             "unique_ttps": {ttp: len(v) for ttp, v in sorted(self.fingerprints.items())},
             "watermark": format_ts(self._wm) if self._wm not in (INF, NEG_INF) else None,
             "buffered": len(self._fifo) - self._head + len(self._heap),
+            **({"memory": self.memory_report()} if self.memory is not None else {}),
             "timers": len(self._timers),
         }
 
@@ -971,8 +1047,11 @@ class Engine:
 
     # ---------------------------------------------------------------- snapshots
     def options(self) -> dict:
-        return {"lateness": self.lateness, "grace": self.grace, "max_keys": self.max_keys,
-                "future_tolerance": self.future_tolerance, "future_confirm": self.future_confirm}
+        out = {"lateness": self.lateness, "grace": self.grace, "max_keys": self.max_keys,
+               "future_tolerance": self.future_tolerance, "future_confirm": self.future_confirm}
+        if self.memory is not None:
+            out["memory"] = self.memory
+        return out
 
     def snapshot(self) -> bytes:
         """The engine's whole state as bytes (msgpack, versioned, tied to the pack, checksummed).
@@ -1053,6 +1132,10 @@ class Engine:
         for reason, n in body.get("quarantine", {}).items():
             self.quarantine.counts[reason] = self.quarantine.counts.get(reason, 0) + n
             self.quarantine.total += n
+
+
+def _key_count(m: Machine) -> int:
+    return len(m.states)
 
 
 def _time_seq(item) -> tuple:

@@ -148,8 +148,8 @@ def measure(fn: Callable[[], int], repeat: int) -> dict:
 
 def run_suite(events: int = 1_000_000, repeat: int = 3, only: set[str] | None = None,
               vs_eql: str | None = None, progress: Callable[[str], None] | None = None,
-              eql_events: int = 50_000) -> dict:
-    """Run the benchmark cases; returns a JSON-ready report."""
+              eql_events: int = 50_000, budget: str = "512MB", budget_flood: int = 1_000_000) -> dict:
+    """Run the benchmark cases; returns a JSON-ready report (`budget` runs only when named in `only`)."""
     from sleuth.dsl import load_pack
     from sleuth.engine import Engine
 
@@ -225,6 +225,8 @@ def run_suite(events: int = 1_000_000, repeat: int = 3, only: set[str] | None = 
     if want("memory"):
         say("memory per key")
         cases.update(memory_per_key())
+    if only is not None and "budget" in only:     # minutes: two child runs of the shipped pack, 1M addresses
+        cases.update(budget_case(budget_flood, budget, say))
     ratios = {}
     if "sequence_30s_engine" in cases and "sequence_30m_engine" in cases:
         ratios["sequence_cost_30m_over_30s"] = round(
@@ -350,6 +352,101 @@ def memory_per_key(keys: int = 200_000) -> dict:
         out[f"memory_{name}_bytes_per_key"] = {"keys": live, "bytes_per_key": round((after - before) / max(live, 1))}
         del evs, eng
     return out
+
+
+def budget_case(flood: int = 1_000_000, budget: str = "512MB", say=None) -> dict:
+    """The shipped pack on one simulated hour plus `flood` events from distinct source addresses,
+    with the default caps and with the byte budget `budget`, each in its own process (peak RSS).
+
+    Recall is over the unbounded run's matches that involve a labelled attack event:
+    the share of them (same rule, key and first time) the budgeted run also gives.
+    """
+    from .sim.world import format_ts, parse_ts
+    from .simulate import SimConfig, generate
+
+    sim = generate(SimConfig(hours=1, seed=11, scale=1.0))
+    attack = sorted({i for lab in sim.labels for i in lab["event_ids"]})
+    rnd = random.Random(5)
+    template = next(e for e in sim.events if e.get("method") == "GET")
+    stamps = [parse_ts(e["ts"]) for e in sim.events]     # milliseconds
+    t0, t1 = min(stamps), max(stamps)
+    noise = []
+    for i in range(flood):
+        e = dict(template)
+        e["id"] = f"flood{i}"
+        e["ts"] = format_ts(t0 + (t1 - t0) * i // max(flood, 1))
+        e["src_ip"] = f"{100 + i // 16_777_216 % 100}.{i // 65536 % 256}.{i // 256 % 256}.{i % 256}"
+        e.pop("session", None)
+        e["ja3"] = f"{rnd.getrandbits(64):016x}"
+        noise.append(e)
+    events = [e for _, e in sorted(zip(stamps + [parse_ts(e["ts"]) for e in noise], sim.events + noise),
+                                   key=lambda p: p[0])]
+    tmp = tempfile.mkdtemp(prefix="sleuth-bench-budget-")
+    path = os.path.join(tmp, "events.jsonl")
+    with open(path, "wb") as fh:
+        for e in events:
+            fh.write(orjson.dumps(e) + b"\n")
+    with open(os.path.join(tmp, "openapi.json"), "wb") as fh:
+        fh.write(orjson.dumps(sim.openapi))
+    with open(os.path.join(tmp, "attack.json"), "wb") as fh:
+        fh.write(orjson.dumps(attack))
+    n = len(events)
+    del sim, events, noise
+    runs = {}
+    for label, mem in (("default", None), ("budget", budget)):
+        if say:
+            say(f"memory budget: {label} ({n:,} events)")
+        proc = subprocess.run([sys.executable, "-c", "import sys; from sleuth.playground.bench import budget_child; "
+                               "budget_child(*sys.argv[1:])", tmp, mem or ""], capture_output=True, text=True)
+        if proc.returncode != 0:
+            return {"memory_budget": {"error": (proc.stderr.strip().splitlines() or ["failed"])[-1]}}
+        runs[label] = orjson.loads(proc.stdout.strip().splitlines()[-1])
+    free = {tuple(x) for x in runs["default"].pop("attack_matches")}
+    kept = {tuple(x) for x in runs["budget"].pop("attack_matches")}
+    for name in os.listdir(tmp):
+        os.remove(os.path.join(tmp, name))
+    os.rmdir(tmp)
+    return {"memory_budget": {"events": n, "flood_addresses": flood, "budget": budget, **runs,
+                              "attack_matches_default": len(free), "attack_matches_kept": len(free & kept),
+                              "attack_recall": round(len(free & kept) / len(free), 4) if free else None}}
+
+
+def budget_child(tmp: str, memory: str) -> None:
+    """One run of `budget_case` (in a child process): prints a JSON summary line."""
+    from sleuth.dsl import load_pack
+    from sleuth.engine import Engine, Normalizer
+    from sleuth.engine.ingest import OpenAPI
+
+    with open(os.path.join(tmp, "openapi.json"), "rb") as fh:
+        spec = OpenAPI.load(orjson.loads(fh.read()))
+    with open(os.path.join(tmp, "attack.json"), "rb") as fh:
+        attack = set(orjson.loads(fh.read()))
+    pack = load_pack()
+    matches: list = []
+    eng = Engine(pack, normalizer=Normalizer(templater=spec), memory=memory or None)
+    gc.freeze()
+    c0 = resource.getrusage(resource.RUSAGE_SELF).ru_utime
+    from sleuth.engine.ingest import open_source
+
+    batch = []
+    for _pos, item in open_source(os.path.join(tmp, "events.jsonl"), "jsonl"):
+        batch.append(item)
+        if len(batch) >= 4096:
+            matches += eng.feed_many(batch)
+            batch = []
+    matches += eng.feed_many(batch) + eng.close()
+    cpu = resource.getrusage(resource.RUSAGE_SELF).ru_utime - c0
+    stats = eng.stats()
+    hits = []
+    for m in matches:
+        if attack.intersection(m.event_ids):
+            hits.append([m.rule, orjson.dumps(m.key, option=orjson.OPT_SORT_KEYS).decode(), m.first_ts])
+    print(orjson.dumps({
+        "cpu_s": round(cpu, 2), "peak_rss_mb": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1),
+        "matches": len(matches), "evictions": stats["evictions"], "keys_at_end": stats["keys"],
+        "evicted_by_rule": stats["evicted_by_rule"],
+        "estimated_mb": round(stats["memory"]["estimated"] / 1e6, 1) if "memory" in stats else None,
+        "attack_matches": hits}).decode())
 
 
 EQL_SCRIPT = r'''

@@ -53,7 +53,11 @@ def configure(p: argparse.ArgumentParser) -> None:
     p.add_argument("--grace", type=float, default=0.0, metavar="SECONDS",
                    help="extra wait before deciding a trailing absence (default 0)")
     p.add_argument("--max-keys", type=int, default=1_000_000, metavar="N",
-                   help="global cap on live keys across rules (LRU eviction; default 1000000)")
+                   help="global cap on live keys across rules (the rule holding most keys gives one up; "
+                        "default 1000000)")
+    p.add_argument("--memory", metavar="SIZE",
+                   help="byte budget for rule state, e.g. 512MB or 2GiB (fair eviction across rules; "
+                        "docs/performance.md)")
     p.add_argument("--map", action="append", metavar="CANONICAL=SOURCE.PATH",
                    help="map an input field to a canonical one (repeatable)")
     p.add_argument("--mapping", metavar="FILE", help="a mapping file (see docs/input.md)")
@@ -89,6 +93,14 @@ def run_run(args) -> int:
     except (OSError, ValueError) as exc:
         print(f"sleuth run: {exc}", file=sys.stderr)
         return EXIT_USAGE
+    if args.memory is not None:
+        from sleuth.engine.state import parse_bytes
+
+        try:
+            parse_bytes(args.memory)
+        except ValueError as exc:
+            print(f"sleuth run: --memory: {exc}", file=sys.stderr)
+            return EXIT_USAGE
     enrich = []
     if args.enrich_table:
         from sleuth.engine.ingest import PrefixTable
@@ -205,7 +217,7 @@ class RunLoop:
         else:
             self.engine = Engine(self.pack, normalizer=self.normalizer, quarantine=self.quarantine,
                                  enrich=self.enrich, lateness=args.lateness, grace=args.grace,
-                                 max_keys=args.max_keys)
+                                 max_keys=args.max_keys, memory=args.memory)
         import gc
 
         gc.freeze()    # the pack and its generated code live for the whole run: keep them out of GC scans

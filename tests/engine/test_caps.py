@@ -30,6 +30,8 @@ def caps_in_source() -> set[str]:
         found |= {name for name in re.findall(r'limits(?:\s*or\s*\{\})?\)?\.get\("(\w+)"', text)}
         if re.search(r"\bmax_keys\b", text):
             found.add("max_keys")
+        if re.search(r"def _enforce_memory\b", text):
+            found.add("memory")
         if re.search(r"_supp\b", text):
             found.add("suppress")
     return found
