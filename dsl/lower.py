@@ -57,7 +57,69 @@ def compile_pack(checked: CheckedPack, *, name: str = "pack") -> PackSpec:
         lists.extend(g.lists)
     return PackSpec(name, pack_fingerprint(checked), tuple(rules), events, matches,
                     tests=checked.tests, lists=tuple(lists),
-                    fields=fields_read(checked.rules))
+                    fields=fields_read(checked.rules), sharing=window_sharing(checked.rules, rules))
+
+
+def window_sharing(rules, specs) -> tuple:
+    """The window rules that could share one per-key slice store (#18): a plan, shown by
+    `sleuth explain PACK --pack`; the engine does not share state yet.
+
+    Rules share a store when they read the same stream, key by the same
+    expressions and slide (sliding windows only: tumbling and session windows
+    close on their own boundaries). The store's slice is the greatest common
+    divisor of 1/60 of each span (whole milliseconds), so every rule's window
+    is a whole number of slices. Within a store, aggregates with the same text
+    over the same `where` are computed once per event instead of once per rule.
+    Returns tuples `(source, key text, slice seconds, members)`, members being
+    `(rule, span seconds, where text, aggregate labels)`, largest stores first;
+    stores of one rule are left out.
+    """
+    groups: dict[tuple, list] = {}
+    for r, spec in zip(rules, specs):
+        if r.kind != "window" or r.window_kind != "sliding" or not r.window_size:
+            continue
+        key = (r.source, ", ".join(k.dotted for k in r.keys) or "(global)")
+        where = ir.ir_text(r.cond) if r.cond is not None else "true"
+        groups.setdefault(key, []).append((r.name, float(r.window_size), where, tuple(a.label for a in spec.aggs)))
+    out = []
+    for (source, key), members in groups.items():
+        if len(members) < 2:
+            continue
+        slice_ms = 0
+        for _name, span, _w, _a in members:
+            slice_ms = math.gcd(slice_ms, max(1, int(round(span * 1000 / 60))))
+        out.append((source, key, slice_ms / 1000, tuple(members)))
+    out.sort(key=lambda g: (-len(g[3]), g[1]))
+    return tuple(out)
+
+
+def sharing_text(sharing: tuple) -> str:
+    """`sleuth explain --pack`: the shared-store plan as text, with the per-event updates it saves."""
+    if not sharing:
+        return "window state sharing: no two sliding window rules key by the same expressions\n"
+    lines = ["window state sharing plan (the engine keeps one window per rule and key today; a shared",
+             "store would keep one per key, in slices, with each aggregate once per distinct where):"]
+    total_aggs = total_once = 0
+    for n, (source, key, slice_s, members) in enumerate(sharing, 1):
+        spans = sorted(m[1] for m in members)
+        lines.append(f"  store {n}: by {key} ({source}), {len(members)} rules, spans "
+                     f"{format_duration(spans[0])}..{format_duration(spans[-1])}, slice {format_duration(slice_s)}")
+        for name, span, _where, aggs in members:
+            lines.append(f"    {name:<36} {format_duration(span):>5}  {len(aggs)} aggregate(s)")
+        seen: dict[tuple, list] = {}
+        for name, _span, where, aggs in members:
+            for a in aggs:
+                seen.setdefault((where, a), []).append(name)
+        shared = [(k, v) for k, v in seen.items() if len(v) > 1]
+        n_aggs = sum(len(m[3]) for m in members)
+        total_aggs += n_aggs
+        total_once += len(seen)
+        lines.append(f"    buffers per key: {len(members)} -> 1; aggregate updates per event: {n_aggs} -> {len(seen)}")
+        for (where, a), names in shared:
+            lines.append(f"    once: {a} over where {where}: {', '.join(names)}")
+    lines.append(f"  in all: {sum(len(g[3]) for g in sharing)} rules in {len(sharing)} stores; "
+                 f"aggregate updates {total_aggs} -> {total_once}")
+    return "\n".join(lines) + "\n"
 
 
 def fields_read(rules) -> frozenset:

@@ -184,6 +184,7 @@ class PackSpec:
     tests: tuple = ()
     lists: tuple = ()              # file-backed reference lists (RefList), for reloads
     fields: frozenset = frozenset()  # top-level event fields the rules read
+    sharing: tuple = ()            # window rules that could share a per-key store (dsl.lower.window_sharing)
 
     def reload_lists(self) -> list[str]:
         """Reload every list file that changed on disk; the names of those that did.

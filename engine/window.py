@@ -13,8 +13,11 @@
 - session: a key's session ends when no event came for more than `gap`;
   `having` is evaluated when it ends (at last event + gap).
 
-Memory per key is bounded: a sliding window holds at most `window` events
-(the oldest are dropped early and the match flagged `window-capped`),
+Memory per key is bounded: past `limit window` events a sliding window
+folds its oldest events into time slices of 1/60 of the window (values stay
+exact; the match is flagged `window-folded`, and `window-sliced` when a
+slice straddling the window's start counts whole); the aggregate steps of
+sequences still drop their oldest events past the limit (`window-capped`);
 tumbling and session windows hold only aggregates plus the first `events`
 records for provenance.
 """

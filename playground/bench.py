@@ -351,7 +351,43 @@ def memory_per_key(keys: int = 200_000) -> dict:
         live = eng.stats()["keys"]
         out[f"memory_{name}_bytes_per_key"] = {"keys": live, "bytes_per_key": round((after - before) / max(live, 1))}
         del evs, eng
+    out["memory_shipped_pack_bytes_per_key"] = shipped_pack_key_bytes(min(keys, 50_000))
     return out
+
+
+def shipped_pack_key_bytes(keys: int = 50_000) -> dict:
+    """Bytes per idle key per rule of the shipped pack: one event for each of `keys` distinct
+    addresses, users, sessions and fingerprints (tracemalloc, events allocated inside the
+    measurement and dropped by the caller, so that what the windows hold counts), beside the
+    engine's own estimate (`Engine(memory=...)` accounting)."""
+    import tracemalloc
+
+    from sleuth.dsl import load_pack
+    from sleuth.engine import Engine
+
+    pack = load_pack()
+    base = make_events(keys, keys=keys, rate=1000.0)
+    eng = Engine(pack, lateness=0)
+    gc.collect()
+    tracemalloc.start()
+    before = tracemalloc.get_traced_memory()[0]
+    evs = [dict(e, user=f"user{i}", src_ip=f"10.{i // 65536 % 256}.{i // 256 % 256}.{i % 256}",
+                session=f"s{i}", ja3=f"j{i}") for i, e in enumerate(base)]
+    del base
+    eng.feed_many(evs)
+    del evs
+    gc.collect()
+    held = tracemalloc.get_traced_memory()[0] - before
+    tracemalloc.stop()
+    per_rule = {m.spec.name: len(m.states) for m in eng.machines if m.states}
+    for m in eng.machines:
+        if m.states:
+            m.measure_key_bytes(64)
+    live = sum(per_rule.values())
+    est = sum(m.estimated_bytes() for m in eng.machines)
+    return {"keys": live, "rules_with_keys": len(per_rule), "bytes_per_key_per_rule": round(held / max(live, 1)),
+            "estimate_over_traced": round(est / max(held, 1), 2),
+            "estimated_bytes_per_key": {n: m.key_bytes for m in eng.machines for n in [m.spec.name] if m.states}}
 
 
 def budget_case(flood: int = 1_000_000, budget: str = "512MB", say=None) -> dict:
