@@ -125,6 +125,87 @@ def mix_rules(copies: int = 1) -> str:
     return "\n".join(out) + "\n"
 
 
+def handwritten_mix(path: str, out_path: str = os.devnull) -> int:
+    """The 30-rule mix (one copy of `mix_rules`) as careful hand-written Python: the floor.
+
+    JSON lines in, matches out as JSON lines, no validation, no reordering and
+    no provenance: filters by a route table, sequences as one dict of partials
+    per user (newest partial wins, steps checked last to first), windows as a
+    deque and a value counter per key (reset after a match). Returns the count.
+    """
+    from collections import Counter, deque
+
+    R = ALL_ROUTES[:20]
+    filters: dict = {}
+    for i in range(20):
+        filters.setdefault(R[i % 20], []).append((f"f0_{i}", (200, 401, 403, 404)[i % 4], 100 + 10 * i))
+    seq_steps: dict = {}      # route -> [(rule index, step)]
+    for i in range(6):
+        for step, r in enumerate((R[i], R[i + 6], R[(i + 10) % 20])):
+            seq_steps.setdefault(r, []).append((i, step))
+    for v in seq_steps.values():
+        v.sort(key=lambda x: -x[1])
+    within = [(5 + i) * 60.0 for i in range(6)]
+    partials: list[dict] = [{} for _ in range(6)]     # per sequence: user -> [start of step-1 partial, of step-2]
+    win_route = {R[8 + i]: i for i in range(4)}
+    win_key = ("src_ip", "user", "asn", "route")
+    wins: list[dict] = [{} for _ in range(4)]
+    loads, dumps = orjson.loads, orjson.dumps
+    n = 0
+    with open(path, "rb") as fh, open(out_path, "wb") as out:
+        write = out.write
+        for line in fh:
+            e = loads(line)
+            route = e.get("route")
+            t = e["ts"]
+            fl = filters.get(route)
+            if fl:
+                st, lat = e.get("status"), e.get("latency_ms", 0)
+                for name, want, thr in fl:
+                    if st == want and lat > thr:
+                        write(dumps({"rule": name, "ts": t, "id": e["id"]}) + b"\n")
+                        n += 1
+            steps = seq_steps.get(route)
+            if steps:
+                user = e.get("user")
+                for i, step in steps:
+                    p = partials[i].get(user)
+                    if step == 2:
+                        if p and p[1] is not None and t - p[1] <= within[i] and e.get("status") == 200:
+                            write(dumps({"rule": f"s0_{i}", "ts": t, "user": user, "first": p[1]}) + b"\n")
+                            n += 1
+                            p[1] = None
+                    elif step == 1:
+                        if p and p[0] is not None and t - p[0] <= within[i]:
+                            p[1], p[0] = p[0], None
+                    else:
+                        if p is None:
+                            partials[i][user] = [t, None]
+                        else:
+                            p[0] = t
+            wi = win_route.get(route)
+            if wi is not None:
+                key = e.get(win_key[wi])
+                w = wins[wi].get(key)
+                if w is None:
+                    w = wins[wi][key] = (deque(), Counter())
+                q, paths = w
+                size = (wi + 1) * 60.0
+                while q and q[0][0] <= t - size:
+                    _, old = q.popleft()
+                    paths[old] -= 1
+                    if not paths[old]:
+                        del paths[old]
+                q.append((t, e.get("path")))
+                paths[e.get("path")] += 1
+                if len(q) >= 30 + wi and len(paths) >= 5:
+                    write(dumps({"rule": f"w0_{wi}", "ts": t, "key": key, "count": len(q)}) + b"\n")
+                    n += 1
+                    q.clear()
+                    paths.clear()
+    return n
+
+
 def _cpu() -> float:
     return resource.getrusage(resource.RUSAGE_SELF).ru_utime
 
@@ -215,6 +296,8 @@ def run_suite(events: int = 1_000_000, repeat: int = 3, only: set[str] | None = 
         say("30-rule mix")
         pack30 = load_pack(sources={"mix.ttp": mix_rules(1)})
         cases["mix30_end_to_end"] = _row(measure(end_to_end(pack30), repeat), events, base)
+        say("30-rule mix, hand-written Python (the floor)")
+        cases["mix30_handwritten_floor"] = _row(measure(lambda: handwritten_mix(path), repeat), events, base)
         cases["mix30_engine"] = _row(measure(engine_only(pack30), repeat), events)
         say("300 rules")
         pack300 = load_pack(sources={"mix.ttp": mix_rules(10)})
@@ -234,6 +317,9 @@ def run_suite(events: int = 1_000_000, repeat: int = 3, only: set[str] | None = 
     if "sequence_30m_10x_keys_engine" in cases:
         ratios["sequence_cost_10x_keys"] = round(
             cases["sequence_30m_10x_keys_engine"]["us_per_event"] / cases["sequence_30m_engine"]["us_per_event"], 3)
+    if "mix30_handwritten_floor" in cases:
+        ratios["mix30_vs_handwritten"] = round(
+            cases["mix30_handwritten_floor"]["us_per_event"] / cases["mix30_end_to_end"]["us_per_event"], 3)
     if "mix300_end_to_end" in cases:
         ratios["rules_x10_time"] = round(
             cases["mix300_end_to_end"]["us_per_event"] / cases["mix30_end_to_end"]["us_per_event"], 3)
