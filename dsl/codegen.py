@@ -10,6 +10,10 @@ sub-expression elimination keyed on IR equality). Comparisons with a
 missing field are false: generated code tests `is not None` or the type
 explicitly rather than catching exceptions on the hot path.
 
+Population statistics (`share()`, `spread()`) are calls to `q<n>`, further
+factory parameters: the engine binds its own sketches' functions, so one
+compiled pack serves any number of engines.
+
 Every generated line is tagged with the rule-file line it comes from; the
 source is registered in `linecache` under a unique fake filename so
 tracebacks, pdb and `inspect.getsource` show it. The writer, the constant
@@ -26,7 +30,7 @@ import re
 from collections.abc import Callable
 from typing import Any
 
-from sleuth.engine import prims, pycode
+from sleuth.engine import population, prims, pycode
 from sleuth.engine.pycode import Consts as Consts
 from sleuth.engine.pycode import LineInfo
 from sleuth.engine.pycode import unique_filename as unique_filename
@@ -81,24 +85,52 @@ def runtime_set(s: ir.SetConst, reloadable: list | None = None):
     return frozenset(s.values)
 
 
+class Queries:
+    """The population queries (`q<n>`) of one generated factory: equal queries share a name.
+
+    Like constants, they are parameters of the factory, after the constants
+    (and a dispatch group's handlers): the engine passes its own sketches'
+    functions, so one compiled pack serves any number of engines.
+    """
+
+    def __init__(self) -> None:
+        self.specs: list[population.QuerySpec] = []
+
+    def add(self, spec: population.QuerySpec) -> str:
+        """The name bound to this query's function."""
+        if spec not in self.specs:
+            self.specs.append(spec)
+        return f"q{self.specs.index(spec)}"
+
+    @property
+    def names(self) -> list[str]:
+        return [f"q{i}" for i in range(len(self.specs))]
+
+    def unbound(self) -> list[Callable]:
+        """Functions for use outside an engine: every statistic is missing."""
+        return [population.unbound] * len(self.specs)
+
+
 class ExprCompiler:
     """IR expression → Python expression text, within one generated function.
 
     `loads` maps a field path to the local holding it (filled by the caller
     with `hoist_loads`); `steprefs` maps (step, path) to a Python expression;
-    `aggs` maps an `ir.Agg` to its index in the values list `A`.
+    `aggs` maps an `ir.Agg` to its index in the values list `A`; `queries`
+    collects the population statistics called (`q<n>(value)`).
     """
 
     def __init__(self, consts: Consts, loads: dict[tuple[str, ...], str] | None = None,
                  shared: dict[ir.Expr, str] | None = None,
                  steprefs: dict[tuple[int, tuple[str, ...]], str] | None = None,
-                 aggs: dict[ir.Agg, int] | None = None, ev: str = "ev"):
+                 aggs: dict[ir.Agg, int] | None = None, ev: str = "ev", queries: Queries | None = None):
         self.consts = consts
         self.loads = loads if loads is not None else {}
         self.shared = shared or {}
         self.steprefs = steprefs or {}
         self.aggs = aggs or {}
         self.ev = ev
+        self.queries = queries
         self.tmp = itertools.count()
 
     # -- entry points
@@ -224,6 +256,12 @@ class ExprCompiler:
 
     def v_not(self, e: ir.Not) -> str:
         return f"(not {self.cond(e.operand)})"
+
+    def v_population(self, e: ir.Population) -> str:
+        if self.queries is None:
+            raise ValueError(f"{e.kind}() needs the engine's population: no query binding here")
+        spec = population.QuerySpec(e.kind, e.key.path, e.horizon, e.of, e.period)
+        return f"{self.queries.add(spec)}({self.value(e.key)})"
 
     def v_call(self, e: ir.Call) -> str:
         if e.name == "exists":

@@ -18,6 +18,8 @@ from collections.abc import Callable
 
 import attrs
 
+from sleuth.engine import population as _population
+
 from . import ast, ir
 from .diagnostic import ERROR, WARNING, Diagnostic, closest
 from .lint import Linter
@@ -47,6 +49,7 @@ from .vocabulary import (
     MAX_DURATION,
     MAX_SAMPLE,
     NUMBER,
+    POPULATION,
     PREDICATE,
     SIZE,
     SPEC_FIELDS,
@@ -55,7 +58,7 @@ from .vocabulary import (
     type_name,
 )
 
-_ORDINALS = ("first", "second", "third")
+_ORDINALS = ("first", "second", "third", "fourth")
 
 # ---------------------------------------------------------------- scopes and context
 
@@ -371,6 +374,8 @@ class ExprChecker:
             self.error("bad-argument", "interarrival() is only an argument of cv() or jitter()",
                        node.span, "write cv(interarrival()) in 'having'")
             return err(node)
+        if name in POPULATION:
+            return self._population(node, ctx)
         if name not in FUNCTIONS:
             guess = closest(name, list(FUNCTIONS) + list(AGGREGATES))
             self.error("unknown-function", f"no function named '{name}'", node.span,
@@ -409,6 +414,88 @@ class ExprChecker:
         if name in ("hour", "weekday") and args[0].type not in ir.NUMERIC and args[0].type != ir.ANY:
             self.error("type-mismatch", f"{name}() takes a time (got {args[0].type})", node.args[0].span)
         return ir.Call(name, args, rtype, span=node.span)
+
+    def _population(self, node: ast.Call, ctx: Ctx) -> ir.Expr:
+        """`share(x[, horizon])` or `spread(x, y, period[, horizon])`, checked against the engine's table.
+
+        The fields are event fields (the engine's sketch reads them on every
+        event, so an expression, a step's field or a macro is refused); the
+        horizon and period are duration literals, period <= horizon.
+        """
+        name = node.name
+        lo, hi, _rtype = FUNCTIONS[name]
+        if ctx.matches or ctx.test_assert or ctx.generator:
+            where = "a 'from matches' rule" if ctx.matches else ctx.where
+            self.error("population-not-allowed", f"{name}() reads the population of the event stream; "
+                       f"it is not available in {where}", node.span,
+                       "use it in a rule over events: 'when', 'where', steps, 'having' or 'emit'")
+            return err(node)
+        if not lo <= len(node.args) <= hi:
+            self._arity(node, lo, hi)
+            return err(node)
+        fields: list[ir.Load] = []
+        durations: dict[str, float] = {}
+        failed = False
+        for i, (kind, arg) in enumerate(zip(POPULATION[name], node.args)):
+            if kind == _population.FIELD:
+                load = self._population_field(name, i, arg, ctx)
+                failed = failed or load is None
+                if load is not None:
+                    fields.append(load)
+                continue
+            seconds = self._const_duration(arg, f"{name}() {kind}")
+            if seconds is None:
+                failed = True
+                continue
+            low = _population.MIN_HORIZON if kind == _population.HORIZON else _population.MIN_PERIOD
+            if seconds < low:
+                self.error("bad-duration", f"the {name}() {kind} is shorter than {low:g}s", arg.span,
+                           f"a {kind} of at least {low:g}s: population statistics describe minutes to days")
+                failed = True
+                continue
+            durations[kind] = seconds
+        if failed:
+            return err(node)
+        horizon = durations.get(_population.HORIZON, _population.DEFAULT_HORIZON)
+        if name == "share":
+            return ir.Population(name, fields[0], horizon, span=node.span)
+        period = durations[_population.PERIOD]
+        if period > horizon:
+            where = node.args[3] if len(node.args) > 3 else node.args[2]
+            self.error("bad-duration", f"the spread() period ({period:g}s) is longer than its horizon "
+                       f"({horizon:g}s)", where.span, "the horizon averages several periods: e.g. "
+                       f"spread({fields[0].dotted}, {fields[1].dotted}, 10m, 1d)")
+            return err(node)
+        if fields[0].path == fields[1].path:
+            self.error("bad-argument", "spread() counts the distinct values of another field",
+                       node.args[1].span, f"e.g. spread({fields[0].dotted}, src_ip, 10m)")
+            return err(node)
+        return ir.Population(name, fields[0], horizon, fields[1].path, period, span=node.span)
+
+    def _population_field(self, name: str, i: int, arg: ast.Expr, ctx: Ctx) -> ir.Load | None:
+        """An argument of a population function that must be a field of the event."""
+        example = "share(ja3)" if name == "share" else "spread(ja3, src_ip, 10m)"
+        if not isinstance(arg, ast.Field):
+            self.error("bad-argument", f"the {_ORDINALS[i]} argument of {name}() is an event field", arg.span,
+                       f"e.g. {example}: the engine counts the field's values on every event")
+            return None
+        head = arg.parts[0]
+        if ctx.steps is not None and head in ctx.steps:
+            self.error("bad-argument", f"{name}() reads a field of the current event, not of step '{head}'",
+                       arg.span, f"write {name}({'.'.join(arg.parts[1:]) or 'field'}, ...) in the step's own condition")
+            return None
+        if len(arg.parts) == 1 and head in ctx.scope.macros:
+            self.error("bad-argument", f"'{head}' is a macro; {name}() takes an event field", arg.span,
+                       f"e.g. {example}")
+            return None
+        load = self.check_field(arg, ctx)
+        if not isinstance(load, ir.Load):
+            return None
+        if load.type in (ir.MAP, ir.LIST):
+            self.error("type-mismatch", f"{name}() counts single values (got a {type_name(load.type)})",
+                       arg.span, *([f"count one entry of it, e.g. {load.dotted}.<name>"] if load.type == ir.MAP else []))
+            return None
+        return load
 
     def _arity(self, node: ast.Call, lo: int, hi: int) -> None:
         want = f"{lo}" if lo == hi else f"{lo} to {hi}"

@@ -212,6 +212,26 @@ class Call(Expr):
 
 
 @attrs.frozen
+class Population(Expr):
+    """A statistic of the whole event stream for the current event's value of `key`.
+
+    `share(key[, horizon])` or `spread(key, of, period[, horizon])`
+    (`sleuth.engine.population`); only `key` is read from the event by the
+    rule's code, `of` is read by the engine's sketch.
+    """
+
+    kind: str
+    key: Load
+    horizon: float
+    of: tuple[str, ...] | None = None
+    period: float | None = None
+
+    @property
+    def type(self) -> str:
+        return FLOAT
+
+
+@attrs.frozen
 class Agg(Expr):
     """An aggregate over a window (`distinct(user)`, `cv(interarrival())`).
 
@@ -287,6 +307,11 @@ def ir_text(e: Expr) -> str:
         return f"{e.name}({', '.join(ir_text(a) for a in e.args)})"
     if isinstance(e, Agg):
         return _agg_label(e)
+    if isinstance(e, Population):
+        args = [e.key.dotted]
+        if e.of is not None:
+            args += [".".join(e.of), _format_seconds(e.period or 0)]
+        return f"{e.kind}({', '.join(args + [_format_seconds(e.horizon)])})"
     return type(e).__name__
 
 
@@ -312,6 +337,8 @@ def children(e: Expr) -> tuple[Expr, ...]:
         return e.args
     if isinstance(e, Agg):
         return e.args + ((e.inner,) if e.inner is not None else ())
+    if isinstance(e, Population):
+        return (e.key,)
     return ()
 
 

@@ -17,6 +17,7 @@ import math
 from typing import Any
 
 from sleuth.engine.duration import format_duration
+from sleuth.engine.population import QuerySpec, describe_sketch, sketch_specs
 from sleuth.engine.pycode import compile_factory, unique_filename
 from sleuth.engine.schema import FIELDS
 from sleuth.engine.spec import (
@@ -34,6 +35,7 @@ from .check import CheckedPack
 from .codegen import (
     Consts,
     ExprCompiler,
+    Queries,
     Writer,
     collect_loads,
     hoist_loads,
@@ -55,9 +57,11 @@ def compile_pack(checked: CheckedPack, *, name: str = "pack") -> PackSpec:
     lists = [lst for spec in rules for lst in spec.lists]
     for g in events.groups() + matches.groups():
         lists.extend(g.lists)
+    queries = [q for spec in rules for q in spec.queries] + [q for g in events.groups() for q in g.queries]
     return PackSpec(name, pack_fingerprint(checked), tuple(rules), events, matches,
                     tests=checked.tests, lists=tuple(lists),
-                    fields=fields_read(checked.rules), sharing=window_sharing(checked.rules, rules))
+                    fields=fields_read(checked.rules) | {q.of[0] for q in queries if q.of},
+                    population=sketch_specs(queries), sharing=window_sharing(checked.rules, rules))
 
 
 def window_sharing(rules, specs) -> tuple:
@@ -247,6 +251,7 @@ class _RuleGen:
         self.w = Writer()
         self.w.rule = rule.name
         self.consts = Consts()
+        self.queries = Queries()
         self.funcs: list[str] = []
         self.binds = _bind_paths(rule)
 
@@ -267,7 +272,7 @@ class _RuleGen:
         if paths:
             w.line("get = ev.get", span or self.rule.span)
             loads = hoist_loads(w, self.consts, paths, span=span or self.rule.span)
-        comp = ExprCompiler(self.consts, loads, steprefs=self.steprefs())
+        comp = ExprCompiler(self.consts, loads, steprefs=self.steprefs(), queries=self.queries)
         body(comp)
         w.dedent()
         self.funcs.append(name)
@@ -418,8 +423,10 @@ def compile_rule(index: int, rule: ir.Rule) -> RuleSpec:
     consts = g.consts
     returns = "{" + ", ".join(f"{n!r}: {n}" for n in sorted(set(g.funcs))) + "}"
     filename = unique_filename("rule", f"{rule.name} {rule.file}")
-    factory, source, lines_map = compile_factory(w, consts, "make_rule", returns, filename, namespace())
-    table = factory(*consts.values)
+    queries = g.queries
+    factory, source, lines_map = compile_factory(w, consts, "make_rule", returns, filename, namespace(),
+                                                 tuple(queries.names))
+    table = factory(*consts.values, *queries.unbound())
 
     def fn(name):
         return table.get(name) if name else None
@@ -451,7 +458,8 @@ def compile_rule(index: int, rule: ir.Rule) -> RuleSpec:
         refire_after=rule.refire_after, consumes=rule.consumes, view=fn(fns.get("view")), filename=filename,
         lines=lines_map, lists=tuple(consts.reloadable), prep=fn(fns.get("prep")),
         window_guard=window_guard(rule.having) if rule.kind == "window" else 0, source_text=source,
-        explain_text="", constants=tuple(consts.listing()))
+        explain_text="", constants=tuple(consts.listing()), queries=tuple(queries.specs),
+        requery=(lambda *fns, _f=factory, _c=tuple(consts.values): _f(*_c, *fns)) if queries.specs else None)
     object.__setattr__(spec, "explain_text", explain_rule(rule, spec, source, lines_map))
     return spec
 
@@ -608,7 +616,8 @@ def generate_group(label: str, members: list[tuple[ir.Rule, RuleSpec, tuple | No
     if paths:
         w.line("get = ev.get")
     loads = hoist_loads(w, consts, paths, getter="get") if paths else {}
-    comp = ExprCompiler(consts, loads)
+    queries = Queries()
+    comp = ExprCompiler(consts, loads, queries=queries)
     shared: dict[ir.Expr, str] = {}
     for i, n in enumerate(shared_nodes):
         w.line(f"c{i} = {comp.value(n)}", n.span)
@@ -651,17 +660,34 @@ def generate_group(label: str, members: list[tuple[ir.Rule, RuleSpec, tuple | No
     w.dedent()
     filename = unique_filename("dispatch", label)
     factory, source, line_map = compile_factory(w, consts, "make_group", "group", filename, namespace(),
-                                                tuple(f"h{i}" for i in range(len(slots))))
+                                                tuple(f"h{i}" for i in range(len(slots))) + tuple(queries.names))
     bound = consts.values
 
     def make(*handlers, _factory=factory, _bound=bound):
         return _factory(*_bound, *handlers)
 
     return GroupSpec(label, filename, source, make, tuple(slots), line_map, tuple(consts.reloadable),
-                     tuple(consts.listing()))
+                     tuple(consts.listing()), tuple(queries.specs))
 
 
 # ---------------------------------------------------------------- explain
+
+
+def _population_of(rule: ir.Rule) -> list:
+    """The population statistics a rule reads, in first-use order (as `QuerySpec`s)."""
+    exprs = [rule.cond, rule.having, rule.until, *(e for _n, e in rule.emits), *rule.fingerprint]
+    for st in rule.steps:
+        exprs += [st.cond, st.join, st.having]
+    for a in rule.absences:
+        exprs += [a.cond, a.join]
+    out: list = []
+    for e in exprs:
+        for n in ir.walk(e) if e is not None else ():
+            if isinstance(n, ir.Population):
+                q = QuerySpec(n.kind, n.key.path, n.horizon, n.of, n.period)
+                if q not in out:
+                    out.append(q)
+    return out
 
 
 def explain_rule(rule: ir.Rule, spec: RuleSpec, source: str, lines_map: dict) -> str:
@@ -722,6 +748,11 @@ def explain_rule(rule: ir.Rule, spec: RuleSpec, source: str, lines_map: dict) ->
     if rule.suppress:
         out.append(f"  suppress: {format_duration(rule.suppress)}"
                    + (f" by {', '.join(k.dotted for k in rule.suppress_keys)}" if rule.suppress_keys else ""))
+    pops = _population_of(rule)
+    if pops:
+        out.append("  population (stream-wide sketches, updated by every event before the rules):")
+        out += [f"    {line}" for s in sketch_specs(pops) for line in describe_sketch(s)]
+        out += [f"    reads {q.label()}" for q in pops]
     choice = choose_index(rule)
     if choice:
         vals = ", ".join(repr(v) for v in sorted(choice[1], key=repr))

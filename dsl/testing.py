@@ -31,7 +31,7 @@ from sleuth.engine.spec import PackSpec
 
 from . import ast, ir
 from .check import TestCase
-from .codegen import Consts, ExprCompiler, compile_source, unique_filename
+from .codegen import Consts, ExprCompiler, Queries, compile_source, unique_filename
 from .expression import Ctx, ExprChecker
 
 BASE_TIME = 1767225600.0          # 2026-01-01T00:00:00Z
@@ -231,19 +231,22 @@ def match_view(m) -> dict:
     return view
 
 
-def compile_condition(e: ir.Expr, kind: str, label: str) -> Callable[[dict], bool]:
+def compile_condition(e: ir.Expr, kind: str, label: str, population=None) -> Callable[[dict], bool]:
     """A checked event-level condition as a function of one event (or match view).
 
     The source is generated like a rule's (values bound as constants,
     registered in linecache under `<sleuth kind label>`). The condition
-    must not reference earlier steps.
+    must not reference earlier steps. `share()`/`spread()` read `population`
+    (an engine's `Population`); without one they are missing.
     """
     consts = Consts()
-    body = ExprCompiler(consts, {}).cond(e)
-    params = ", ".join(consts.names)
+    queries = Queries()
+    body = ExprCompiler(consts, {}, queries=queries).cond(e)
+    params = ", ".join(consts.names + queries.names)
     src = f"def make({params}):\n    def check(ev):\n        return {body}\n    return check\n"
     factory = compile_source(src, unique_filename(kind, label), consts, "make")
-    return factory(*consts.values)
+    fns = population.queries(queries.specs) if population is not None else queries.unbound()
+    return factory(*consts.values, *fns)
 
 
 def compile_assertion(node: ast.Expr, case: TestCase):

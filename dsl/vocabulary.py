@@ -24,6 +24,7 @@ from sleuth.engine.aggregate import (
     SIZE,
     VALUE,
 )
+from sleuth.engine.population import FUNCTIONS as _POPULATION
 from sleuth.engine.schema import (
     ALIAS_OF,
     FIELDS,
@@ -53,6 +54,10 @@ FUNCTIONS: dict[str, tuple[int, int, str]] = {
     "float": (1, 1, ir.FLOAT), "cidr": (2, 2, ir.BOOL), "abs": (1, 1, ir.NUM),
     "hour": (1, 1, ir.INT), "weekday": (1, 1, ir.INT),
 }
+#: Population functions (`share`, `spread`): statistics of the whole event stream, from the
+#: engine's table (`sleuth.engine.population.FUNCTIONS`); name -> argument kind per position.
+POPULATION: dict[str, tuple[str, ...]] = {n: d.args for n, d in _POPULATION.items()}
+FUNCTIONS.update({n: (d.arity[0], d.arity[1], d.result) for n, d in _POPULATION.items()})
 #: Aggregates: name -> (min args, max args), from the engine's registry.
 AGGREGATES: dict[str, tuple[int, int]] = ARITY
 #: Aggregate name -> the kind of each argument position (engine registry).
@@ -151,7 +156,7 @@ def list_kind_name(kind: str) -> str:
 
 __all__ = [
     "ALIASES", "FIELDS", "MAP_FIELDS", "MATCH_FIELDS", "SPEC_FIELDS", "TTPS", "GOALS", "SEVERITIES",
-    "FUNCTIONS", "AGGREGATES", "AGGREGATE_ARGUMENTS", "FOLLOWABLE", "INTERARRIVAL_CALL", "ARG_KINDS",
+    "FUNCTIONS", "POPULATION", "AGGREGATES", "AGGREGATE_ARGUMENTS", "FOLLOWABLE", "INTERARRIVAL_CALL", "ARG_KINDS",
     "VALUE", "NUMBER", "PREDICATE", "INTERARRIVAL", "AGGREGATE", "DURATION", "SIZE",
     "META_KNOWN", "META_LISTS", "META_VOCABULARIES", "LIMITS", "MAX_DURATION", "MAX_REPEAT", "MAX_SAMPLE",
     "REFIRE", "RESERVED_EMIT", "ALLOWED_CLAUSES", "RULE_KIND_WORDS",

@@ -30,6 +30,7 @@ from . import snapshot as _snapshot
 from .errors import EngineError, SnapshotError
 from .ingest.normalize import ID_ONLY, Normalizer, with_id
 from .match import Match, event_record, format_ts, jsonable, stable_hash
+from .population import Population
 from .quarantine import BadInput, Quarantine, excerpt_of
 from .record import BEFORE, Held, Timer
 from .schema import TS_MAX
@@ -89,6 +90,10 @@ class EventMachine(Machine):
         pass
 
 
+def _skip(*_args) -> None:
+    """The handler of a rule this engine does not run (`Engine(rules=...)`)."""
+
+
 MACHINES = {"event": EventMachine, "sequence": SequenceMachine, "window": WindowMachine}
 
 
@@ -102,9 +107,12 @@ class Engine:
     more than `future_tolerance` seconds ahead of the clock is held until
     `future_confirm - 1` more events agree with it, else quarantined as
     `future`), `normalizer`, `quarantine`, `enrich` (callables adding
-    fields to each event before rules see it), `memory` (a byte budget for
-    rule state, `512MB` or bytes: past it keys are evicted from the rules
-    holding the most, fairly; see docs/semantics.md §8).
+    fields to each event before rules see it), `rules` (names of the rules
+    to run, default all: the others hold no state and emit nothing; a keyed
+    stream processor runs one engine per group of `pack.partition_plan()`),
+    `memory` (a byte budget for rule state, `512MB` or bytes: past it keys
+    are evicted from the rules holding the most, fairly; see
+    docs/performance.md).
 
     Cost: O(1) amortised per event and matching rule; no per-event scan of
     keys or partial matches.
@@ -113,7 +121,8 @@ class Engine:
     def __init__(self, pack: PackSpec, *, lateness: float = 5.0, grace: float = 0.0,
                  max_keys: int = 1_000_000, future_tolerance: float = 86400.0, future_confirm: int = 2,
                  normalizer: Normalizer | None = None, quarantine: Quarantine | None = None,
-                 enrich: Iterable = (), source: str = "<feed>", memory: int | str | None = None):
+                 enrich: Iterable = (), source: str = "<feed>", rules: Iterable[str] | None = None,
+                 memory: int | str | None = None):
         if not isinstance(pack, PackSpec):
             raise EngineError(f"Engine needs a compiled pack (load_pack(...)), got {type(pack).__name__}")
         if lateness < 0 or grace < 0 or future_tolerance <= 0 or max_keys < 1 or future_confirm < 1:
@@ -124,6 +133,12 @@ class Engine:
         except ValueError as exc:
             raise EngineError(str(exc)) from None
         self.pack = pack
+        # A keyed stream processor runs one engine per partition group: only these rules run.
+        self.rules = None if rules is None else frozenset(rules)
+        if self.rules is not None:
+            unknown = sorted(self.rules - {r.name for r in pack.rules})
+            if unknown:
+                raise EngineError(f"no rule named '{unknown[0]}' in the pack")
         self.lateness = float(lateness)
         self.grace = float(grace)
         self.max_keys = int(max_keys)
@@ -165,24 +180,32 @@ class Engine:
         }
         self.matches_by_rule: dict[str, int] = {r.name: 0 for r in pack.rules}
         self.fingerprints: dict[str, set] = {}
-        self.machines: list[Machine] = [MACHINES[r.kind](self, r) for r in pack.rules]
+        # Stream-wide sketches (share(), spread()): every processed event, before the rules.
+        self.population = Population(pack.population)
+        self._observe = self.population.observer()
+        self.machines: list[Machine] = [MACHINES[r.kind](self, self.population.bind(r)) for r in pack.rules]
         self._supp: list[OrderedDict | None] = [OrderedDict() if r.suppress else None for r in pack.rules]
         # Per rule: until when a suppression entry dropped at its cap could still have applied.
         self._supp_forgot: list[float] = [NEG_INF] * len(pack.rules)
         self._flag_counts: dict[str, dict[str, int]] = {}    # flags set outside the machines
         self._linemaps: dict[str, tuple[str, dict]] = {r.filename: (r.name, r.lines) for r in pack.rules}
-        self._consumers = [r for r in pack.rules if r.source == "matches"]
+        self._consumers = [r for r in pack.rules if r.source == "matches"
+                           and (self.rules is None or r.name in self.rules)]
         self._event_dispatch = self._bind(pack.events)
         self._match_dispatch = self._bind(pack.matches) if self._consumers else None
         self._match_producer: str | None = None
         # Callables run with each emitted match at its time (a policy of actions); see feed_derived.
         self.listeners: list = []
+        self._scratch: dict[str, Machine] = {}      # import_key validates blobs on these
+        self._running = [m for m in self.machines if self.rules is None or m.spec.name in self.rules]
 
     # ---------------------------------------------------------------- wiring
     def _bind(self, dispatch):
         def handler(rule_index: int, role: str):
             m = self.machines[rule_index]
             spec = m.spec
+            if self.rules is not None and spec.name not in self.rules:
+                return _skip
             if spec.source == "matches":
                 allowed = set(spec.consumes) if spec.consumes is not None else None
                 rules = self.pack.rules
@@ -213,7 +236,7 @@ class Engine:
     def _make_group(self, group, handler):
         handlers = [handler(i, role) for i, role in group.slots]
         self._linemaps[group.filename] = (group.name, group.lines)
-        return group.factory(*handlers)
+        return group.factory(*handlers, *self.population.queries(group.queries))
 
     # ---------------------------------------------------------------- input
     def feed(self, event, source: str | None = None, position: int | None = None) -> list[Match]:
@@ -536,10 +559,11 @@ class Engine:
         index, always = self._event_dispatch
         rule_error = self._rule_error
         processed = self._processed
+        observe = self._observe
         i = head
         t = self.now
         try:
-            if len(index) == 1 and always is None:
+            if len(index) == 1 and always is None and observe is None:
                 ((field, table),) = index
                 lookup = table.get
                 while i < cut:
@@ -571,6 +595,8 @@ class Engine:
                 t, s, e = fifo[i]
                 i += 1
                 self.now = t
+                if observe is not None:
+                    observe(e, t)
                 self._dispatch(e, s, index, always)
                 processed += 1
                 if not processed % COLLECT_EVERY:
@@ -585,6 +611,8 @@ class Engine:
 
     def _process(self, ts: float, ev: dict, seq: int) -> None:
         self.now = ts
+        if self._observe is not None:
+            self._observe(ev, ts)
         index, always = self._event_dispatch
         self._dispatch(ev, seq, index, always)
         self._processed = n = self._processed + 1
@@ -637,7 +665,8 @@ class Engine:
             self._wm = to
             if to + self.lateness > self._max_ts:
                 self._max_ts = to + self.lateness
-            self._release(to)
+        # Also when the watermark stays: timers of a key imported after they were due fire now.
+        self._release(self._wm)
         if to > self.now:
             self.now = to      # time has passed: partials() counts what is left from here
         return out
@@ -976,33 +1005,55 @@ class Engine:
         return out
 
     # ---------------------------------------------------------------- per-key state
+    def _supp_key(self, m: Machine, key):
+        """The suppression key of a match of `m` for state key `key` (rules that suppress by their key)."""
+        key_d = m.key_dict(key) if key is not None else {n: None for n in m.spec.key_names}
+        return tuple(sorted((k, repr(v)) for k, v in key_d.items()))
+
+    def _live(self, m: Machine, st) -> bool:
+        """Does a key state still matter now? (Idle past its horizon, it would be treated as new.)"""
+        return st.last >= self.now - m.horizon - m.extra_horizon() or m.pinned(st)
+
     def export_key(self, key, rules: Iterable[str] | None = None, *, remove: bool = False) -> bytes:
         """One key's state across rules, as versioned msgpack bytes tied to the pack.
 
         For keyed stream processors: keep each key's blob in the processor's
         keyed state store, `import_key` it before feeding that key's events
         and `export_key(..., remove=True)` after, so the engine holds only
-        the keys in flight. Timers of the key travel with it.
+        the keys in flight. Timers of the key travel with it, and so does the
+        suppression of rules that suppress by their key (`suppress D`, not
+        `suppress D by f`). State idle past its rule's horizon is left out: it
+        would be treated as new anyway.
         """
         wanted = set(rules) if rules is not None else None
         parts = []
-        for m in self.machines:
-            if wanted is not None and m.spec.name not in wanted:
+        for m in self._running:
+            spec = m.spec
+            if wanted is not None and spec.name not in wanted:
                 continue
             st = m.states.get(key)
-            if st is None:
-                continue
-            timers = [list(t) for t in self._timers if _keyed_timer(t, m.spec.index, key)]
-            ends = [e for e, ks in getattr(m, "open_ends", {}).items() if key in ks]
-            parts.append([m.spec.name, m.dump_state(key, st), timers, ends])
+            supp = self._supp[spec.index]
+            skey = self._supp_key(m, key) if supp and spec.suppress_key is None else None
+            sup_t = supp.get(skey) if skey is not None else None
+            if sup_t is not None and sup_t + spec.suppress <= self.now:
+                sup_t = None
+            live = st is not None and self._live(m, st)
+            if live or sup_t is not None:
+                timers = [list(t) for t in self._timers if _keyed_timer(t, spec.index, key)] if live else []
+                ends = [e for e, ks in getattr(m, "open_ends", {}).items() if key in ks] if live else []
+                sup = [key, sup_t] if sup_t is not None else None
+                parts.append([spec.name, m.dump_state(key, st) if live else None, timers, ends, sup])
             if remove:
+                if skey is not None:
+                    supp.pop(skey, None)
+                if st is None:
+                    continue
                 del m.states[key]
                 self._nkeys -= 1
-                if timers:
-                    self._timers[:] = [t for t in self._timers if not _keyed_timer(t, m.spec.index, key)]
-                    heapq.heapify(self._timers)
-                for e in ends:
-                    m.open_ends[e].pop(key, None)
+                self._timers[:] = [t for t in self._timers if not _keyed_timer(t, spec.index, key)]
+                heapq.heapify(self._timers)
+                for ks in getattr(m, "open_ends", {}).values():
+                    ks.pop(key, None)
         return _snapshot.encode_key(parts, self.pack)
 
     def import_key(self, blob: bytes) -> None:
@@ -1013,25 +1064,45 @@ class Engine:
         try:
             if not isinstance(parts, list):
                 raise ValueError("parts")
-            for name, item, timers, ends in parts:
+            parts = [p + [None] if isinstance(p, list) and len(p) == 4 else p for p in parts]
+            for name, item, timers, ends, sup in parts:
                 m = by_name.get(name)
                 if m is None:
                     raise SnapshotError(f"key state for unknown rule '{name}'")
-                scratch = type(m)(self, m.spec)
-                scratch.load_state(item)
+                if item is not None:
+                    scratch = self._scratch.get(name)
+                    if scratch is None:
+                        scratch = self._scratch[name] = type(m)(self, m.spec)
+                    scratch.states.clear()
+                    scratch.load_state(item)
                 if not all(_snapshot.valid_key_timer(t) for t in timers):
                     raise ValueError("timer")
                 if not all(isinstance(e, (int, float)) for e in ends):
                     raise ValueError("window end")
+                if sup is not None and not (isinstance(sup, list) and len(sup) == 2
+                                            and isinstance(sup[1], (int, float)) and m.spec.suppress):
+                    raise ValueError("suppression")
+                if item is None and sup is None:
+                    raise ValueError("empty part")
         except SnapshotError:
             raise
         except Exception as exc:
             raise SnapshotError(f"corrupt key state: {type(exc).__name__}: {exc}") from exc
-        for name, item, timers, ends in parts:
+        for name, item, timers, ends, sup in parts:
             m = by_name.get(name)
-            before = len(m.states)
-            m.load_state(item)
-            if len(m.states) > before:
+            if sup is not None:
+                self._suppress_at(self._supp[m.spec.index], self._supp_key(m, thaw_key(sup[0])), sup[1])
+            if item is None:
+                continue
+            # The state validated on the scratch machine is moved over (loaded once).
+            scratch = self._scratch[name]
+            key = thaw_key(item[0])
+            st = scratch.states.pop(key)
+            new = m.states.pop(key, None) is None
+            m.states[key] = st
+            if getattr(scratch, "token", 0) > getattr(m, "token", 0):
+                m.token = scratch.token     # sequence partial tokens stay unique
+            if new:
                 self.note_new_key(m)
             for t in timers:
                 self._tseq += 1     # renumbered: this engine's timer sequence
@@ -1045,13 +1116,106 @@ class Engine:
                 else:
                     ks[key] = None
 
+    @staticmethod
+    def _suppress_at(supp: OrderedDict, skey, t: float) -> None:
+        """Record a suppression entry, keeping the entries in time order (expiry reads the front)."""
+        supp.pop(skey, None)
+        if supp and next(reversed(supp.values())) > t:
+            items = sorted([*supp.items(), (skey, t)], key=lambda kv: kv[1])
+            supp.clear()
+            supp.update(items)
+        else:
+            supp[skey] = t
+
+    def key_schedule(self, key) -> tuple[float | None, float | None]:
+        """When a key this engine holds next needs attention, as event times `(due, idle)`.
+
+        `due`: the earliest of its timers (a tumbling-window end, a session
+        end, a trailing-absence deadline plus `grace`), None without one;
+        `idle`: the time after which none of its state matters any more (its
+        rules' horizons after its last activity, suppression included), None
+        when it holds nothing. A keyed stream processor registers its own
+        timers at these times, imports the key and calls `advance`.
+        """
+        due = idle = None
+        for t in self._timers:
+            if t[4] != "close" and thaw_key(t[5]) == key and self.machines[t[3]].states.get(key) is not None:
+                tt = t[0] + (self.grace if t[4] == "absence" else 0.0)
+                due = tt if due is None else min(due, tt)
+        for m in self._running:
+            spec = m.spec
+            st = m.states.get(key)
+            if st is not None:
+                for e, ks in getattr(m, "open_ends", {}).items():
+                    if key in ks:
+                        due = e if due is None else min(due, e)
+                t = st.last + m.horizon + m.extra_horizon()
+                idle = t if idle is None else max(idle, t)
+            supp = self._supp[spec.index]
+            if supp and spec.suppress_key is None:
+                t0 = supp.get(self._supp_key(m, key))
+                if t0 is not None:
+                    idle = t0 + spec.suppress if idle is None else max(idle, t0 + spec.suppress)
+        return due, idle
+
+    def rewind(self) -> None:
+        """Forget the clock while the engine holds no key (keyed stream processors).
+
+        A worker that imports one key at a time, feeds it and exports it
+        again rewinds between keys: the next key's events may be older than
+        the last key's. Raises `EngineError` while keys or events are held.
+        """
+        if self._nkeys or len(self._fifo) > self._head or self._heap or self._suspects:
+            raise EngineError("rewind: the engine still holds keys or events")
+        self._timers.clear()
+        for m in self._running:
+            ends = getattr(m, "open_ends", None)
+            if ends:
+                ends.clear()
+        self.now = self._max_ts = self._wm = NEG_INF
+
+    def feed_match(self, match: Match) -> list[Match]:
+        """Feed a match made by another engine of the same pack to this engine's `from matches` rules.
+
+        For keyed stream processors that run rules over rules in a stage of
+        their own: the match is taken at its `emitted_at` (the watermark moves
+        there first, so due timers fire before it), as if the producing rule
+        ran in this engine. Returns the matches it completes. A match behind
+        the watermark is quarantined as `late`.
+        """
+        if self._closed:
+            raise EngineError("the engine is closed")
+        self._out = out = []
+        try:
+            spec = self.pack.rule(match.rule)
+        except KeyError:
+            raise EngineError(f"a match of rule '{match.rule}', which is not in this pack") from None
+        t = match.emitted_at
+        if t < self._wm:
+            self.metrics["late"] += 1
+            self.quarantine.add("<matches>", self._seq, "late",
+                                f"match time {format_ts(t)} is behind the watermark {format_ts(self._wm)}",
+                                excerpt_of(match.match_id))
+            return out
+        if t > self._wm:
+            self._wm = t
+            if t + self.lateness > self._max_ts:
+                self._max_ts = t + self.lateness
+        self._release(self._wm)
+        self.now = t
+        if self._match_dispatch is not None:
+            self._feed_match(spec.name, match.as_event())
+        return out
+
     # ---------------------------------------------------------------- snapshots
     def options(self) -> dict:
-        out = {"lateness": self.lateness, "grace": self.grace, "max_keys": self.max_keys,
-               "future_tolerance": self.future_tolerance, "future_confirm": self.future_confirm}
+        opts = {"lateness": self.lateness, "grace": self.grace, "max_keys": self.max_keys,
+                "future_tolerance": self.future_tolerance, "future_confirm": self.future_confirm}
+        if self.rules is not None:
+            opts["rules"] = sorted(self.rules)
         if self.memory is not None:
-            out["memory"] = self.memory
-        return out
+            opts["memory"] = self.memory
+        return opts
 
     def snapshot(self) -> bytes:
         """The engine's whole state as bytes (msgpack, versioned, tied to the pack, checksummed).
@@ -1072,6 +1236,7 @@ class Engine:
             "suppress": [None if s is None else [[k, t] for k, t in s.items()] for s in self._supp],
             "supp_forgot": self._supp_forgot, "flag_counts": self._flag_counts,
             "quarantine": self.quarantine.counts,
+            "population": self.population.dump(),
         }
         return _snapshot.encode(body, self.pack)
 
@@ -1118,6 +1283,7 @@ class Engine:
         self.fingerprints = {k: set(v) for k, v in body["fingerprints"].items()}
         for m, data in zip(self.machines, body["machines"]):
             m.load(data)
+        self.population.load(body.get("population"))
         self._nkeys = sum(len(m.states) for m in self.machines)
         forgot = body.get("supp_forgot", [])
         if not (isinstance(forgot, list) and len(forgot) in (0, len(self.pack.rules))

@@ -25,7 +25,8 @@ SNAPSHOT_MAGIC = "sleuth-snapshot"
 KEY_MAGIC = SNAPSHOT_MAGIC + "-key"
 SNAPSHOT_VERSION = 2     # 2: sliding windows hold folded slices; the header is sealed and lists the layout
 #: The engine options a snapshot records (and restores unless overridden).
-OPTIONS = frozenset({"lateness", "grace", "max_keys", "future_tolerance", "future_confirm", "memory"})
+OPTIONS = frozenset({"lateness", "grace", "max_keys", "future_tolerance", "future_confirm", "memory",
+                     "rules"})
 
 
 def encode(body: dict, pack) -> bytes:

@@ -45,6 +45,7 @@ class GroupSpec:
     lines: dict[int, LineInfo]
     lists: tuple = ()              # file-backed reference lists bound in this function
     constants: tuple[str, ...] = ()  # its k<n> constants as text (`k0 = 'user'`), for explain
+    queries: tuple = ()            # population queries (`QuerySpec`) it calls: factory(*handlers, *queries)
 
 
 @attrs.frozen(eq=False)
@@ -155,6 +156,8 @@ class RuleSpec:
     source_text: str = ""
     explain_text: str = ""
     constants: tuple[str, ...] = ()              # k<n> constants of `source_text` as text, for explain
+    queries: tuple = ()                          # population queries (`QuerySpec`) its code calls
+    requery: Callable[..., dict] | None = None   # its functions again, around other query functions
 
     def limit(self, name: str) -> int:
         return self.limits.get(name, DEFAULT_LIMITS[name])
@@ -185,6 +188,7 @@ class PackSpec:
     lists: tuple = ()              # file-backed reference lists (RefList), for reloads
     fields: frozenset = frozenset()  # top-level event fields the rules read
     sharing: tuple = ()            # window rules that could share a per-key store (dsl.lower.window_sharing)
+    population: tuple = ()         # stream-wide sketches (`SketchSpec`) the rules read
 
     def reload_lists(self) -> list[str]:
         """Reload every list file that changed on disk; the names of those that did.

@@ -33,7 +33,7 @@ EXIT_OK, EXIT_FINDINGS, EXIT_USAGE, EXIT_IO, EXIT_INTERRUPTED = 0, 1, 2, 3, 130
 # options do not need them. Exit codes are the EXIT_* above; `use_colour`,
 # `pack_paths` and `load_pack_or_report` are shared by the commands.
 COMMANDS: dict[str, str] = {
-    "demo": "simulate an hour of API traffic, run the shipped pack, show what it finds",
+    "demo": "simulate an API the pack was not tuned on, run the shipped pack, score it, write the report",
     "check": "parse and lint rule files and packs",
     "fmt": "rewrite rule files in canonical form",
     "run": "run rules over files or stdin; matches as JSON lines",
@@ -42,9 +42,10 @@ COMMANDS: dict[str, str] = {
     "play": "the playground: write, feed, watch and explain rules interactively",
     "roles": "show the business role of every API route, with the evidence",
     "simulate": "write labelled synthetic API traffic",
-    "eval": "score a rule pack against labelled simulator traffic",
+    "eval": "score a rule pack on every simulated API (tuned and held out), events and access logs",
     "report": "write an offline HTML report: unique-TTP timeline, actors, campaigns, provenance",
     "serve": "decide on live requests for gateways (nginx auth_request, Envoy ext_authz)",
+    "flink": "run a rule pack as an Apache Flink job (needs Java and the flink extra)",
     "bench": "measure speed and memory (events/s of CPU, ratios in one run)",
 }
 

@@ -464,22 +464,12 @@ def _fit(order: list[Entry], budget: int) -> list[str]:
 
 def _evaluation(slim: list[dict], label_set: dict, report: dict) -> dict:
     """Scores of `playground/evaluate.py` for these matches against a simulator's labels."""
-    from sleuth.playground.evaluate import evaluate
+    from sleuth.playground.evaluate import evaluate, events_meta
 
     manifest = label_set.get("manifest") or {}
-    span = manifest.get("span") or {}
-    ev = manifest.get("events") or {}
     cov = report.get("coverage") or {}
-    start = span.get("start") or cov.get("start") or report["summary"]["first"]
-    end = span.get("end") or cov.get("end") or report["summary"]["last"]
-    hours = span.get("hours")
-    if hours is None:
-        s, e = as_time(start), as_time(end)
-        hours = (e - s) / 3600.0 if s is not None and e is not None else 0.0
-    meta = {"start": start, "end": end, "hours": hours,
-            "events": ev.get("count") if isinstance(ev, dict) else None}
-    if meta["events"] is None:
-        meta["events"] = cov.get("events")
+    meta = events_meta(manifest, None, start=cov.get("start") or report["summary"]["first"],
+                       end=cov.get("end") or report["summary"]["last"], count=cov.get("events"))
     only_benign = bool((manifest.get("config") or {}).get("only_benign"))
     result = evaluate(slim, label_set.get("labels") or [], label_set.get("traps") or [], meta,
                       only_benign=only_benign, detail=True)

@@ -89,6 +89,11 @@ def victims(w: World, rng: random.Random, k: int, before: int, bank: bool = Fals
     seen.sort(key=lambda u: u.idx)
     if len(seen) < k:
         seen += [u for u in rng.sample(users, 4 * k) if u.account_id or not bank]
+    if len(seen) < k:
+        # A very short or small run: too few customers logged in yet and no bank customer in the
+        # draw. Take the first eligible users (no draw, so runs that got here before are unchanged).
+        have = {u.idx for u in seen}
+        seen += [u for u in users if (u.account_id or not bank) and u.idx not in have][: k - len(seen)]
     return rng.sample(seen, k)
 
 

@@ -1,0 +1,157 @@
+"""The keyed data flow of `sleuth flink run`, in one process: same matches and quarantine as one engine.
+
+`LocalPipeline` runs exactly what each Flink operator runs (chunked
+reading, time order, one keyed stage per key expression with each key's
+state as bytes, rules over rules in a later stage), with the watermark
+moving every event or lagging behind as Flink's periodic watermark does.
+"""
+
+from __future__ import annotations
+
+import io
+from collections import Counter
+
+import orjson
+import pytest
+
+from sleuth.dsl import load_pack
+from sleuth.engine import Engine, Quarantine
+from sleuth.engine.ingest.source import open_source
+from sleuth.playground.flink.core import (
+    Lines,
+    chunk_records,
+    make_normalizer,
+    plan_chunks,
+    plan_stages,
+    reached,
+    run_local,
+    timer_ms,
+    to_ms,
+)
+from sleuth.playground.simulate import SimConfig, generate, write
+
+
+@pytest.fixture(scope="module")
+def pack():
+    return load_pack()
+
+
+@pytest.fixture(scope="module")
+def sim_file(tmp_path_factory):
+    out = tmp_path_factory.mktemp("sim")
+    write(generate(SimConfig(hours=0.2, scale=0.05, seed=5, disorder=3.0,
+                             attacks=("account-takeover", "l3-reputation", "session-rotation"))), out)
+    path = out / "events.jsonl"
+    # Hostile lines the ingest must quarantine as `sleuth run` does: bad JSON, a late event, no time.
+    lines = path.read_bytes().splitlines(keepends=True)
+    first = orjson.loads(lines[0])
+    lines.insert(500, b"{not json\n")
+    lines.insert(900, orjson.dumps({**first, "id": "too-late"}) + b"\n")
+    lines.insert(1200, b'{"path": "/x"}\n')
+    path.write_bytes(b"".join(lines))
+    return str(path)
+
+
+def _reference(pack, path):
+    sink = Lines()
+    eng = Engine(pack, normalizer=make_normalizer(), quarantine=Quarantine(sink))
+    batch, positions, matches = [], [], []
+    for pos, item in open_source(path, name=path):
+        if type(item).__name__ == "Bad":
+            eng.quarantine.add(path, pos, item.reason, item.detail, item.excerpt)
+        else:
+            batch.append(item)
+            positions.append(pos)
+    matches = eng.feed_many(batch, path, positions) + eng.close()
+    return [m.to_json() for m in matches], sink.items
+
+
+@pytest.mark.parametrize("watermark_every", [7, 97])
+def test_keyed_pipeline_equals_one_engine(pack, sim_file, watermark_every):
+    expected, expected_q = _reference(pack, sim_file)
+    assert len(expected) > 20
+    pipe = run_local(pack, chunk_records(plan_chunks([(sim_file, sim_file)], chunk_bytes=200_000)),
+                     watermark_every=watermark_every)
+    got = [m.to_json() for m in pipe.matches]
+    assert Counter(got) == Counter(expected)
+    assert sorted(pipe.quarantine.sink.items) == sorted(expected_q)
+    assert {orjson.loads(q)["reason"] for q in expected_q} >= {"not-json", "late"}
+
+
+@pytest.mark.parametrize("chunk_bytes", [1, 777, 50_000, 1 << 30])
+def test_chunks_read_as_one_reader(sim_file, chunk_bytes):
+    whole = [(sim_file, pos, item) for pos, item in open_source(sim_file, name=sim_file)]
+    chunks = plan_chunks([(sim_file, sim_file)], chunk_bytes=chunk_bytes)
+    assert list(chunk_records(chunks)) == whole
+    assert [c.first_line for c in chunks][0] == 1
+
+
+def test_chunks_of_files_without_a_last_newline_and_gzip(tmp_path):
+    import gzip
+
+    p = tmp_path / "a.jsonl"
+    p.write_bytes(b'{"ts": 1, "id": "a"}\n\n{"ts": 2, "id": "b"}\n{bad\n{"ts": 3, "id": "c"}')
+    g = tmp_path / "b.jsonl.gz"
+    g.write_bytes(gzip.compress(p.read_bytes()))
+    for path in (p, g):
+        whole = [(str(path), pos, item) for pos, item in open_source(str(path), name=str(path))]
+        got = list(chunk_records(plan_chunks([(str(path), str(path))], chunk_bytes=5)))
+        assert [(s, pos, type(i).__name__) for s, pos, i in got] == \
+            [(s, pos, type(i).__name__) for s, pos, i in whole]
+    assert len(plan_chunks([(str(g), str(g))], chunk_bytes=5)) == 1
+
+
+def test_stages_follow_the_partition_plan(pack):
+    stages = plan_stages(pack)
+    plan = pack.partition_plan()
+    events = {tuple(g["key"]): [r for r in g["rules"] if pack.rule(r).source == "events"] for g in plan}
+    assert {s.key_names: list(s.rules) for s in stages if s.level == 0} == {k: v for k, v in events.items() if v}
+    assert [(s.level, s.key_names, s.rules) for s in stages if s.level > 0] == [(1, ("asn",), ("campaign_kill_chain",))]
+
+
+def test_rules_over_rules_in_their_own_stage():
+    src = '''
+rule a {
+  meta { ttp = "scraping" goal = "scraping" severity = low title = "a" }
+  when route == "/a"
+  by user
+  emit { net = asn }
+}
+rule b {
+  meta { ttp = "account-takeover" goal = "account-takeover" severity = low title = "b" }
+  by src_ip
+  window 1m
+  having count() >= 2
+  emit { net = asn }
+}
+rule chain {
+  meta { ttp = "campaign" goal = "fraud" severity = high title = "chain" }
+  from matches
+  by net within 10m
+  sequence {
+    x: rule == "a"
+    y: rule == "b"
+  }
+}
+'''
+    pack = load_pack(sources={"c.ttp": src})
+    lines = []
+    for i in range(300):
+        lines.append(orjson.dumps({"id": f"e{i}", "ts": 1000 + i * 7.5, "user": f"u{i % 5}", "asn": i % 3,
+                                   "src_ip": f"10.0.0.{i % 4}", "route": "/a" if i % 3 else "/b"}))
+    data = b"\n".join(lines) + b"\n"
+    eng = Engine(pack, normalizer=make_normalizer())
+    expected = [m.to_json() for m in eng.feed_many([orjson.loads(x) for x in lines], "mem") + eng.close()]
+    assert any(b'"rule":"chain"' in m for m in expected)
+    records = [("mem", pos, item) for pos, item in open_source(io.BytesIO(data), "jsonl", name="mem")]
+    for every in (1, 13):
+        pipe = run_local(pack, records, watermark_every=every)
+        assert Counter(m.to_json() for m in pipe.matches) == Counter(expected)
+
+
+@pytest.mark.parametrize("t", [1764230400.207 + 30, 0.0015, 12.9999999, 1e9 + 0.0009999])
+def test_timer_milliseconds_are_due_and_never_early(t):
+    ms = timer_ms(t)
+    assert reached(ms) > t
+    assert reached(ms - 1) <= t
+    assert to_ms(t) <= ms <= to_ms(t) + 1
