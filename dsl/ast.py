@@ -288,9 +288,9 @@ class Meta(Clause):
 
 @attrs.frozen
 class ByClause(Clause):
-    """`by f1, f2`: the rule's key."""
+    """`by f1, lower(f2)`: the rule's key (fields or expressions of fields)."""
 
-    keys: tuple[Field, ...] = attrs.field(converter=tuple)
+    keys: tuple[Expr, ...] = attrs.field(converter=tuple)
 
 
 @attrs.frozen
@@ -329,7 +329,10 @@ class HavingClause(Clause):
 
 @attrs.frozen
 class UntilClause(Clause):
+    """`until cond [by keys]`: drops partial matches; with `by`, at the key these give (EQL)."""
+
     cond: Expr
+    keys: tuple[Expr, ...] = attrs.field(default=(), converter=tuple)
 
 
 @attrs.frozen
@@ -368,7 +371,7 @@ class Suppress(Clause):
     """`suppress 30m [by keys]`."""
 
     duration: Duration
-    keys: tuple[Field, ...] = attrs.field(default=(), converter=tuple)
+    keys: tuple[Expr, ...] = attrs.field(default=(), converter=tuple)
 
 
 @attrs.frozen
@@ -419,10 +422,26 @@ class Sequence(Clause):
 
 
 @attrs.frozen
-class StepBy(StepMod):
-    """Per-step key: the step joins on these fields."""
+class Join(Clause):
+    """`join { name: cond ... }`: every step once, in any order, per key (EQL's join)."""
 
-    keys: tuple[Field, ...] = attrs.field(converter=tuple)
+    steps: tuple[SeqStep, ...] = attrs.field(converter=tuple)
+
+
+@attrs.frozen
+class Pipe(Clause):
+    """`| name args [by keys]`: post-processes the rule's matches (`| unique user`, `| head 5`)."""
+
+    name: str
+    args: tuple[Expr, ...] = attrs.field(default=(), converter=tuple)
+    keys: tuple[Expr, ...] = attrs.field(default=(), converter=tuple)
+
+
+@attrs.frozen
+class StepBy(StepMod):
+    """Per-step key: the step joins on these fields or expressions."""
+
+    keys: tuple[Expr, ...] = attrs.field(converter=tuple)
 
 
 @attrs.frozen
@@ -446,6 +465,11 @@ class StepWindow(StepMod):
 
     size: Duration
     cond: Expr
+
+
+@attrs.frozen
+class StepFork(StepMod):
+    """`fork`: advancing from the previous step keeps that partial (EQL's `fork=true`)."""
 
 
 # ------------------------------------------------------------------ tests

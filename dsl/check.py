@@ -28,12 +28,16 @@ from .expression import Ctx, Err, ExprChecker, FileScope, ListDef, MacroDef
 from .lint import PackView, decl_name_span
 from .lists import read_list_file
 from .span import NOWHERE, Span
+from .unparse import unparse
 from .vocabulary import (
     ALLOWED_CLAUSES,
     LIMITS,
+    MAX_HEAD,
     MAX_REPEAT,
     META_LISTS,
     META_VOCABULARIES,
+    NOT_STREAMING,
+    PIPES,
     REFIRE,
     RESERVED_EMIT,
     RULE_KIND_WORDS,
@@ -194,7 +198,7 @@ class Checker(ExprChecker):
         for c in decl.clauses:
             by_kind.setdefault(type(c), []).append(c)
         for cls, items in by_kind.items():
-            if cls not in (ast.UnlessBetween, ast.UnlessAfter) and len(items) > 1:
+            if cls not in (ast.UnlessBetween, ast.UnlessAfter, ast.Pipe) and len(items) > 1:
                 self.error("duplicate-clause", f"'{clause_word(cls)}' appears twice in rule '{decl.name}'",
                            items[1].span, related=[Related("first here", items[0].span)])
 
@@ -203,24 +207,26 @@ class Checker(ExprChecker):
             return items[0] if items else None
 
         when, seq, having = one(ast.WhenClause), one(ast.Sequence), one(ast.HavingClause)
-        present = [c for c in (when, seq, having) if c is not None]
+        join_ = one(ast.Join)
+        present = [c for c in (when, seq, join_, having) if c is not None]
         if len(present) > 1:
             self.error("conflicting-clauses",
-                       f"a rule is one kind: 'when' (single event), 'sequence' or 'having' (window); "
+                       f"a rule is one kind: 'when' (single event), 'sequence', 'join' or 'having' (window); "
                        f"this one has {' and '.join(repr(clause_word(type(c))) for c in present)}",
                        present[1].span, "split it into two rules")
             return None
         if not present:
-            self.error("missing-condition", f"rule '{decl.name}' has no 'when', 'sequence' or 'having'",
+            self.error("missing-condition", f"rule '{decl.name}' has no 'when', 'sequence', 'join' or 'having'",
                        decl_name_span(decl, "rule"), "add 'when <condition>' for a single-event rule")
             return None
-        kind = "event" if when else "sequence" if seq else "window"
+        kind = "event" if when else "sequence" if seq else "join" if join_ else "window"
         source = "matches" if one(ast.FromMatches) else "events"
         base = Ctx(scope, matches=source == "matches")
 
         meta = self._check_meta(decl, one(ast.Meta))
-        keys = self._keys(one(ast.ByClause), base)
-        key_paths = frozenset(k.path for k in keys)
+        by = one(ast.ByClause)
+        keys = self._keys(by.keys, base) if by is not None else ()
+        key_paths = frozenset(k.path for k in keys if isinstance(k, ir.Load))
         allowed = ALLOWED_CLAUSES[kind]
         for c in decl.clauses:
             if type(c) not in allowed:
@@ -229,7 +235,7 @@ class Checker(ExprChecker):
                            c.span, clause_hint(type(c)))
 
         limits = self._limits(one(ast.Limit))
-        fields: set[tuple[str, ...]] = set(key_paths)
+        fields: set[tuple[str, ...]] = set().union(*(_paths(k) for k in keys))
         rule_kw: dict = {}
         cond = None
         where = one(ast.WhereClause)
@@ -242,19 +248,20 @@ class Checker(ExprChecker):
 
         steps: tuple[ir.Step, ...] = ()
         absences: tuple[ir.Absence, ...] = ()
-        if kind == "sequence":
+        if kind in ("sequence", "join"):
+            # Without `within` a sequence is unbounded in time (EQL without maxspan): its
+            # state is bounded by `limit keys` and `limit partials` (docs/semantics.md).
             within = one(ast.WithinClause)
-            if within is None:
-                self.error("missing-within", f"sequence rule '{decl.name}' has no 'within'", seq.span,
-                           "bound the time from first to last step, e.g. 'within 30m'")
-            else:
+            if within is not None:
                 rule_kw["within"] = self._duration(within.duration, "'within' span")
-            steps = self._steps(seq, base, keys, cond, rule_kw.get("within"))
+            steps = self._steps(seq or join_, base, keys, cond, rule_kw.get("within"), ordered=kind == "sequence")
             step_index = {s.name: s.index for s in steps}
             absences = self._absences(decl, by_kind, base, step_index, steps)
             until = one(ast.UntilClause)
             if until is not None:
                 rule_kw["until"] = self.cond(until.cond, base.evolve(where="'until'"))
+                if until.keys:
+                    rule_kw["until_keys"] = self._until_keys(until, base, keys, steps, by)
             for s in steps:
                 fields |= set(s.fields)
         elif kind == "window":
@@ -266,7 +273,7 @@ class Checker(ExprChecker):
         sup = one(ast.Suppress)
         if sup is not None:
             rule_kw["suppress"] = self._duration(sup.duration, "suppression")
-            rule_kw["suppress_keys"] = self._keys(ast.ByClause(sup.keys, span=sup.span), base) if sup.keys else ()
+            rule_kw["suppress_keys"] = self._keys(sup.keys, base) if sup.keys else ()
         fp = one(ast.Fingerprint)
         if fp is not None:
             fctx = base.evolve(where="'fingerprint'", steps={s.name: s.index for s in steps} or None,
@@ -285,6 +292,7 @@ class Checker(ExprChecker):
                 rule_kw["refire"] = ref.policy
                 if ref.duration is not None:
                     rule_kw["refire_after"] = self._duration(ref.duration, "cooldown")
+        pipes = self._pipes(by_kind.get(ast.Pipe, []), base, steps, kind, decl.name)
         consumes = None
         if source == "matches":
             consumes = _consumed_rules(cond)
@@ -295,7 +303,7 @@ class Checker(ExprChecker):
             name=decl.name, file=scope.file, span=decl.span, kind=kind, source=source,
             meta=meta, keys=keys, cond=cond, steps=steps, absences=absences, emits=emits,
             limits=tuple(sorted(limits.items())), fields=tuple(sorted(fields)), consumes=consumes,
-            **rule_kw)
+            pipes=pipes, **rule_kw)
 
     def _check_meta(self, decl: ast.RuleDecl, meta: ast.Meta | None) -> tuple:
         out: dict[str, object] = {}
@@ -347,27 +355,50 @@ class Checker(ExprChecker):
         self.lint("meta", decl, meta, set(seen), anchor)
         return tuple(sorted(out.items()))
 
-    def _keys(self, clause: ast.ByClause | None, ctx: Ctx) -> tuple[ir.Load, ...]:
-        if clause is None:
-            return ()
-        out = []
-        seen = set()
-        for k in clause.keys:
-            if len(k.parts) == 1 and k.parts[0] in ctx.scope.macros:
-                self.error("bad-key", f"'{k.dotted}' is a macro; a key is a field", k.span)
+    def _keys(self, keys: tuple[ast.Expr, ...], ctx: Ctx) -> tuple[ir.Expr, ...]:
+        """Key fields or key expressions (`by user, lower(host)`), checked; each must read a field."""
+        out: list[ir.Expr] = []
+        for k in keys:
+            if isinstance(k, ast.Field) and len(k.parts) == 1 and k.parts[0] in ctx.scope.macros:
+                self.error("bad-key", f"'{k.dotted}' is a macro; a key is a field or an expression of fields",
+                           k.span)
                 continue
             e = self.expr(k, ctx.evolve(where="a key"))
             if isinstance(e, Err):
                 continue
-            if not isinstance(e, ir.Load):
-                self.error("bad-key", "a key is a field", k.span)
+            if not any(isinstance(n, (ir.Load, ir.StepRef)) for n in ir.walk(e)):
+                self.error("bad-key", "a key reads at least one field (this is a constant)", k.span,
+                           "e.g. 'by user' or 'by lower(host)'")
                 continue
-            if e.path in seen:
-                self.error("duplicate-key", f"key field '{k.dotted}' is listed twice", k.span)
+            if e in out:
+                self.error("duplicate-key", f"key '{unparse(k)}' is listed twice", k.span)
                 continue
-            seen.add(e.path)
             out.append(e)
         return tuple(out)
+
+    def _until_keys(self, until: ast.UntilClause, base: Ctx, keys: tuple[ir.Expr, ...],
+                    steps: tuple[ir.Step, ...], by: ast.ByClause | None) -> tuple[ir.Expr, ...]:
+        """`until cond by k`: the until's own key (EQL), rule keys first, as wide as the steps' keys."""
+        own = self._keys(until.keys, base)
+        step_extra = max((len(s.keys) - len(keys) for s in steps), default=0)
+        if len(own) != len(until.keys):
+            return keys + own
+        if len(own) != step_extra:
+            written = ", ".join(unparse(k) for k in until.keys)
+            span = Span(until.span.file, until.keys[0].span.line, until.keys[0].span.col, until.keys[-1].span.end_line,
+                        until.keys[-1].span.end_col, until.keys[0].span.start, until.keys[-1].span.end)
+            if step_extra == 0:
+                hints = [f"a 'by' right after 'until <condition>' is the until's own key (EQL's "
+                         f"'until [...] by f'); to key the whole rule write 'by {written}' before 'until'"]
+                if by is None:
+                    hints.append("or give the steps per-step keys ('a: ... by f') for the until's key to match")
+                self.error("until-key-arity", f"'until ... by {written}' gives the until its own key, but the "
+                           f"steps have no per-step key to compare it with", span, *hints)
+            else:
+                self.error("until-key-arity", f"'until ... by' gives {len(own)} field(s); the steps' per-step "
+                           f"keys have {step_extra}", span,
+                           "the until's key is compared with each step's key, field by field")
+        return keys + own
 
     def _limits(self, clause: ast.Limit | None) -> dict[str, int]:
         out: dict[str, int] = {}
@@ -384,8 +415,8 @@ class Checker(ExprChecker):
             out[e.name] = e.value
         return out
 
-    def _steps(self, seq: ast.Sequence, base: Ctx, keys: tuple[ir.Load, ...], where: ir.Expr | None,
-               within: float | None) -> tuple[ir.Step, ...]:
+    def _steps(self, seq: ast.Sequence | ast.Join, base: Ctx, keys: tuple[ir.Expr, ...], where: ir.Expr | None,
+               within: float | None, *, ordered: bool = True) -> tuple[ir.Step, ...]:
         names: dict[str, int] = {}
         for i, s in enumerate(seq.steps):
             if s.name in names:
@@ -398,11 +429,17 @@ class Checker(ExprChecker):
         arities: list[tuple[int, ast.SeqStep]] = []
         refs_to: dict[int, set[tuple[str, ...]]] = {}
         for i, s in enumerate(seq.steps):
-            ctx = base.evolve(steps=names, max_step=i - 1, where="step")
+            ctx = base.evolve(steps=names, max_step=i - 1 if ordered else -1,
+                              where="step" if ordered else "join step")
             mods = {}
             for m in s.mods:
                 if type(m) in mods:
                     self.error("duplicate-modifier", f"step '{s.name}' has two '{modifier_word(m)}' modifiers", m.span)
+                if not ordered and not isinstance(m, ast.StepBy):
+                    self.error("modifier-not-allowed", f"'{modifier_word(m)}' is not allowed on a join step",
+                               m.span, "the steps of a join take only a per-step key ('by f'); "
+                               "use a sequence for order, repeats, gaps, windows and fork")
+                    continue
                 mods[type(m)] = m
             rep = mods.get(ast.StepRepeat)
             lo, hi = 1, 1
@@ -422,7 +459,7 @@ class Checker(ExprChecker):
             step_keys = keys
             sby = mods.get(ast.StepBy)
             if sby is not None:
-                extra = self._keys(ast.ByClause(sby.keys, span=sby.span), base)
+                extra = self._keys(sby.keys, base)
                 step_keys = keys + extra
                 arities.append((len(extra), s))
             else:
@@ -448,13 +485,18 @@ class Checker(ExprChecker):
                     self.error("conflicting-modifiers", "a step is either repeated or an aggregate window",
                                rep.span, "use count() >= N in the window's condition instead of repeat")
                 self.lint("step_window", w, window, within)
-            fields = set(_paths(cond)) | {k.path for k in step_keys}
+            fields = set(_paths(cond)).union(*(_paths(k) for k in step_keys))
             if having is not None:
                 for agg in _aggs(having):
                     for a in agg.args:
                         fields |= _paths(a)
+            fork = mods.get(ast.StepFork)
+            if fork is not None and i == 0:
+                self.error("bad-fork", "the first step has no partial match to keep", fork.span,
+                           "'fork' goes on a later step: advancing from the previous step then keeps "
+                           "that partial, so it can match again")
             steps.append(ir.Step(s.name, i, event_part, join, step_keys, lo, hi, gap, window, having,
-                                 tuple(sorted(fields)), (), s.span))
+                                 tuple(sorted(fields)), (), s.span, fork=fork is not None and i > 0))
         if any(n for n, _ in arities):
             first_n, first_s = next((n, st) for n, st in arities if n)
             for n, st in arities:
@@ -466,6 +508,51 @@ class Checker(ExprChecker):
         for st in steps:
             binds = tuple(sorted(refs_to.get(st.index, ())))
             out.append(attrs.evolve(st, binds=binds) if binds else st)
+        return tuple(out)
+
+    def _pipes(self, clauses: list[ast.Pipe], base: Ctx, steps: tuple[ir.Step, ...], kind: str,
+               rule: str) -> tuple[ir.Pipe, ...]:
+        """The rule's pipes, in written order; the ones a stream cannot run are errors."""
+        out = []
+        ctx = base.evolve(steps={s.name: s.index for s in steps} or None, max_step=len(steps) - 1)
+        for p in clauses:
+            if kind == "window":
+                continue          # `clause-not-allowed` said so
+            name = p.name
+            if name in NOT_STREAMING:
+                self.error("pipe-not-streaming", f"'| {name}' needs every match before it can output one: "
+                           f"a stream has no end", p.span, NOT_STREAMING[name].format(rule=rule))
+                continue
+            if name not in PIPES:
+                guess = closest(name, list(PIPES) + list(NOT_STREAMING))
+                hints = [f"did you mean '{guess}'?"] if guess else []
+                hints.append(f"pipes: {', '.join(PIPES)}; '|' starts a pipe, conditions are joined with 'or'")
+                self.error("unknown-pipe", f"no pipe named '{name}'", p.span, *hints)
+                continue
+            if p.keys and name != "head":
+                self.error("bad-pipe", f"'| {name}' takes no 'by'", p.keys[0].span,
+                           "only '| head N by f' counts per group; a rule key is written 'by f' before the pipes")
+                continue
+            where = f"'| {name}'"
+            if name == "filter":
+                if len(p.args) != 1:
+                    self.error("bad-pipe", "'| filter' takes one condition", p.span, "e.g. '| filter a.user != b.user'")
+                    continue
+                out.append(ir.Pipe("filter", (self.cond(p.args[0], ctx.evolve(where=where)),), span=p.span))
+            elif name == "unique":
+                if not p.args:
+                    self.error("bad-pipe", "'| unique' takes one or more values", p.span, "e.g. '| unique user, host'")
+                    continue
+                vals = tuple(self.expr(a, ctx.evolve(where=where)) for a in p.args)
+                out.append(ir.Pipe("unique", vals, span=p.span))
+            else:
+                count = p.args[0] if len(p.args) == 1 else None
+                if not (isinstance(count, ast.IntLit) and 1 <= count.value <= MAX_HEAD):
+                    self.error("bad-pipe", f"'| head' takes a count from 1 to {MAX_HEAD:,}", p.span,
+                               "e.g. '| head 5' (the rule's first 5 matches) or '| head 1 by user' (per user)")
+                    continue
+                keys = self._keys(p.keys, ctx.evolve(where=where)) if p.keys else ()
+                out.append(ir.Pipe("head", (), count.value, keys, span=p.span))
         return tuple(out)
 
     def _absences(self, decl, by_kind, base, step_index, steps) -> tuple[ir.Absence, ...]:

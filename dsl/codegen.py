@@ -48,6 +48,7 @@ _FUNC_PRIM = {
     "lower": "lower", "upper": "upper", "length": "length", "startswith": "startswith",
     "endswith": "endswith", "contains": "contains_fn", "int": "to_int", "str": "to_str",
     "float": "to_float", "abs": "absolute", "hour": "hour", "weekday": "weekday",
+    "casefold": "casefold",
 }
 
 class Writer(pycode.Writer):
@@ -240,7 +241,7 @@ class ExprCompiler:
     def v_regex(self, e: ir.Regex) -> str:
         k = self.consts.add(prims.compile_regex(e.pattern, e.flags), key=("re", e.pattern, e.flags))
         first, later = self._simple(self.value(e.left))
-        return f"(type({first}) is str and {k}.search({later}, 0, REGEX_WINDOW) is not None)"
+        return f"(type({first}) is str and {k}({later}) is not None)"
 
     def v_arith(self, e: ir.Arith) -> str:
         return f"{_PRIM_ARITH[e.op]}({self.value(e.left)}, {self.value(e.right)})"

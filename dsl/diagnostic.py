@@ -34,6 +34,14 @@ class Related:
     span: Span
 
 
+def _strings(items: Iterable[str]) -> tuple[str, ...]:
+    return tuple(items)
+
+
+def _related(items: Iterable[Related]) -> tuple[Related, ...]:
+    return tuple(items)
+
+
 @attrs.frozen
 class Diagnostic:
     """One problem found in rule text."""
@@ -42,8 +50,8 @@ class Diagnostic:
     severity: str
     message: str
     span: Span
-    hints: tuple[str, ...] = attrs.field(default=(), converter=tuple)
-    related: tuple[Related, ...] = attrs.field(default=(), converter=tuple)
+    hints: tuple[str, ...] = attrs.field(default=(), converter=_strings)
+    related: tuple[Related, ...] = attrs.field(default=(), converter=_related)
 
     @property
     def is_error(self) -> bool:

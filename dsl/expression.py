@@ -31,7 +31,7 @@ from .lists import (
     load_list,
     read_list_file,
 )
-from .regex_lint import compile_regex, regex_hazard
+from .regex_lint import compile_regex, regex_hazard, regex_portability
 from .span import Span
 from .vocabulary import (
     AGGREGATE,
@@ -306,6 +306,11 @@ class ExprChecker:
                            node.span, f"e.g. '{head}.src_ip'")
                 return err(node)
             if idx > ctx.max_step:
+                if ctx.where == "join step":
+                    self.error("forward-step-reference", f"the steps of a join match in any order: "
+                               f"step '{head}' may not have matched yet", node.span,
+                               "compare the steps' fields after the match: '| filter a.user != b.user'")
+                    return err(node)
                 if idx == ctx.max_step + 1 and ctx.where == "step":
                     msg = f"step '{head}' cannot reference its own fields"
                     hint = "a step's condition reads the current event directly: drop the prefix"
@@ -711,6 +716,17 @@ class ExprChecker:
         if hazard:
             self.error("unsafe-regex", f"regex refused: {hazard}", pat.span,
                        "this shape can take exponential time on hostile input; rewrite without the nesting")
+            return err(node)
+        port = regex_portability(text, flags)
+        if port is not None:
+            code, message, pos = port
+            span = pat.span
+            if isinstance(pat, ast.Regex) and span.line == span.end_line and pos is not None:
+                col = span.col + 1 + pos
+                span = Span(span.file, span.line, col, span.line, col + 1, span.start + 1 + pos, span.start + 2 + pos)
+            self.error(code, f"regex refused: {message}", span,
+                       "install google-re2 (pip install 'sleuth[re2]') or bound the repeat, e.g. {0,256}"
+                       if code == "regex-needs-re2" else "docs/language.md lists what regexes may use")
             return err(node)
         if left.type not in (ir.STR, ir.ANY, ir.IP) and not isinstance(left, Err):
             self.error("type-mismatch", f"'=~' matches strings (got {left.type})", node.left.span)

@@ -138,7 +138,7 @@ class Glob(Expr):
 
 @attrs.frozen
 class Regex(Expr):
-    """`left =~ /pattern/flags` (search; input bounded to `REGEX_WINDOW` chars)."""
+    """`left =~ /pattern/flags` (a search over the whole value; `engine/regex.py`)."""
 
     left: Expr
     pattern: str
@@ -315,6 +315,16 @@ def ir_text(e: Expr) -> str:
     return type(e).__name__
 
 
+def key_label(e: Expr) -> str:
+    """How a key is named in a match's `key` (`user`, `lower(host)`, `pid * 2`)."""
+    if isinstance(e, Load):
+        return e.dotted
+    text = ir_text(e)
+    if isinstance(e, Arith) and text.startswith("(") and text.endswith(")"):
+        return text[1:-1]
+    return text
+
+
 def walk(e: Expr):
     """Pre-order walk over an IR expression."""
     yield e
@@ -357,7 +367,7 @@ class Step:
     index: int
     cond: Expr                         # event-only part (no step references)
     join: Expr | None                  # part that reads earlier steps, checked on advance
-    keys: tuple[Load, ...]             # per-step key (rule keys + step keys)
+    keys: tuple[Expr, ...]             # per-step key (rule keys + step keys)
     min: int = 1
     max: int | None = 1                # None: unbounded
     gap: float | None = None           # max seconds after the previous step
@@ -366,6 +376,7 @@ class Step:
     fields: tuple[tuple[str, ...], ...] = ()   # paths recorded in provenance
     binds: tuple[tuple[str, ...], ...] = ()    # paths later steps reference
     span: Span = NOWHERE
+    fork: bool = False                 # advancing keeps the previous step's partial (EQL fork)
 
 
 @attrs.frozen(eq=False)
@@ -382,16 +393,28 @@ class Absence:
 
 
 @attrs.frozen(eq=False)
+class Pipe:
+    """One pipe of a rule: `filter` (exprs = the condition), `unique` (exprs = the values),
+    `head` (count, and keys to count per group)."""
+
+    kind: str
+    exprs: tuple[Expr, ...] = ()
+    count: int | None = None
+    keys: tuple[Expr, ...] = ()
+    span: Span = NOWHERE
+
+
+@attrs.frozen(eq=False)
 class Rule:
     """A checked rule, ready to compile."""
 
     name: str
     file: str
     span: Span
-    kind: str                           # "event" | "sequence" | "window"
+    kind: str                           # "event" | "sequence" | "join" | "window"
     source: str                         # "events" | "matches"
     meta: tuple[tuple[str, _Any], ...]
-    keys: tuple[Load, ...] = ()
+    keys: tuple[Expr, ...] = ()         # fields (Load) or expressions of fields
     cond: Expr | None = None            # `when` (event) or `where` (window, sequence pre-filter)
     within: float | None = None
     window_kind: str | None = None      # sliding | tumbling | session
@@ -401,16 +424,18 @@ class Rule:
     sustain: float | None = None
     steps: tuple[Step, ...] = ()
     until: Expr | None = None
+    until_keys: tuple[Expr, ...] | None = None   # `until ... by`: rule keys + the until's own keys
     absences: tuple[Absence, ...] = ()
     emits: tuple[tuple[str, Expr], ...] = ()
     suppress: float | None = None
-    suppress_keys: tuple[Load, ...] = ()
+    suppress_keys: tuple[Expr, ...] = ()
     limits: tuple[tuple[str, int], ...] = ()
     fingerprint: tuple[Expr, ...] = ()
     refire: str = "reset"
     refire_after: float | None = None
     fields: tuple[tuple[str, ...], ...] = ()   # paths recorded in provenance
     consumes: tuple[str, ...] | None = None    # from matches: rules it reads (None = all event rules)
+    pipes: tuple[Pipe, ...] = ()
 
     def meta_value(self, name: str, default=None):
         for k, v in self.meta:

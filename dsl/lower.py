@@ -26,6 +26,7 @@ from sleuth.engine.spec import (
     Dispatch,
     GroupSpec,
     PackSpec,
+    PipeSpec,
     RuleSpec,
     StepSpec,
 )
@@ -130,7 +131,9 @@ def fields_read(rules) -> frozenset:
     """Top-level event fields any rule reads (conditions, keys, aggregates, emits, ...)."""
     exprs: list = []
     for r in rules:
-        exprs += [r.cond, r.having, r.until, *r.keys, *r.fingerprint, *r.suppress_keys]
+        exprs += [r.cond, r.having, r.until, *r.keys, *r.fingerprint, *r.suppress_keys, *(r.until_keys or ())]
+        for p in r.pipes:
+            exprs += [*p.exprs, *p.keys]
         exprs += [e for _n, e in r.emits]
         for st in r.steps:
             exprs += [st.cond, st.join, st.having, *st.keys]
@@ -171,6 +174,8 @@ def _bind_paths(rule: ir.Rule) -> dict[int, list[tuple[str, ...]]]:
             exprs.append(a.join)
     exprs += [e for _n, e in rule.emits]
     exprs += list(rule.fingerprint)
+    for p in rule.pipes:
+        exprs += [*p.exprs, *p.keys]
     for e in exprs:
         for n in ir.walk(e):
             if isinstance(n, ir.StepRef):
@@ -277,9 +282,17 @@ class _RuleGen:
         w.dedent()
         self.funcs.append(name)
 
-    def key_func(self, name: str, keys: tuple[ir.Load, ...]) -> None:
+    def key_func(self, name: str, keys: tuple[ir.Expr, ...]) -> None:
         def body(c: ExprCompiler):
-            names = [c.value(k) for k in keys]
+            names = []
+            for k in keys:
+                v = c.value(k)
+                if not isinstance(k, ir.Load):
+                    # An expression key is computed once into a local.
+                    t = f"t{next(c.tmp)}"
+                    self.w.line(f"{t} = {v}", k.span)
+                    v = t
+                names.append(v)
             bad = " or ".join(f"{n} is None or type({n}) is dict or type({n}) is list" for n in names)
             self.w.line(f"if {bad}:")
             self.w.line("    return None")
@@ -418,6 +431,21 @@ def compile_rule(index: int, rule: ir.Rule) -> RuleSpec:
     if rule.suppress_keys:
         g.key_func("suppress_key", rule.suppress_keys)
         reg("suppress_key", "suppress_key")
+    if rule.until_keys is not None:
+        g.key_func("until_key", rule.until_keys)
+        reg("until_key", "until_key")
+    if rule.pipes:
+        def pipe_body(c: ExprCompiler):
+            vals = []
+            for p in rule.pipes:
+                if p.kind == "filter":
+                    vals.append(c.cond(p.exprs[0]))
+                else:
+                    items = [c.value(e) for e in (p.exprs if p.kind == "unique" else p.keys)]
+                    vals.append(f"({', '.join(items)}{',' if len(items) == 1 else ''})" if items else "()")
+            w.line(f"return ({', '.join(vals)}{',' if len(vals) == 1 else ''})")
+        g.func("pipe_values", "ev, b", [e for p in rule.pipes for e in (*p.exprs, *p.keys)], pipe_body)
+        reg("pipe_values", "pipe_values")
 
     # Wrap everything into a factory binding the constants.
     consts = g.consts
@@ -437,9 +465,9 @@ def compile_rule(index: int, rule: ir.Rule) -> RuleSpec:
             name=s.name, index=s.index, min=s.min, max=s.max, gap=s.gap,
             key=fn(sa.get("key")), join=fn(sa.get("join")), bind=fn(sa.get("bind")),
             record=fn(sa["record"]), fields=tuple(".".join(p) for p in s.fields),
-            window=s.window, key_names=tuple(k.dotted for k in s.keys), aggs=sa.get("aggs", ()),
+            window=s.window, key_names=tuple(ir.key_label(k) for k in s.keys), aggs=sa.get("aggs", ()),
             extract=fn(sa.get("extract")),
-            having=fn(sa.get("having"))))
+            having=fn(sa.get("having")), fork=s.fork))
     absences = tuple(
         AbsenceSpec(a.name, a.start, a.end, a.within, fn(fns.get(f"absence_join_{ai}")))
         for ai, a in enumerate(rule.absences))
@@ -447,21 +475,32 @@ def compile_rule(index: int, rule: ir.Rule) -> RuleSpec:
     spec = RuleSpec(
         index=index, name=rule.name, kind=rule.kind, source=rule.source, ttp=rule.ttp, goal=rule.goal,
         severity=rule.severity, title=rule.title, meta=meta, file=rule.file, line=rule.span.line,
-        key_names=tuple(k.dotted for k in rule.keys), key=fn(fns.get("key")),
+        key_names=tuple(ir.key_label(k) for k in rule.keys), key=fn(fns.get("key")),
         record=fn(fns["record"]), record_fields=tuple(".".join(p) for p in rule.fields),
         emit=fn(fns.get("emit")), fingerprint=fn(fns.get("fingerprint")),
         suppress=rule.suppress, suppress_key=fn(fns.get("suppress_key")),
         limits=dict(rule.limits), within=rule.within, steps=tuple(step_specs), absences=absences,
-        has_until=rule.until is not None, window_kind=rule.window_kind, window_size=rule.window_size,
+        has_until=rule.until is not None, until_key=fn(fns.get("until_key")),
+        window_kind=rule.window_kind, window_size=rule.window_size,
         window_gap=rule.window_gap, aggs=agg_specs, extract=fn(fns.get("extract")),
         having=fn(fns.get("having")), sustain=rule.sustain, refire=rule.refire,
         refire_after=rule.refire_after, consumes=rule.consumes, view=fn(fns.get("view")), filename=filename,
-        lines=lines_map, lists=tuple(consts.reloadable), prep=fn(fns.get("prep")),
-        window_guard=window_guard(rule.having) if rule.kind == "window" else 0, source_text=source,
+        lines=lines_map, lists=tuple(consts.reloadable), prep=fn(fns.get("prep")), source_text=source,
+        window_guard=window_guard(rule.having) if rule.kind == "window" else 0,
+        pipes=tuple(PipeSpec(p.kind, _pipe_label(p), p.count) for p in rule.pipes),
+        pipe_values=fn(fns.get("pipe_values")),
         explain_text="", constants=tuple(consts.listing()), queries=tuple(queries.specs),
         requery=(lambda *fns, _f=factory, _c=tuple(consts.values): _f(*_c, *fns)) if queries.specs else None)
     object.__setattr__(spec, "explain_text", explain_rule(rule, spec, source, lines_map))
     return spec
+
+
+def _pipe_label(p: ir.Pipe) -> str:
+    """The pipe as explain and provenance show it (`| head 5 by user`)."""
+    if p.kind == "head":
+        keys = f" by {', '.join(ir.key_label(k) for k in p.keys)}" if p.keys else ""
+        return f"| head {p.count}{keys}"
+    return f"| {p.kind} {', '.join(ir.ir_text(e) for e in p.exprs)}"
 
 
 # ---------------------------------------------------------------- dispatch
@@ -673,11 +712,31 @@ def generate_group(label: str, members: list[tuple[ir.Rule, RuleSpec, tuple | No
 # ---------------------------------------------------------------- explain
 
 
+def _within_line(rule: ir.Rule, spec: RuleSpec) -> str:
+    if rule.within is None:
+        return (f"  within: unbounded (no time limit); state bounded by limit keys={spec.limit('keys')}"
+                + (f" and partials={spec.limit('partials')}" if rule.kind == "sequence" else ""))
+    if rule.kind == "join":
+        return f"  within: {format_duration(rule.within)}: a step's event older than that is dropped (a match spans at most that)"
+    return f"  within: {format_duration(rule.within)} from the first step's event to the last (inclusive)"
+
+
+def _explain_until(rule: ir.Rule, out: list[str]) -> None:
+    if rule.until is None:
+        return
+    if rule.until_keys is not None:
+        keys = ", ".join(ir.key_label(k) for k in rule.until_keys)
+        out.append(f"  until: {ir.ir_text(rule.until)}  key({keys})  -> drops the partial matches at that key")
+    else:
+        out.append(f"  until: {ir.ir_text(rule.until)}  -> drops the key's partial matches")
+
+
 def _population_of(rule: ir.Rule) -> list:
     """The population statistics a rule reads, in first-use order (as `QuerySpec`s)."""
-    exprs = [rule.cond, rule.having, rule.until, *(e for _n, e in rule.emits), *rule.fingerprint]
+    exprs = [rule.cond, rule.having, rule.until, *(e for _n, e in rule.emits), *rule.fingerprint,
+             *rule.keys, *(rule.until_keys or ()), *(x for p in rule.pipes for x in (*p.exprs, *p.keys))]
     for st in rule.steps:
-        exprs += [st.cond, st.join, st.having]
+        exprs += [st.cond, st.join, st.having, *st.keys]
     for a in rule.absences:
         exprs += [a.cond, a.join]
     out: list = []
@@ -695,14 +754,23 @@ def explain_rule(rule: ir.Rule, spec: RuleSpec, source: str, lines_map: dict) ->
     out = []
     out.append(f"rule {rule.name}  {rule.kind}  ({rule.file}:{rule.span.line})")
     out.append(f"  ttp={rule.ttp}  goal={rule.goal}  severity={rule.severity}  source={rule.source}")
-    out.append(f"  key: {', '.join(k.dotted for k in rule.keys) or '(none: one global key)'}")
-    lim = ", ".join(f"{k}={spec.limit(k)}" for k in ("keys", "partials", "events", "distinct", "values", "window"))
+    out.append(f"  key: {', '.join(ir.key_label(k) for k in rule.keys) or '(none: one global key)'}")
+    lim = ", ".join(f"{k}={spec.limit(k)}" for k in ("keys", "partials", "events", "distinct", "values", "window")
+                    + (("unique",) if any(p.kind == "unique" for p in rule.pipes) else ()))
     out.append(f"  limits: {lim}")
     if rule.kind == "event":
         out.append(f"  when: {ir.ir_text(rule.cond)}")
         out.append("  transition: event --when--> match")
+    elif rule.kind == "join":
+        out.append(_within_line(rule, spec))
+        out.append("  join: each step once, in any order; the first event per step and key is kept; "
+                   "complete -> match, the key starts over")
+        for s in rule.steps:
+            keys = ", ".join(ir.key_label(k) for k in s.keys) or "(global)"
+            out.append(f"    step {s.name}: {ir.ir_text(s.cond)}  key({keys})")
+        _explain_until(rule, out)
     elif rule.kind == "sequence":
-        out.append(f"  within: {format_duration(rule.within or 0)} from the first step's event to the last (inclusive)")
+        out.append(_within_line(rule, spec))
         out.append(f"  partial policy: newest wins, {spec.limit('partials')} per state and key; steps checked last to first")
         sid = 0
         out.append("  states:")
@@ -718,16 +786,16 @@ def explain_rule(rule: ir.Rule, spec: RuleSpec, source: str, lines_map: dict) ->
                 last = s.index == len(rule.steps) - 1 and c == s.min
                 out.append(f"    {sid:>3}  {tag:<16}{'-> match' if last and not rule.absences else ''}{extra}")
                 sid += 1
-            keys = ", ".join(k.dotted for k in s.keys) or "(global)"
-            out.append(f"         step {s.name}: {ir.ir_text(s.cond)}{rep}  key({keys})")
+            keys = ", ".join(ir.key_label(k) for k in s.keys) or "(global)"
+            fork = "  fork" if s.fork else ""
+            out.append(f"         step {s.name}: {ir.ir_text(s.cond)}{rep}{fork}  key({keys})")
             if s.join is not None:
                 out.append(f"         join: {ir.ir_text(s.join)}")
             if s.gap is not None:
                 out.append(f"         gap: at most {format_duration(s.gap)} after the previous step")
             if s.having is not None:
                 out.append(f"         window {format_duration(s.window or 0)} having {ir.ir_text(s.having)}")
-        if rule.until is not None:
-            out.append(f"  until: {ir.ir_text(rule.until)}  -> drops the key's partial matches")
+        _explain_until(rule, out)
         for a in rule.absences:
             if a.end is not None:
                 out.append(f"  absence {a.name}: {ir.ir_text(a.cond)} between "
@@ -745,9 +813,11 @@ def explain_rule(rule: ir.Rule, spec: RuleSpec, source: str, lines_map: dict) ->
         for i, a in enumerate(spec.aggs):
             out.append(f"    A[{i}] {a.label}")
         out.append(f"  refire: {rule.refire}" + (f" {format_duration(rule.refire_after)}" if rule.refire_after else ""))
+    for p in spec.pipes:
+        out.append(f"  pipe: {p.label}")
     if rule.suppress:
         out.append(f"  suppress: {format_duration(rule.suppress)}"
-                   + (f" by {', '.join(k.dotted for k in rule.suppress_keys)}" if rule.suppress_keys else ""))
+                   + (f" by {', '.join(ir.key_label(k) for k in rule.suppress_keys)}" if rule.suppress_keys else ""))
     pops = _population_of(rule)
     if pops:
         out.append("  population (stream-wide sketches, updated by every event before the rules):")

@@ -181,8 +181,8 @@ class _Builder(Transformer):
 
     @v_args(meta=True)
     def until_clause(self, meta, children):
-        (e,) = _data(children)
-        return ast.UntilClause(e, span=self._span(meta))
+        e, *keys = _data(children)
+        return ast.UntilClause(e, keys, span=self._span(meta))
 
     @v_args(meta=True)
     def unless_between(self, meta, children):
@@ -234,6 +234,29 @@ class _Builder(Transformer):
     @v_args(meta=True)
     def sequence(self, meta, children):
         return ast.Sequence(_data(children), span=self._span(meta))
+
+    @v_args(meta=True)
+    def join(self, meta, children):
+        return ast.Join(_data(children), span=self._span(meta))
+
+    @v_args(meta=True)
+    def pipe(self, meta, children):
+        # "|" NAME args* ["by" keys]: the `by` token (kept) splits arguments from keys.
+        name, *rest = children[1:]
+        args: list = []
+        keys: list = []
+        target = args
+        for c in rest:
+            if isinstance(c, Token):
+                if c.type not in DATA_TERMINALS and str(c) == "by":
+                    target = keys
+                continue
+            target.append(c)
+        return ast.Pipe(str(name), args, keys, span=self._span(meta))
+
+    @v_args(meta=True)
+    def step_fork(self, meta, children):
+        return ast.StepFork(span=self._span(meta))
 
     @v_args(meta=True)
     def seq_step(self, meta, children):

@@ -34,7 +34,7 @@ from .span import Span
 from .unparse import format_duration, quote
 
 __all__ = [
-    "PROFILE_NAME", "Profile", "ProfileError", "apply_overrides", "check_profile", "find_profile",
+    "PROFILE_NAME", "Profile", "ProfileError", "apply_overrides", "check_profile", "engine_options", "find_profile",
     "load_pack_with_profile", "load_profile", "pack_arguments", "pack_constants", "parse_profile",
     "profile_sources",
 ]
@@ -501,6 +501,25 @@ def load_profile(path: str | os.PathLike) -> Profile:
     if profile is None or any(d.is_error for d in diags):
         raise ProfileError(diags, {path: text})
     return profile
+
+
+def engine_options(profile: Profile) -> dict[str, Any]:
+    """The profile's ``Engine(...)`` options: ``openapi``, ``roles``, ``mapping`` (``[fields]``), ``lateness``.
+
+    ``Engine(pack, **engine_options(profile))`` with ``pack`` from
+    ``load_pack_with_profile`` is what ``sleuth run`` builds from the same
+    profile (docs/embedding.md); only options the profile sets are given.
+    """
+    out: dict[str, Any] = {}
+    if profile.openapi:
+        out["openapi"] = list(profile.openapi)
+    if profile.roles:
+        out["roles"] = {(k[1] if k[0] == "*" else f"{k[0]} {k[1]}"): v for k, v in profile.roles.items()}
+    if profile.fields:
+        out["mapping"] = dict(profile.fields)
+    if profile.lateness is not None:
+        out["lateness"] = profile.lateness
+    return out
 
 
 def find_profile(directory: str | os.PathLike = ".") -> str | None:

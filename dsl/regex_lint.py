@@ -1,13 +1,15 @@
-"""Regexes in rules: compiled once to find errors, and refused when they can backtrack badly.
+"""Regexes in rules: compiled once to find errors, and refused when they cannot run safely everywhere.
 
 Part of stage 3 (the checker). Rule text is untrusted, and so are the
-values a regex scans, so a pattern whose shape risks super-linear
-backtracking is refused (`unsafe-regex`) by walking the parse tree
+values a regex scans (the whole value: `engine/regex.py`). Refused:
+shapes that backtrack exponentially (`unsafe-regex`, by walking the tree
 `re._parser` builds: nested repeats, large repeats of something that can
 match nothing, overlapping alternations under a repeat, adjacent
-overlapping unbounded repeats. What is accepted only ever scans the first
-`REGEX_WINDOW` (1024) characters of a value. `compile_regex` also reports
-the FutureWarnings Python gives for patterns whose meaning may change.
+overlapping unbounded repeats); constructs the linear-time engine lacks
+(`regex-unsupported`: lookaround, backreferences..., on every installation
+so a pack loads the same everywhere); without google-re2, shapes Python's
+search could run in quadratic time (`regex-needs-re2`). `compile_regex`
+also reports the FutureWarnings Python gives.
 """
 
 from __future__ import annotations
@@ -60,8 +62,8 @@ def regex_hazard(pattern: str) -> str | None:
     repeat of something that can match empty (`(a?){25}`); a repeated
     alternation whose branches can match the same text (`(a|ab)+`); two or
     more unbounded repeats in one pattern (`.*.*x`, `\w+=\w+`): polynomial.
-    What is accepted also only ever scans the first `REGEX_WINDOW` (1024)
-    characters of a value, so one search is bounded.
+    What is accepted runs in linear time with RE2; without it, see
+    `regex_portability`.
     """
     if _NESTED_QUANT.search(pattern):
         return "a repeated group contains a repeat (nested quantifier)"
@@ -243,4 +245,24 @@ def _first_chars(sub) -> set | None:
     return None
 
 
-__all__ = ["regex_hazard", "compile_regex", "regex_flags"]
+def regex_portability(pattern: str, flags: str) -> tuple[str, str, int | None] | None:
+    """(code, message, position in the pattern) when the regex cannot run in linear time here, or None.
+
+    `regex-unsupported`: RE2 lacks the construct (checked on every
+    installation, with or without google-re2, so a pack loads the same way
+    everywhere). `regex-needs-re2`: google-re2 is not installed and Python's
+    backtracking search could take quadratic time or worse on a long value.
+    """
+    from sleuth.engine import regex
+
+    why = regex.unsupported(pattern, flags)
+    if why is not None:
+        return "regex-unsupported", str(why), why.pos
+    if regex.ENGINE == "re":
+        hazard = regex.linear_hazard(pattern, flags)
+        if hazard:
+            return "regex-needs-re2", f"without the linear-time engine, {hazard} can take quadratic time", None
+    return None
+
+
+__all__ = ["regex_hazard", "compile_regex", "regex_flags", "regex_portability"]

@@ -20,8 +20,8 @@ from .diagnostic import ERROR, Diagnostic
 from .grammar import parser
 from .span import Span
 
-CLAUSES = ("meta, by, within, window, where, when, having, sequence, until, unless, "
-           "emit, suppress, from matches, limit, fingerprint, refire")
+CLAUSES = ("meta, by, within, window, where, when, having, sequence, join, until, unless, "
+           "emit, suppress, from matches, limit, fingerprint, refire, | pipe")
 
 # (code, message, hints) -> snippets that fail in the same parser state.
 EXAMPLES: list[tuple[tuple[str, str, tuple[str, ...]], list[str]]] = [
@@ -31,9 +31,14 @@ EXAMPLES: list[tuple[tuple[str, str, tuple[str, ...]], list[str]]] = [
       'macro m = a = 1', 'rule r { sequence { s: a = 1 } }', 'rule r { until a = 1 }',
       'rule r { when a == 1 and b = 2 }', 'rule r { when f(a) = 1 }', 'rule r { when a.b = 1 }',
       'test "t" for r { expect match { a = 1 } }']),
+    # Before c-operator: any other token after '|' is a malformed pipe, while
+    # '||' itself (an exact state and token match) stays a C operator.
+    (("bad-pipe", "a pipe is written '| name [arguments] [by keys]'",
+      ("e.g. '| unique user' or '| head 5'",)),
+     ['rule r { when a == 1 | }', 'rule r { when a == 1 | 5 }', 'rule r { when a == 1 | "x" }']),
     (("c-operator", "'&&', '||' and '!' are written 'and', 'or' and 'not'",
       ("write 'a == 1 and b == 2'",)),
-     ['rule r { when a == 1 & b }', 'rule r { when a == 1 | b }', 'rule r { when a == 1 && b }',
+     ['rule r { when a == 1 & b }', 'rule r { when a == 1 && b }',
       'rule r { when a == 1 || b }']),
     (("missing-unit", "a duration needs a unit",
       ("write e.g. '30s', '5m' or '1h' (units: ms, s, m, h, d, w)",)),
@@ -44,7 +49,8 @@ EXAMPLES: list[tuple[tuple[str, str, tuple[str, ...]], list[str]]] = [
     (("missing-step-name", "a sequence step needs a name",
       ("write 'name: condition', e.g. 'fails: status == 401'",)),
      ['rule r { sequence { a == 1 } }', 'rule r { sequence { a } }',
-      'rule r { sequence { s: a == 1 b == 2 } }', 'rule r { sequence { "x" } }']),
+      'rule r { sequence { s: a == 1 b == 2 } }', 'rule r { sequence { "x" } }', 'rule r { join { a == 1 } }',
+      'rule r { join { s: a == 1 b == 2 } }']),
     (("meta-syntax", "meta entries are written 'name = value'",
       ('write e.g. meta { ttp = "credential-stuffing"  severity = high }',)),
      ['rule r { meta { ttp: "x" } }', 'rule r { meta { ttp "x" } }', 'rule r { meta { "ttp" = 1 } }',

@@ -216,7 +216,7 @@ def match_view(m) -> dict:
     for k, v in m.key.items():
         view.setdefault(k, v)
     prov = d["provenance"]
-    if prov.get("kind") == "sequence":
+    if prov.get("kind") in ("sequence", "join"):
         steps = {}
         for s in prov["steps"]:
             ids = [e["id"] for e in s["events"]]
@@ -262,8 +262,8 @@ def compile_assertion(node: ast.Expr, case: TestCase):
 # ---------------------------------------------------------------- running
 
 
-def _run(pack: PackSpec, events: list[dict], rule: str):
-    eng = Engine(pack, lateness=5.0)
+def _run(pack: PackSpec, events: list[dict], rule: str, options: dict | None = None):
+    eng = Engine(pack, **{"lateness": 5.0, **(options or {})})
     out = []
     for ev in events:
         out.extend(eng.feed(ev))
@@ -350,15 +350,16 @@ def case_id(case: TestCase) -> str:
     return f"{os.path.basename(case.file)}:{case.span.line} {case.name}"
 
 
-def run_case(pack: PackSpec, case: TestCase, *, mutations: bool = True) -> list[TestResult]:
-    """Run one test block (and its derived mutations)."""
+def run_case(pack: PackSpec, case: TestCase, *, mutations: bool = True,
+             options: dict | None = None) -> list[TestResult]:
+    """Run one test block (and its derived mutations); `options` are `Engine(...)` options."""
     base_id = case_id(case)
     try:
         events = build_events(case)
     except TestError as exc:
         return [TestResult(base_id, case.rule, case.name, case.file, case.span.line, False, f"cannot build: {exc}")]
     try:
-        matches, partials, eng = _run(pack, events, case.rule)
+        matches, partials, eng = _run(pack, events, case.rule, options)
         ok, msg = check_expectations(case, matches, events, partials, eng.quarantine)
     except TestError as exc:
         return [TestResult(base_id, case.rule, case.name, case.file, case.span.line, False, str(exc))]
@@ -367,7 +368,7 @@ def run_case(pack: PackSpec, case: TestCase, *, mutations: bool = True) -> list[
     if mutations and ok and matches and _positive(case):
         spec = pack.rule(case.rule)
         for label, mutated in derive_mutations(spec, events, matches[0]):
-            mm, mp, _e = _run(pack, mutated, case.rule)
+            mm, mp, _e = _run(pack, mutated, case.rule, options)
             passed = len(mm) < len(matches)
             msg = "" if passed else _failure_q(case, mutated, mm, mp,
                                                 f"mutation '{label}' should lose the match, "
@@ -442,13 +443,18 @@ def _simple_threshold(spec) -> tuple[str, int] | None:
     return a.label, int(m.group(1))
 
 
-def run_tests(pack: PackSpec, *, pattern: str | None = None, mutations: bool = True) -> list[TestResult]:
-    """Run every test block of a compiled pack (tests come from `load_pack`)."""
+def run_tests(pack: PackSpec, *, pattern: str | None = None, mutations: bool = True,
+              options: dict | None = None) -> list[TestResult]:
+    """Run every test block of a compiled pack (tests come from `load_pack`).
+
+    `options` are `Engine(...)` options (`sleuth test` gives the profile's
+    OpenAPI documents and role overrides); the default lateness is 5 s.
+    """
     results: list[TestResult] = []
     for case in pack.tests:
         if pattern and pattern not in case.name and pattern not in case.rule:
             continue
-        results.extend(run_case(pack, case, mutations=mutations))
+        results.extend(run_case(pack, case, mutations=mutations, options=options))
     return results
 
 

@@ -209,7 +209,8 @@ class Unparser:
         return self._cond("having ", node.cond, depth, tail)
 
     def unparse_until_clause(self, node, depth):
-        return self._cond("until ", node.cond, depth)
+        keys = f" by {', '.join(self.expr(k) for k in node.keys)}" if node.keys else ""
+        return self._cond("until ", node.cond, depth, keys)
 
     def unparse_unless_between(self, node, depth):
         return self._cond(f"unless {node.name}: ", node.cond, depth, f" between {node.start} and {node.end}")
@@ -247,6 +248,17 @@ class Unparser:
 
     def unparse_sequence(self, node, depth):
         return self._block(node, depth, "sequence", node.steps)
+
+    def unparse_join(self, node, depth):
+        return self._block(node, depth, "join", node.steps)
+
+    def unparse_pipe(self, node, depth):
+        args = f" {', '.join(self.expr(a) for a in node.args)}" if node.args else ""
+        keys = f" by {', '.join(self.expr(k) for k in node.keys)}" if node.keys else ""
+        return f"{self._pad(depth)}| {node.name}{args}{keys}"
+
+    def unparse_step_fork(self, node, depth):
+        return "fork"
 
     def unparse_seq_step(self, node, depth):
         mods = "".join(" " + self.node(m) for m in node.mods)
@@ -395,7 +407,7 @@ _LEAF_ELEMENTS = (
     ast.Import, ast.ListDecl, ast.MacroDecl, ast.MetaEntry, ast.ByClause, ast.WithinClause,
     ast.WindowClause, ast.WhereClause, ast.WhenClause, ast.HavingClause, ast.UntilClause,
     ast.UnlessBetween, ast.UnlessAfter, ast.EmitEntry, ast.Suppress, ast.FromMatches, ast.Limit,
-    ast.Fingerprint, ast.Refire, ast.SeqStep, ast.EventLit, ast.EventRepeat, ast.EventsFile,
+    ast.Fingerprint, ast.Refire, ast.Pipe, ast.SeqStep, ast.EventLit, ast.EventRepeat, ast.EventsFile,
     ast.ExpectMatch, ast.ExpectNone, ast.ExpectCount,
 )
 

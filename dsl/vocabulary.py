@@ -53,6 +53,7 @@ FUNCTIONS: dict[str, tuple[int, int, str]] = {
     "exists": (1, 1, ir.BOOL), "int": (1, 1, ir.INT), "str": (1, 1, ir.STR),
     "float": (1, 1, ir.FLOAT), "cidr": (2, 2, ir.BOOL), "abs": (1, 1, ir.NUM),
     "hour": (1, 1, ir.INT), "weekday": (1, 1, ir.INT),
+    "casefold": (1, 1, ir.ANY),
 }
 #: Population functions (`share`, `spread`): statistics of the whole event stream, from the
 #: engine's table (`sleuth.engine.population.FUNCTIONS`); name -> argument kind per position.
@@ -80,11 +81,25 @@ META_VOCABULARIES: dict[str, tuple[str, ...]] = {"ttp": TTPS, "goal": GOALS, "se
 LIMITS: dict[str, tuple[int, int]] = {
     "keys": (1, 10_000_000), "partials": (1, 64), "events": (1, 10_000),
     "distinct": (1, 1_000_000), "values": (1, 100_000), "window": (1, 1_000_000),
+    "unique": (1, 10_000_000),
 }
 MAX_DURATION = 30 * 86400.0
 MAX_REPEAT = 1000
 MAX_SAMPLE = 1000
 REFIRE = ("reset", "keep", "cooldown")
+#: Pipes a stream can run (EQL's); a match goes through a rule's pipes in written order.
+PIPES = ("filter", "unique", "head")
+MAX_HEAD = 1_000_000
+#: EQL pipes that need every match before they output one: why not, and what to write instead.
+NOT_STREAMING: dict[str, str] = {
+    "tail": "'| tail N' keeps the last N matches of an input that never ends; use '| head N', "
+            "or sort the run's output afterwards",
+    "sort": "sorting waits for every match; matches come out in time order",
+    "count": "counting is an aggregate: a window rule over this rule's matches counts them, e.g. "
+             "rule counts {{ from matches  where rule == \"{rule}\"  by user  window 1h tumbling  having count() >= 1  "
+             "emit {{ count = count() }} }}",
+    "unique_count": "'| unique' keeps the first match per value; count them with a window rule over the matches",
+}
 #: Names every match has; `emit` may not reuse them.
 RESERVED_EMIT = frozenset({"rule", "ttp", "goal", "severity", "title", "key", "provenance",
                            "match_id", "fingerprint", "first_ts", "last_ts", "emitted_at", "flags"})
@@ -92,15 +107,17 @@ RESERVED_EMIT = frozenset({"rule", "ttp", "goal", "severity", "title", "key", "p
 #: tests/dsl/test_passes.py checks that).
 ALLOWED_CLAUSES: dict[str, frozenset[type]] = {
     "event": frozenset({ast.WhenClause, ast.ByClause, ast.Meta, ast.Emit, ast.Suppress, ast.FromMatches,
-                        ast.Limit, ast.Fingerprint}),
+                        ast.Limit, ast.Fingerprint, ast.Pipe}),
     "sequence": frozenset({ast.Sequence, ast.ByClause, ast.WithinClause, ast.WhereClause, ast.UntilClause,
                            ast.UnlessBetween, ast.UnlessAfter, ast.Meta, ast.Emit, ast.Suppress,
-                           ast.FromMatches, ast.Limit, ast.Fingerprint}),
+                           ast.FromMatches, ast.Limit, ast.Fingerprint, ast.Pipe}),
+    "join": frozenset({ast.Join, ast.ByClause, ast.WithinClause, ast.WhereClause, ast.UntilClause, ast.Meta,
+                       ast.Emit, ast.Suppress, ast.FromMatches, ast.Limit, ast.Fingerprint, ast.Pipe}),
     "window": frozenset({ast.HavingClause, ast.WindowClause, ast.ByClause, ast.WhereClause, ast.Meta,
                          ast.Emit, ast.Suppress, ast.FromMatches, ast.Limit, ast.Fingerprint, ast.Refire}),
 }
 RULE_KIND_WORDS = {"event": "a single-event ('when') rule", "sequence": "a sequence rule",
-                   "window": "a window ('having') rule"}
+                   "join": "a join rule", "window": "a window ('having') rule"}
 
 # ---------------------------------------------------------------- words of messages
 
@@ -110,7 +127,7 @@ _CLAUSE_WORDS = {
     ast.Sequence: "sequence", ast.UntilClause: "until", ast.UnlessBetween: "unless ... between",
     ast.UnlessAfter: "unless ... after", ast.Emit: "emit", ast.Suppress: "suppress",
     ast.FromMatches: "from matches", ast.Limit: "limit", ast.Fingerprint: "fingerprint",
-    ast.Refire: "refire",
+    ast.Refire: "refire", ast.Join: "join", ast.Pipe: "|",
 }
 _CLAUSE_HINTS = {
     ast.WithinClause: "'within' bounds a sequence; a window rule uses 'window'",
@@ -120,9 +137,11 @@ _CLAUSE_HINTS = {
     ast.UnlessBetween: "absences belong to sequences",
     ast.UnlessAfter: "absences belong to sequences",
     ast.Refire: "'refire' sets what a window does after a match",
+    ast.Pipe: "pipes post-process the matches of event, sequence and join rules; "
+              "a window rule filters with 'having'",
 }
 _MODIFIER_WORDS = {ast.StepBy: "by", ast.StepRepeat: "repeat", ast.StepGap: "within",
-                   ast.StepWindow: "window"}
+                   ast.StepWindow: "window", ast.StepFork: "fork"}
 _TYPE_NAMES = {"int": "number", "float": "number", "num": "number", "duration": "duration",
                "str": "string", "bool": "boolean", "map": "mapping", "list": "list", "ip": "IP address",
                "time": "time"}
@@ -159,6 +178,6 @@ __all__ = [
     "FUNCTIONS", "POPULATION", "AGGREGATES", "AGGREGATE_ARGUMENTS", "FOLLOWABLE", "INTERARRIVAL_CALL", "ARG_KINDS",
     "VALUE", "NUMBER", "PREDICATE", "INTERARRIVAL", "AGGREGATE", "DURATION", "SIZE",
     "META_KNOWN", "META_LISTS", "META_VOCABULARIES", "LIMITS", "MAX_DURATION", "MAX_REPEAT", "MAX_SAMPLE",
-    "REFIRE", "RESERVED_EMIT", "ALLOWED_CLAUSES", "RULE_KIND_WORDS",
+    "REFIRE", "PIPES", "MAX_HEAD", "NOT_STREAMING", "RESERVED_EMIT", "ALLOWED_CLAUSES", "RULE_KIND_WORDS",
     "clause_word", "clause_hint", "modifier_word", "type_name", "list_kind_name",
 ]

@@ -1,7 +1,8 @@
 """sleuth.engine: the runtime that evaluates compiled rule packs over event streams.
 
 The embedding surface is small: `Engine(pack)` with `feed`, `close`,
-`snapshot` and `Engine.restore`; matches are `Match` records. This package
+`snapshot` and `Engine.restore`; matches are `Match` records; `SharedEngine`
+serves many threads (docs/embedding.md). This package
 never imports the language (`sleuth.dsl`) or Lark: it runs `PackSpec`s the
 compiler built. Its vocabularies are defined once here: the event schema
 (`schema.py`), the aggregates (`aggregate.REGISTRY`), durations
@@ -17,7 +18,8 @@ from .ingest.normalize import Normalizer as Normalizer
 from .match import Match as Match
 from .quarantine import BadInput as BadInput
 from .quarantine import Quarantine as Quarantine
+from .shared import SharedEngine as SharedEngine
 from .spec import PackSpec as PackSpec
 
 __all__ = ["Engine", "EngineError", "SleuthError", "SnapshotError", "Match", "BadInput", "Normalizer",
-           "Quarantine", "PackSpec"]
+           "Quarantine", "PackSpec", "SharedEngine"]

@@ -22,27 +22,34 @@ in `record.py`, the snapshot format in `snapshot.py`.
 from __future__ import annotations
 
 import heapq
+import os
+from _thread import allocate_lock
 from bisect import bisect_right
 from collections import OrderedDict
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping, Sequence
+from typing import Any
 
+from . import options as _options
 from . import snapshot as _snapshot
 from .errors import EngineError, SnapshotError
-from .ingest.normalize import ID_ONLY, Normalizer, with_id
+from .ingest.normalize import ID_ONLY, with_id
 from .match import Match, event_record, format_ts, jsonable, stable_hash
+from .pipe import Pipeline
 from .population import Population
 from .quarantine import BadInput, Quarantine, excerpt_of
 from .record import BEFORE, Held, Timer
 from .schema import TS_MAX
-from .sequence import SequenceMachine
+from .sequence import JoinMachine, SequenceMachine
 from .spec import PackSpec, RuleSpec
-from .state import NEG_INF, Machine, parse_bytes, thaw_key
+from .state import NEG_INF, Machine, thaw_key
 from .window import WindowMachine
 
 INF = float("inf")
 COLLECT_EVERY = 4096
 DRAIN_EVERY = 1024    # feed_many releases due events at least this often
 MAX_SUSPECTS = 256
+#: Distinct match ids remembered for one emission instant (to number matches of identical content).
+MAX_INSTANT_IDS = 65536
 _NO_MATCHES: list = []
 
 
@@ -75,7 +82,7 @@ class EventMachine(Machine):
         prov = {"kind": "event", "events": [event_record((eid, now, spec.record(ev)), spec.record_fields)]}
         m = Match(name, spec.ttp, spec.goal, spec.severity, spec.title, key_d, now, now, now,
                   fields, prov, fp, stable_hash(name, eid, now), [])
-        eng.emit(spec, m, ev)
+        eng.emit(spec, m, ev, pipe_values=spec.pipe_values(ev, None) if spec.pipe_values is not None else None)
 
     def dump(self) -> list:
         return [self.dump_base()]
@@ -94,25 +101,36 @@ def _skip(*_args) -> None:
     """The handler of a rule this engine does not run (`Engine(rules=...)`)."""
 
 
-MACHINES = {"event": EventMachine, "sequence": SequenceMachine, "window": WindowMachine}
+MACHINES = {"event": EventMachine, "sequence": SequenceMachine, "join": JoinMachine, "window": WindowMachine}
 
 
 class Engine:
     """Evaluate a compiled rule pack over a stream of events.
 
-    Options: `lateness` (seconds of disorder tolerated, default 5),
-    `grace` (extra seconds before a trailing absence is decided, default
-    0), `max_keys` (global cap on live keys across rules, LRU eviction),
-    `future_tolerance` / `future_confirm` (the far-future guard: an event
-    more than `future_tolerance` seconds ahead of the clock is held until
-    `future_confirm - 1` more events agree with it, else quarantined as
-    `future`), `normalizer`, `quarantine`, `enrich` (callables adding
-    fields to each event before rules see it), `rules` (names of the rules
-    to run, default all: the others hold no state and emit nothing; a keyed
-    stream processor runs one engine per group of `pack.partition_plan()`),
+    `Engine(pack, ...)` is the engine `sleuth run` builds for the same options
+    (docs/embedding.md). Time: `lateness` (seconds of disorder tolerated,
+    default 5), `grace` (extra seconds before a trailing absence is decided,
+    default 0), `future_tolerance` / `future_confirm` (the far-future guard:
+    an event more than `future_tolerance` seconds ahead of the clock is held
+    until `future_confirm - 1` more events agree with it, else quarantined as
+    `future`). State: `max_keys` (global cap on live keys, LRU eviction).
+    Input (`engine/options.py`): `mapping` (canonical field -> source path),
+    `openapi` (OpenAPI document file(s): routes and `spec.*`), `templating`
+    (without `openapi`, derive `route` from `path` by the id heuristic;
+    default True), `roles` (role overrides, `"METHOD /route": role`),
+    `enrich_table` (a prefix table CSV adding asn/country), `max_string`
+    (longer strings are cut). Collaborators: a custom `normalizer` (instead
+    of the input options), `quarantine`, `enrich` (callables adding fields to
+    each event before rules see it). `rules` (names of the rules to run,
+    default all: the others hold no state and emit nothing; a keyed stream
+    processor runs one engine per group of `pack.partition_plan()`).
     `memory` (a byte budget for rule state, `512MB` or bytes: past it keys
-    are evicted from the rules holding the most, fairly; see
-    docs/performance.md).
+    are evicted max-min fairly from the rules holding the most bytes;
+    docs/performance.md). Raises `EngineError` for a bad option or an unreadable file.
+
+    One engine is used by one thread at a time: a second thread entering
+    `feed`, `feed_many`, `advance`, `close` or `snapshot` while another is
+    inside raises `EngineError` (`SharedEngine` serialises callers).
 
     Cost: O(1) amortised per event and matching rule; no per-event scan of
     keys or partial matches.
@@ -120,32 +138,45 @@ class Engine:
 
     def __init__(self, pack: PackSpec, *, lateness: float = 5.0, grace: float = 0.0,
                  max_keys: int = 1_000_000, future_tolerance: float = 86400.0, future_confirm: int = 2,
-                 normalizer: Normalizer | None = None, quarantine: Quarantine | None = None,
+                 mapping: Mapping[str, str] | None = None, openapi: str | os.PathLike | Sequence | None = None,
+                 templating: bool = True, roles: Mapping[str, str] | None = None,
+                 enrich_table: str | os.PathLike | None = None, max_string: int = 65536,
+                 normalizer: Any = None, quarantine: Quarantine | None = None,
                  enrich: Iterable = (), source: str = "<feed>", rules: Iterable[str] | None = None,
                  memory: int | str | None = None):
         if not isinstance(pack, PackSpec):
             raise EngineError(f"Engine needs a compiled pack (load_pack(...)), got {type(pack).__name__}")
-        if lateness < 0 or grace < 0 or future_tolerance <= 0 or max_keys < 1 or future_confirm < 1:
-            raise EngineError("lateness and grace must be >= 0, future_tolerance > 0, max_keys and "
-                              "future_confirm >= 1")
-        try:
-            self.memory = parse_bytes(memory)
-        except ValueError as exc:
-            raise EngineError(str(exc)) from None
+        given = {"lateness": lateness, "grace": grace, "max_keys": max_keys, "future_tolerance": future_tolerance,
+                 "future_confirm": future_confirm, "mapping": mapping or {}, "openapi": openapi,
+                 "templating": templating, "roles": roles or {}, "enrich_table": enrich_table,
+                 "max_string": max_string, "rules": rules, "memory": memory}
+        opts = {name: _options.canonical(name, value) for name, value in given.items()}
+        if (opts["lateness"] < 0 or opts["grace"] < 0 or opts["future_tolerance"] <= 0 or opts["max_keys"] < 1
+                or opts["future_confirm"] < 1 or opts["max_string"] < 1):
+            raise EngineError("lateness and grace must be >= 0, future_tolerance > 0, max_keys, "
+                              "future_confirm and max_string >= 1")
+        if normalizer is not None and (mapping or openapi or roles):
+            raise EngineError("give either a custom normalizer or the input options (mapping, openapi, roles) "
+                              "that describe one, not both")
+        self._opts = opts
+        self.memory = opts["memory"]
         self.pack = pack
         # A keyed stream processor runs one engine per partition group: only these rules run.
-        self.rules = None if rules is None else frozenset(rules)
+        self.rules = None if opts["rules"] is None else frozenset(opts["rules"])
         if self.rules is not None:
             unknown = sorted(self.rules - {r.name for r in pack.rules})
             if unknown:
                 raise EngineError(f"no rule named '{unknown[0]}' in the pack")
-        self.lateness = float(lateness)
-        self.grace = float(grace)
-        self.max_keys = int(max_keys)
-        self.future_tolerance = float(future_tolerance)
-        self.future_confirm = int(future_confirm)
+        self.lateness = opts["lateness"]
+        self.grace = opts["grace"]
+        self.max_keys = opts["max_keys"]
+        self.future_tolerance = opts["future_tolerance"]
+        self.future_confirm = opts["future_confirm"]
+        self._custom_normalizer = normalizer is not None
         # By default the normaliser checks the types of the fields the pack reads.
-        self.normalizer = normalizer if normalizer is not None else Normalizer(watch=pack.fields)
+        self.normalizer = normalizer if normalizer is not None else _options.build_normalizer(
+            pack, mapping=opts["mapping"], openapi=opts["openapi"], templating=opts["templating"],
+            roles=opts["roles"], max_string=opts["max_string"])
         # Its `normalize` method (a subclass's override too), or the callable itself.
         self.normalize = getattr(self.normalizer, "normalize", self.normalizer)
         # The normaliser's public fast path, inlined by `feed_many`; None for user code (a
@@ -154,8 +185,11 @@ class Engine:
         self._fast = fast_path() if callable(fast_path) else None
         self._custom = self._fast is None
         self.quarantine = quarantine if quarantine is not None else Quarantine(keep=100)
-        self.enrich = tuple(enrich)
+        self._custom_enrich = bool(tuple(enrich))
+        self.enrich = tuple(_options.build_enrichers(opts["enrich_table"])) + tuple(enrich)
         self.source = source
+        # The concurrency guard: held by the call inside an entry point (never waited on).
+        self._busy = allocate_lock()
         self.now = NEG_INF
         self._seq = 0
         self._tseq = 0
@@ -177,17 +211,23 @@ class Engine:
         self.metrics: dict[str, int] = {
             "matches": 0, "suppressed": 0, "late": 0,
             "future": 0, "rule_errors": 0, "evictions": 0, "until_resets": 0, "bad_input": 0,
+            "piped_out": 0,
         }
         self.matches_by_rule: dict[str, int] = {r.name: 0 for r in pack.rules}
         self.fingerprints: dict[str, set] = {}
+        # Match ids given at the latest emission time: content id -> how many matches had it.
+        self._ids: dict[str, int] = {}
+        self._ids_at = NEG_INF
         # Stream-wide sketches (share(), spread()): every processed event, before the rules.
         self.population = Population(pack.population)
         self._observe = self.population.observer()
-        self.machines: list[Machine] = [MACHINES[r.kind](self, self.population.bind(r)) for r in pack.rules]
+        # Machines of three kinds (event, sequence, window), each with its own methods.
+        self.machines: list[Any] = [MACHINES[r.kind](self, self.population.bind(r)) for r in pack.rules]
         self._supp: list[OrderedDict | None] = [OrderedDict() if r.suppress else None for r in pack.rules]
         # Per rule: until when a suppression entry dropped at its cap could still have applied.
         self._supp_forgot: list[float] = [NEG_INF] * len(pack.rules)
         self._flag_counts: dict[str, dict[str, int]] = {}    # flags set outside the machines
+        self._pipes: list[Pipeline | None] = [Pipeline(r) if r.pipes else None for r in pack.rules]
         self._linemaps: dict[str, tuple[str, dict]] = {r.filename: (r.name, r.lines) for r in pack.rules}
         self._consumers = [r for r in pack.rules if r.source == "matches"
                            and (self.rules is None or r.name in self.rules)]
@@ -196,7 +236,7 @@ class Engine:
         self._match_producer: str | None = None
         # Callables run with each emitted match at its time (a policy of actions); see feed_derived.
         self.listeners: list = []
-        self._scratch: dict[str, Machine] = {}      # import_key validates blobs on these
+        self._scratch: dict[str, Any] = {}          # import_key validates blobs on these (machines)
         self._running = [m for m in self.machines if self.rules is None or m.spec.name in self.rules]
 
     # ---------------------------------------------------------------- wiring
@@ -239,15 +279,31 @@ class Engine:
         return group.factory(*handlers, *self.population.queries(group.queries))
 
     # ---------------------------------------------------------------- input
+    def _enter(self, what: str) -> None:
+        """Another call holds the concurrency guard: say so (the guard is never waited on)."""
+        raise EngineError(f"Engine.{what}() called while another call is running on this engine (another "
+                              f"thread, or a listener calling back): an engine serves one thread at a time; use "
+                          f"one engine per thread or partition, or SharedEngine (docs/embedding.md)")
+
     def feed(self, event, source: str | None = None, position: int | None = None) -> list[Match]:
         """Take one event (any mapping); return the matches it completes (often none).
 
         Bad input is quarantined with a reason and counted, never raised.
-        Raises `EngineError` after `close()`.
+        Raises `EngineError` after `close()`, or when another call is running
+        on this engine (another thread).
         """
+        if not self._busy.acquire(False):
+            self._enter("feed")
+        try:
+            return self._feed(event, source, position)
+        finally:
+            self._busy.release()
+
+    def _feed(self, event, source: str | None, position: int | None) -> list[Match]:
         if self._closed:
             raise EngineError("the engine is closed")
-        self._out = out = []
+        out: list[Match] = []
+        self._out = out
         self._seq = seq = self._seq + 1
         try:
             ev = self.normalize(event, source or self.source, seq if position is None else position)
@@ -311,15 +367,25 @@ class Engine:
         arrival number. If the iterable itself raises, the events taken
         before stay in the engine, consistently (a later call goes on from
         them); matches they completed during this call go with the
-        exception, so feed untrusted iterables in chunks.
+        exception, so feed untrusted iterables in chunks. Raises
+        `EngineError` when another call is running on this engine.
         """
+        if not self._busy.acquire(False):
+            self._enter("feed_many")
+        try:
+            return self._feed_many(events, source, positions)
+        finally:
+            self._busy.release()
+
+    def _feed_many(self, events: Iterable, source: str | None, positions: list[int] | None) -> list[Match]:
         if self._closed:
             raise EngineError("the engine is closed")
-        out = self._out = []
+        out: list[Match] = []
+        self._out = out
         normalize = self.normalize
         # The normaliser's fast path inlined: a checker compiled for this key set says the
         # event is canonical as it is (the usual case), or names what the full path must fix.
-        shape_of = self._fast or {}.get
+        shape_of: Any = self._fast or {}.get
         custom = self._custom
         src = source or self.source
         push = self._fifo.append
@@ -659,7 +725,16 @@ class Engine:
 
     def advance(self, to: float) -> list[Match]:
         """Move the watermark to event time `to` (seconds): windows close, absences fire."""
-        self._out = out = []
+        if not self._busy.acquire(False):
+            self._enter("advance")
+        try:
+            return self._advance(to)
+        finally:
+            self._busy.release()
+
+    def _advance(self, to: float) -> list[Match]:
+        out: list[Match] = []
+        self._out = out
         self._adopt_unclocked()
         if to > self._wm:
             self._wm = to
@@ -700,9 +775,18 @@ class Engine:
 
     def close(self) -> list[Match]:
         """End of input: process everything buffered, close all windows, fire all absences."""
+        if not self._busy.acquire(False):
+            self._enter("close")
+        try:
+            return self._close()
+        finally:
+            self._busy.release()
+
+    def _close(self) -> list[Match]:
         if self._closed:
             return []
-        self._out = out = []
+        out: list[Match] = []
+        self._out = out
         self._adopt_unclocked()
         if self._suspects:
             self._drop_suspects("never confirmed before the end of input")
@@ -728,12 +812,23 @@ class Engine:
         k = spec.suppress_key(ev)
         return k if isinstance(k, (str, int, float, bool, tuple, type(None))) else repr(jsonable(k))
 
-    def emit(self, spec: RuleSpec, m: Match, ev: dict | None = None, skey=None) -> None:
-        """Called by machines: apply suppression, record, feed `from matches` rules.
+    def emit(self, spec: RuleSpec, m: Match, ev: dict | None = None, skey=None, pipe_values=None) -> None:
+        """Called by machines: run the rule's pipes, apply suppression, record, feed `from matches` rules.
 
         `ev` is the event that decided the match (for `suppress ... by f`);
-        `skey` a suppression key computed earlier (decisions by timers).
+        `skey` a suppression key computed earlier (decisions by timers);
+        `pipe_values` the rule's per-pipe values for this match (`engine/pipe.py`).
         """
+        pipes = self._pipes[spec.index]
+        if pipes is not None and pipe_values is not None:
+            ok, flags = pipes.admit(pipe_values)
+            if not ok:
+                self.metrics["piped_out"] += 1
+                return
+            for f in flags:
+                if f not in m.flags:
+                    m.flags.append(f)
+                    self._count_flag(spec.name, f)
         supp = self._supp[spec.index]
         if supp is not None:
             if skey is None:
@@ -760,6 +855,22 @@ class Engine:
                 _k, t0 = supp.popitem(last=False)   # bounded like the rule's keys: the oldest goes
                 if t0 + dur > self._supp_forgot[spec.index]:
                     self._supp_forgot[spec.index] = t0 + dur
+        # The id is the machine's content hash (rule, key, first and last event ids, emitted_at);
+        # a second match with the same content (identical input events) gets it with its rank
+        # among them. Same content means same emission time, so only that instant's ids are
+        # kept (bounded); the first match keeps the bare hash, whatever engine or partition
+        # computed it (a keyed stream processor gives the ids of `sleuth run`).
+        t = m.emitted_at
+        if t > self._ids_at:
+            self._ids.clear()
+            self._ids_at = t
+        n = self._ids.get(m.match_id)
+        if n is None:
+            if len(self._ids) < MAX_INSTANT_IDS:
+                self._ids[m.match_id] = 1
+        else:
+            self._ids[m.match_id] = n + 1
+            m.match_id = stable_hash(m.match_id, n)
         self.metrics["matches"] += 1
         self.matches_by_rule[spec.name] += 1
         fps = self.fingerprints.get(spec.ttp)
@@ -791,7 +902,7 @@ class Engine:
         prev = self._match_producer
         self._match_producer = producer
         try:
-            index, always = self._match_dispatch
+            index, always = self._match_dispatch  # type: ignore[misc]  # set: there are consumers
             get = ev.get
             for field, table in index:
                 try:
@@ -972,6 +1083,8 @@ class Engine:
             "capped": dict(sorted(totals.items())),
             "capped_by_rule": flags,
             "window_events_folded": sum(getattr(m, "folded", 0) for m in self.machines),
+            "partials_evicted_by_rule": {m.spec.name: m.partials_evicted for m in self.machines
+                                         if getattr(m, "partials_evicted", 0)},
             "quarantined": dict(sorted(self.quarantine.counts.items())),
             "matches_by_rule": dict(self.matches_by_rule),
             "unique_ttps": {ttp: len(v) for ttp, v in sorted(self.fingerprints.items())},
@@ -1089,7 +1202,7 @@ class Engine:
         except Exception as exc:
             raise SnapshotError(f"corrupt key state: {type(exc).__name__}: {exc}") from exc
         for name, item, timers, ends, sup in parts:
-            m = by_name.get(name)
+            m = by_name[name]                   # validated above
             if sup is not None:
                 self._suppress_at(self._supp[m.spec.index], self._supp_key(m, thaw_key(sup[0])), sup[1])
             if item is None:
@@ -1185,7 +1298,8 @@ class Engine:
         """
         if self._closed:
             raise EngineError("the engine is closed")
-        self._out = out = []
+        out: list[Match] = []
+        self._out = out
         try:
             spec = self.pack.rule(match.rule)
         except KeyError:
@@ -1209,19 +1323,25 @@ class Engine:
 
     # ---------------------------------------------------------------- snapshots
     def options(self) -> dict:
-        opts = {"lateness": self.lateness, "grace": self.grace, "max_keys": self.max_keys,
-                "future_tolerance": self.future_tolerance, "future_confirm": self.future_confirm}
-        if self.rules is not None:
-            opts["rules"] = sorted(self.rules)
-        if self.memory is not None:
-            opts["memory"] = self.memory
-        return opts
+        """The options that shape this engine's state, as a snapshot records them (files with a digest)."""
+        return _options.recorded(self._opts, custom_normalizer=self._custom_normalizer,
+                                 custom_enrich=self._custom_enrich)
 
     def snapshot(self) -> bytes:
         """The engine's whole state as bytes (msgpack, versioned, tied to the pack, checksummed).
 
-        The format is `engine/snapshot.py`'s; raises `SnapshotError` when the state cannot be stored.
+        The format is `engine/snapshot.py`'s; raises `SnapshotError` when the state cannot be stored,
+        `EngineError` when another call is running on this engine. The options that shape state
+        are recorded (`engine/options.py`); `Engine.restore` rebuilds the engine with them.
         """
+        if not self._busy.acquire(False):
+            self._enter("snapshot")
+        try:
+            return self._snapshot()
+        finally:
+            self._busy.release()
+
+    def _snapshot(self) -> bytes:
         body = {
             "options": self.options(),
             "now": self.now, "seq": self._seq, "tseq": self._tseq, "max_ts": self._max_ts, "wm": self._wm,
@@ -1232,9 +1352,11 @@ class Engine:
             "processed": self._processed, "new_keys": self._new_keys, "closed": self._closed,
             "metrics": self.metrics, "matches_by_rule": self.matches_by_rule,
             "fingerprints": {k: sorted(v) for k, v in self.fingerprints.items()},
+            "instant_ids": [self._ids_at, sorted(self._ids.items())],
             "machines": [m.dump() for m in self.machines],
             "suppress": [None if s is None else [[k, t] for k, t in s.items()] for s in self._supp],
             "supp_forgot": self._supp_forgot, "flag_counts": self._flag_counts,
+            "pipes": [None if p is None else p.dump() for p in self._pipes],
             "quarantine": self.quarantine.counts,
             "population": self.population.dump(),
         }
@@ -1246,17 +1368,25 @@ class Engine:
 
         The returned engine is complete or not created at all: a corrupt
         blob (checked by a checksum), another format version or another pack
-        never half-restore. `overrides` replace runtime collaborators
-        (normalizer, quarantine, enrich) or options.
+        never half-restore. The options the snapshot recorded are restored
+        (input options too: mapping, OpenAPI documents, templating, roles,
+        prefix table); `overrides` may give runtime collaborators
+        (`normalizer`, honoured in place of the recorded input options;
+        `quarantine`, `enrich`, `source`) and options equal to the recorded
+        ones. A different option, a file changed since, or a custom
+        normaliser or enricher not given again raise `SnapshotError`.
         """
         body = _snapshot.decode(pack, blob)
         try:
-            options = dict(body["options"])
-            options.update(overrides)
-            eng = cls(pack, **options)
+            kwargs = _options.restore_arguments(body["options"], overrides)
+            eng = cls(pack, **kwargs)
             eng._load(body)
         except SnapshotError:
             raise
+        except EngineError as exc:
+            # Conflicts with the caller's arguments were refused above by name; a recorded
+            # option the constructor rejects can only come from a damaged snapshot.
+            raise SnapshotError(f"corrupt snapshot: a recorded option is invalid: {exc}") from exc
         except Exception as exc:
             raise SnapshotError(f"corrupt snapshot: {type(exc).__name__}: {exc}") from exc
         return eng
@@ -1281,6 +1411,9 @@ class Engine:
         self.metrics.update(body["metrics"])
         self.matches_by_rule.update(body["matches_by_rule"])
         self.fingerprints = {k: set(v) for k, v in body["fingerprints"].items()}
+        at, ids = body.get("instant_ids", [NEG_INF, []])    # absent from older snapshots
+        self._ids_at = float(at)
+        self._ids = {str(k): int(n) for k, n in ids}
         for m, data in zip(self.machines, body["machines"]):
             m.load(data)
         self.population.load(body.get("population"))
@@ -1295,6 +1428,9 @@ class Engine:
         for i, s in enumerate(body["suppress"]):
             if s is not None:
                 self._supp[i] = OrderedDict((thaw_key(k), t) for k, t in s)
+        for p, data in zip(self._pipes, body.get("pipes") or ()):
+            if p is not None and data is not None:
+                p.load(data)
         for reason, n in body.get("quarantine", {}).items():
             self.quarantine.counts[reason] = self.quarantine.counts.get(reason, 0) + n
             self.quarantine.total += n

@@ -14,13 +14,14 @@ from __future__ import annotations
 import fnmatch
 import math
 import re
+from collections.abc import Callable
 from datetime import UTC, datetime
+from typing import Any
+
+from .regex import compile_matcher
 
 NUM = (int, float)
 SCALAR = (str, int, float, bool)
-# A regex only scans the first REGEX_WINDOW characters of a value, which
-# bounds its cost on hostile input together with the load-time hazard check.
-REGEX_WINDOW = 1024
 MAX_LENGTH = 1 << 62
 
 
@@ -150,6 +151,11 @@ def lower(v):
     return v.lower() if type(v) is str else None
 
 
+def casefold(v):
+    """A string lower-cased, any other value unchanged: case-insensitive keys and comparisons (EQL)."""
+    return v.lower() if type(v) is str else v
+
+
 def upper(v):
     return v.upper() if type(v) is str else None
 
@@ -257,16 +263,18 @@ def glob_regex(pattern: str) -> re.Pattern:
     return re.compile(fnmatch.translate(pattern), re.DOTALL)
 
 
-def compile_regex(pattern: str, flags: str = "") -> re.Pattern:
-    f = 0
-    for ch in flags:
-        f |= {"i": re.IGNORECASE, "m": re.MULTILINE, "s": re.DOTALL, "x": re.VERBOSE}[ch]
-    return re.compile(pattern, f)
+def compile_regex(pattern: str, flags: str = "") -> Callable[[str], Any]:
+    """The matcher of `=~`: `m(value)` is not None when the regex matches anywhere in the whole value.
+
+    RE2 (linear time) when google-re2 is installed, else Python's `re`
+    (`engine/regex.py`); the checker refuses what either cannot run safely.
+    """
+    return compile_matcher(pattern, flags)
 
 
 __all__ = [
     "lt", "le", "gt", "ge", "eq", "ne", "add", "sub", "mul", "div", "mod", "neg",
-    "contains", "in_set", "lower", "upper", "length", "startswith", "endswith", "contains_fn",
+    "contains", "in_set", "lower", "casefold", "upper", "length", "startswith", "endswith", "contains_fn",
     "to_int", "to_float", "to_str", "absolute", "hour", "weekday", "field", "truthy",
-    "REGEX_WINDOW", "is_num",
+    "is_num",
 ]

@@ -114,6 +114,8 @@ def describe(value: Any, limit: int = 120) -> str:
         text = f"({inner},)" if len(value) == 1 else f"({inner})"
     elif t in (frozenset, set):
         text = "{" + ", ".join(sorted(describe(v, limit) for v in value)) + "}" if value else f"{t.__name__}()"
+    elif isinstance(getattr(value, "__self__", None), re.Pattern):    # a compiled regex's search
+        text = describe(value.__self__, limit)
     elif isinstance(value, re.Pattern):
         flags = value.flags & ~re.UNICODE
         text = f"re.compile({value.pattern!r}{f', {re.RegexFlag(flags)!r}' if flags else ''})"

@@ -129,7 +129,7 @@ class Quarantine:
         if self.sink is not None:
             line = orjson.dumps(rec, option=orjson.OPT_SORT_KEYS | orjson.OPT_APPEND_NEWLINE)
             if self._text:
-                self.sink.write(line.decode("utf-8"))
+                self.sink.write(line.decode("utf-8"))  # type: ignore[call-overload]  # a text sink
             else:
                 self.sink.write(line)
 

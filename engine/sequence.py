@@ -14,6 +14,12 @@ advancing is O(1) with no copying; provenance keeps the first `events - 1`
 events of each step plus its latest. Expiry is lazy (a partial older than
 `within` is dropped when touched) plus idle-key collection in `state.py`;
 trailing absences are engine timers. Nothing scans all partials per event.
+A key gets state only when an event can start a partial (the first step, or
+an aggregate step's window): an event that matches only a later step of a
+key without partials creates nothing (measured: 1M one-event keys of a later
+step made 900k evictions before, none now). A sequence without `within` is
+unbounded in time, bounded by `limit keys`; partials lost to key eviction
+are counted (`partials_evicted`). `join` rules are `JoinMachine`.
 """
 
 from __future__ import annotations
@@ -66,6 +72,19 @@ class SequenceMachine(Machine):
         self.simple = [s.min == 1 and s.max == 1 and s.window is None for s in steps]
         self.prev_sid = [None] + [self.offsets[j - 1] + steps[j - 1].min - 1 for j in range(1, self.n)]
         self.abits_shift = self.n + (1 if spec.has_until else 0)
+        # Step bits that may create a key's state: the first step, and aggregate steps
+        # (their window counts events before any partial reaches them).
+        self.starts = 1 | sum(1 << j for j, s in enumerate(steps) if s.window is not None)
+        if self.eager_state:
+            self.starts = self.step_mask
+        self.fork = [s.fork for s in steps]
+        self.partials_evicted = 0         # live partials dropped with their evicted key
+        self.pipes = spec.pipe_values
+        self.done = False                 # a match or an until emptied slots: drop the key if empty
+
+    # Benchmark baseline only: create a key's state for any step's event (the behaviour
+    # before state was limited to events that can start a partial).
+    eager_state = False
 
     def extra_horizon(self) -> float:
         return 0.0
@@ -81,6 +100,22 @@ class SequenceMachine(Machine):
 
     def pinned(self, st) -> bool:
         return bool(st.waits)
+
+    def forget(self, key, st) -> None:
+        """A key leaves: count its partials that could still have completed (lost to eviction)."""
+        now = self.engine.now
+        if now - st.last > self.horizon:
+            return                      # idle past its horizon: nothing live to lose
+        within = self.within
+        live = sum(1 for lst in st.slots if lst for p in lst if now - p[_START] <= within)
+        live += len(st.waits) if st.waits else 0
+        self.partials_evicted += live
+
+    def degraded(self, first_ts: float) -> list[str]:
+        if self.within == float("inf"):
+            # Unbounded: any eviction since the match's first event may have cost a match.
+            return ["evicted"] if self.last_eviction >= first_ts else []
+        return super().degraded(first_ts)
 
     # -- event entry (called by dispatch with the bits of the conditions that held)
     def on_event(self, ev, bits: int) -> None:
@@ -100,6 +135,8 @@ class SequenceMachine(Machine):
             states = self.states
             st = states.get(key)
             if st is None:
+                if not sbits & self.starts:
+                    return          # nothing is waiting for a later step at a new key
                 st = SeqState(self.nstates)
                 self.new_key(key, st)
             else:
@@ -109,12 +146,22 @@ class SequenceMachine(Machine):
                 states.move_to_end(key)
             st.last = now
             self._simple_step(st, key, sbits.bit_length() - 1, ev, now)
+            if self.done:
+                self._drop_if_empty(key, st)
             return
         if bits == sbits:
             until = abits = 0
         else:
             until = (bits >> n) & 1 if spec.has_until else 0
             abits = bits >> self.abits_shift
+            if until and spec.until_key is not None:
+                # `until ... by k`: the until resets the partials at its own key (EQL), first.
+                uk = spec.until_key(ev)
+                ust = self.states.get(uk) if uk is not None else None
+                if ust is not None:
+                    self._until(ust)
+                    self._drop_if_empty(uk, ust)
+                until = 0
         if not self.per_step_keys:
             key = spec.key(ev) if spec.key is not None else ()
             if key is None:
@@ -140,7 +187,7 @@ class SequenceMachine(Machine):
         states = self.states
         st = states.get(key)
         if st is None:
-            if not sbits:
+            if not sbits & self.starts:
                 return
             st = SeqState(self.nstates)
             self.new_key(key, st)
@@ -153,6 +200,8 @@ class SequenceMachine(Machine):
             if abits:
                 self._absences(st, abits, ev, now)
             if not sbits:
+                if self.done:
+                    self._drop_if_empty(key, st)
                 return
             states.move_to_end(key)
         st.last = now
@@ -162,17 +211,27 @@ class SequenceMachine(Machine):
                 self._simple_step(st, key, j, ev, now)
             else:
                 self._step(st, key, j, ev, now)
+        else:
+            j = self.n - 1
+            simple = self.simple
+            while sbits:
+                if (sbits >> j) & 1:
+                    sbits &= ~(1 << j)
+                    if simple[j]:
+                        self._simple_step(st, key, j, ev, now)
+                    else:
+                        self._step(st, key, j, ev, now)
+                j -= 1
+        if self.done:
+            self._drop_if_empty(key, st)
+
+    def _drop_if_empty(self, key, st: SeqState) -> None:
+        """After a match or an until: a key left with no partial, wait or window holds nothing to keep."""
+        self.done = False
+        if st.waits or st.wins or any(st.slots):
             return
-        j = self.n - 1
-        simple = self.simple
-        while sbits:
-            if (sbits >> j) & 1:
-                sbits &= ~(1 << j)
-                if simple[j]:
-                    self._simple_step(st, key, j, ev, now)
-                else:
-                    self._step(st, key, j, ev, now)
-            j -= 1
+        if self.states.pop(key, None) is not None:
+            self.engine.note_new_key(self, -1)
 
     def _simple_step(self, st: SeqState, key, j: int, ev, now: float) -> None:
         """A step without repeat or window: start a partial, or advance one from the previous step."""
@@ -197,12 +256,15 @@ class SequenceMachine(Machine):
         within = self.within
         gap = s.gap
         join = s.join
+        fork = self.fork[j]
         if len(lst) == 1 and gap is None and join is None and s.bind is None:
             # The common case: one pending partial, nothing to check but `within`.
             start, last, cnt, chain, binds = lst[0]
-            slots[prev_sid] = None
             if now - start > within:
+                slots[prev_sid] = None
                 return
+            if not fork:
+                slots[prev_sid] = None
             q = (start, now, 1, (j, (ev.get("id"), now, s.record(ev)), chain, 1), binds)
             base = self.offsets[j]
             if base == self.final:
@@ -219,12 +281,15 @@ class SequenceMachine(Machine):
             start, last, cnt, chain, binds = p
             if now - start > within:
                 continue
-            if (gap is not None and now - last > gap) or (join is not None and not join(ev, binds)):
+            ok = (gap is None or now - last <= gap) and (join is None or join(ev, binds))
+            if not ok or fork:
+                # Kept: it cannot advance on this event, or `fork` leaves it in place.
                 if remain is None:
                     remain = [p]
                 else:
                     remain.append(p)
-                continue
+                if not ok:
+                    continue
             if rec is None:
                 rec = (ev.get("id"), now, s.record(ev))
             if s.bind is not None:
@@ -243,6 +308,7 @@ class SequenceMachine(Machine):
                 self._place(st, key, base, q, ev)
 
     def _until(self, st: SeqState) -> None:
+        self.done = True
         st.slots = [None] * self.nstates
         if st.waits:
             st.waits = None
@@ -360,6 +426,7 @@ class SequenceMachine(Machine):
         join = s.join
         remain = []
         moved = []
+        fork = s.fork
         for p in lst:
             start, last, cnt, chain, binds = p
             if now - start > within:
@@ -367,6 +434,8 @@ class SequenceMachine(Machine):
             if (gap is not None and now - last > gap) or (join is not None and not join(ev, binds)):
                 remain.append(p)
                 continue
+            if fork:
+                remain.append(p)        # fork: the partial stays and can advance again
             if rec is None:
                 rec = self._record(j, ev)
             if s.bind is not None:
@@ -397,22 +466,24 @@ class SequenceMachine(Machine):
     def _complete(self, st: SeqState, key, p: tuple, ev) -> None:
         spec = self.spec
         eng = self.engine
+        self.done = True
         binds = p[_BINDS]
         fields = spec.emit(ev, None, binds) if spec.emit is not None else {}
         fp = spec.fingerprint(ev, None, binds) if spec.fingerprint is not None else None
+        pv = self.pipes(ev, binds) if self.pipes is not None else None
         if self.trailing is not None:
             a = self.trailing
             deadline = eng.now + a.within
             self.token += 1
             skey = eng.suppress_key_of(spec, ev)
-            wait = (deadline, self.token, p, fields, fp, skey)
+            wait = (deadline, self.token, p, fields, fp, skey, pv)
             if st.waits is None:
                 st.waits = [wait]
             else:
                 st.waits.append(wait)
             eng.schedule(deadline, AFTER, self.spec.index, "absence", key, self.token)
             return
-        eng.emit(spec, self._match(key, p, fields, fp, eng.now, None), ev)
+        eng.emit(spec, self._match(key, p, fields, fp, eng.now, None), ev, pipe_values=pv)
 
     def on_timer(self, kind: str, key, token) -> None:
         st = self.states.get(key)
@@ -425,8 +496,10 @@ class SequenceMachine(Machine):
                     st.waits = None
                 _deadline, _t, p, fields, fp = w[:5]
                 skey = w[5] if len(w) > 5 else None
+                pv = w[6] if len(w) > 6 else None
                 self.engine.emit(self.spec, self._match(key, p, fields, fp, self.engine.now, self.trailing),
-                                 skey=skey)
+                                 skey=skey, pipe_values=pv)
+                self._drop_if_empty(key, st)
                 return
 
     def _match(self, key, p: tuple, fields: dict, fp, emitted_at: float, trailing) -> Match:
@@ -533,17 +606,19 @@ class SequenceMachine(Machine):
         waits = None
         if st.waits:
             waits = [[w[0], w[1], _dump_partial(w[2]), w[3], list(w[4]) if w[4] is not None else None,
-                      w[5] if len(w) > 5 else None] for w in st.waits]
+                      w[5] if len(w) > 5 else None, w[6] if len(w) > 6 else None] for w in st.waits]
         wins = None
         if st.wins:
             wins = [[j, w.dump()] for j, w in sorted(st.wins.items())]
         return [key, st.last, slots, waits, wins]
 
     def dump(self) -> list:
-        return [self.dump_base(), self.token, [self.dump_state(k, st) for k, st in self.states.items()]]
+        return [self.dump_base(), self.token, [self.dump_state(k, st) for k, st in self.states.items()],
+                self.partials_evicted]
 
     def load(self, data) -> None:
-        base, self.token, items = data
+        base, self.token, items = data[:3]
+        self.partials_evicted = data[3] if len(data) > 3 else 0
         self.load_base(base)
         self.states.clear()
         for item in items:
@@ -558,7 +633,8 @@ class SequenceMachine(Machine):
             st.slots = [None if lst is None else [_load_partial(p) for p in lst] for lst in slots]
             if waits:
                 st.waits = [(w[0], w[1], _load_partial(w[2]), w[3], tuple(w[4]) if w[4] is not None else None,
-                             thaw_key(w[5]) if len(w) > 5 else None) for w in waits]
+                             thaw_key(w[5]) if len(w) > 5 else None, thaw_key(w[6]) if len(w) > 6 else None)
+                            for w in waits]
             if wins:
                 st.wins = {}
                 for j, wd in wins:
@@ -592,3 +668,176 @@ def _load_partial(d):
         chain = (j, r, chain, n)
     b = tuple(tuple(x) if x is not None else None for x in binds) if binds else None
     return (start, last, cnt, chain, b)
+
+
+class JoinState:
+    """A key's join: per step, the first event that matched it (or None), and last activity."""
+    __slots__ = ("slots", "last")
+
+    def __init__(self, n: int):
+        self.slots: list = [None] * n       # per step: (ts, record, bind values) or None
+        self.last = NEG_INF
+
+
+class JoinMachine(Machine):
+    """One `join` rule's keyed state: every step once, in any order (EQL's join).
+
+    Per key, each step keeps the first event that matched it; an event fills
+    every empty step it matches, in step order, and the key completes when
+    every step is filled: one match (steps in written order), and the key
+    starts over. With `within`, a step's event older than that when another
+    event arrives is dropped first, so a match's events are at most `within`
+    apart. `until` empties the key (its own key with `until ... by`). O(steps)
+    per event and key.
+    """
+
+    kind = "join"
+
+    def __init__(self, engine, spec):
+        super().__init__(engine, spec)
+        self.n = len(spec.steps)
+        self.within = spec.within if spec.within is not None else float("inf")
+        self.step_mask = (1 << self.n) - 1
+        self.per_step_keys = any(s.key is not None for s in spec.steps)
+        self.partials_evicted = 0
+        self.pipes = spec.pipe_values
+
+    def key_dict(self, key) -> dict:
+        """Key values by field name; with per-step keys, the first step's key fields name them."""
+        if not self.per_step_keys:
+            return Machine.key_dict(self, key)
+        names = self.spec.steps[0].key_names
+        if len(names) == 1:
+            return {names[0]: key}
+        return dict(zip(names, key)) if isinstance(key, tuple) else {"key": key}
+
+    def on_event(self, ev, bits: int) -> None:
+        spec = self.spec
+        n = self.n
+        now = self.engine.now
+        states = self.states
+        if spec.has_until and (bits >> n) & 1:
+            if spec.until_key is not None:
+                targets = [spec.until_key(ev)]
+            else:
+                # Without its own key: every key the event has under a step's key.
+                targets = []
+                for s in spec.steps:
+                    kf = s.key or spec.key
+                    k = kf(ev) if kf is not None else ()
+                    if k not in targets:
+                        targets.append(k)
+            for k in targets:
+                if k is not None and states.pop(k, None) is not None:
+                    self.engine.note_new_key(self, -1)
+                    self.engine.metrics["until_resets"] += 1
+        sbits = bits & self.step_mask
+        j = 0
+        while sbits:
+            if sbits & 1:
+                s = spec.steps[j]
+                kf = s.key or spec.key
+                key = kf(ev) if kf is not None else ()
+                if key is not None:
+                    self._fill(key, j, ev, now)
+            sbits >>= 1
+            j += 1
+
+    def _fill(self, key, j: int, ev, now: float) -> None:
+        states = self.states
+        st = states.get(key)
+        if st is None:
+            st = JoinState(self.n)
+            self.new_key(key, st)
+        else:
+            states.move_to_end(key)
+            within = self.within
+            if within != float("inf"):
+                slots = st.slots
+                for i, slot in enumerate(slots):
+                    if slot is not None and now - slot[0] > within:
+                        slots[i] = None
+        st.last = now
+        slots = st.slots
+        if slots[j] is not None:
+            return                      # the first event of a step is kept
+        s = self.spec.steps[j]
+        slots[j] = (now, (ev.get("id"), now, s.record(ev)), s.bind(ev) if s.bind is not None else None)
+        for slot in slots:
+            if slot is None:
+                return
+        del states[key]                 # complete: the key starts over
+        self.engine.note_new_key(self, -1)
+        self._complete(key, slots, ev)
+
+    def _complete(self, key, slots: list, ev) -> None:
+        spec = self.spec
+        eng = self.engine
+        binds = tuple(slot[2] for slot in slots) if any(s.bind is not None for s in spec.steps) else None
+        fields = spec.emit(ev, None, binds) if spec.emit is not None else {}
+        fp = spec.fingerprint(ev, None, binds) if spec.fingerprint is not None else None
+        pv = self.pipes(ev, binds) if self.pipes is not None else None
+        steps_out = []
+        ids = []
+        for s, slot in zip(spec.steps, slots):
+            steps_out.append({"step": s.name, "count": 1, "events": [event_record(slot[1], s.fields)], "omitted": 0})
+            ids.append(slot[1][0])
+        prov = {"kind": "join", "within": format_seconds(spec.within), "steps": steps_out}
+        first = min(slot[0] for slot in slots)
+        last = max(slot[0] for slot in slots)
+        key_d = self.key_dict(key)
+        fp_parts = (spec.name, fp) if fp is not None else (spec.name, sorted(key_d.items()))
+        match_id = stable_hash(spec.name, key_d, ids[0], ids[-1], eng.now)
+        m = Match(spec.name, spec.ttp, spec.goal, spec.severity, spec.title, key_d, first, last, eng.now,
+                  fields, prov, stable_hash(*fp_parts), match_id, self.degraded(first))
+        eng.emit(spec, m, ev, pipe_values=pv)
+
+    def forget(self, key, st) -> None:
+        now = self.engine.now
+        if now - st.last > self.horizon:
+            return
+        self.partials_evicted += sum(1 for slot in st.slots if slot is not None and now - slot[0] <= self.within)
+
+    def degraded(self, first_ts: float) -> list[str]:
+        if self.within == float("inf"):
+            return ["evicted"] if self.last_eviction >= first_ts else []
+        return super().degraded(first_ts)
+
+    def describe(self, key, st: JoinState) -> dict | None:
+        """Which steps of the key's join are filled, for near-miss reports."""
+        filled = [s.name for s, slot in zip(self.spec.steps, st.slots) if slot is not None]
+        if not filled:
+            return None
+        missing = [s.name for s, slot in zip(self.spec.steps, st.slots) if slot is None]
+        return {"rule": self.spec.name, "kind": "join", "key": self.key_dict(key), "step": len(filled),
+                "step_name": filled[-1], "progress": len(filled) / (self.n + 1),
+                "text": f"join has {', '.join(filled)}; waiting for {', '.join(missing)}"}
+
+    # -- snapshot
+    def dump_state(self, key, st: JoinState) -> list:
+        slots = [None if slot is None else [slot[0], [slot[1][0], slot[1][1], list(slot[1][2])],
+                                             list(slot[2]) if slot[2] is not None else None]
+                 for slot in st.slots]
+        return [key, st.last, slots]
+
+    def dump(self) -> list:
+        return [self.dump_base(), [self.dump_state(k, st) for k, st in self.states.items()], self.partials_evicted]
+
+    def load(self, data) -> None:
+        base, items, self.partials_evicted = data
+        self.load_base(base)
+        self.states.clear()
+        for item in items:
+            self.load_state(item)
+
+    def load_state(self, item) -> None:
+        """Insert one key's state (from `dump_state`), as most recently active."""
+        key, last, slots = item
+        st = JoinState(self.n)
+        st.last = last
+        st.slots = [None if slot is None else (slot[0], (slot[1][0], slot[1][1], tuple(slot[1][2])),
+                                               tuple(slot[2]) if slot[2] is not None else None)
+                    for slot in slots]
+        key = thaw_key(key)
+        self.states.pop(key, None)
+        self.states[key] = st

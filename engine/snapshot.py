@@ -18,15 +18,15 @@ import hashlib
 import msgpack
 
 from .errors import SnapshotError
+from .options import RECORDED
 from .record import TIMER_KINDS
 from .state import thaw_key
 
 SNAPSHOT_MAGIC = "sleuth-snapshot"
 KEY_MAGIC = SNAPSHOT_MAGIC + "-key"
 SNAPSHOT_VERSION = 2     # 2: sliding windows hold folded slices; the header is sealed and lists the layout
-#: The engine options a snapshot records (and restores unless overridden).
-OPTIONS = frozenset({"lateness", "grace", "max_keys", "future_tolerance", "future_confirm", "memory",
-                     "rules"})
+#: The engine options a snapshot records and restores (`engine/options.py`).
+OPTIONS = RECORDED
 
 
 def encode(body: dict, pack) -> bytes:

@@ -26,6 +26,7 @@ DEFAULT_LIMITS = {
     "distinct": 10_000,     # exact distinct values per aggregate and key
     "values": 1_000,        # remembered values per key for first_seen()
     "window": 10_000,       # events held per key in a sliding window
+    "unique": 100_000,      # values remembered by a `| unique` pipe (oldest forgotten beyond)
 }
 
 
@@ -97,6 +98,21 @@ class StepSpec:
     aggs: tuple[AggSpec, ...] = ()
     extract: Callable[[dict], tuple] | None = None
     having: Callable[[list], bool] | None = None
+    fork: bool = False                       # advancing keeps the previous step's partial (EQL fork)
+
+
+@attrs.frozen(eq=False)
+class PipeSpec:
+    """One pipe of a rule, run on each match in written order (`engine/pipe.py`).
+
+    `kind` is "filter", "unique" or "head"; its per-match value is the
+    pipe's item in the tuple the rule's `pipe_values(ev, binds)` returns
+    (the condition, the unique values, the head's group key).
+    """
+
+    kind: str
+    label: str
+    count: int | None = None
 
 
 @attrs.frozen(eq=False)
@@ -115,7 +131,7 @@ class RuleSpec:
 
     index: int
     name: str
-    kind: str                     # event | sequence | window
+    kind: str                     # event | sequence | join | window
     source: str                   # events | matches
     ttp: str
     goal: str
@@ -137,6 +153,7 @@ class RuleSpec:
     steps: tuple[StepSpec, ...] = ()
     absences: tuple[AbsenceSpec, ...] = ()
     has_until: bool = False
+    until_key: Callable[[dict], Any] | None = None   # `until ... by`: the key an until event resets
     window_kind: str | None = None
     window_size: float | None = None
     window_gap: float | None = None
@@ -153,6 +170,8 @@ class RuleSpec:
     filename: str = ""                           # fake filename of the generated module
     lines: dict = attrs.Factory(dict)            # generated line -> LineInfo
     lists: tuple = ()                            # file-backed reference lists bound in its code
+    pipes: tuple[PipeSpec, ...] = ()
+    pipe_values: Callable[[dict, tuple | None], tuple] | None = None
     source_text: str = ""
     explain_text: str = ""
     constants: tuple[str, ...] = ()              # k<n> constants of `source_text` as text, for explain
@@ -165,9 +184,11 @@ class RuleSpec:
     @property
     def horizon(self) -> float:
         """How long an idle key's state can still matter (seconds)."""
-        if self.kind == "sequence":
+        if self.kind in ("sequence", "join"):
+            if self.within is None:
+                return float("inf")    # unbounded: bounded by `limit keys` and `limit partials`
             extra = max((a.within or 0.0) for a in self.absences) if self.absences else 0.0
-            return (self.within or 0.0) + extra
+            return self.within + extra
         if self.kind == "window":
             if self.window_kind == "session":
                 return self.window_gap or 0.0

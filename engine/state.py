@@ -33,6 +33,7 @@ CAP_FLAGS: dict[str, str | tuple[None, str]] = {
     "distinct": "distinct-capped",           # value table of distinct/entropy/sample
     "values": "first-seen-capped",           # first_seen() memory
     "suppress": "suppression-capped",        # suppression table, bounded like the rule's keys
+    "unique": "unique-evicted",              # values a `| unique` pipe remembers
     "events": (None, "provenance lists the first events and the newest; `omitted` counts the rest"),
     "partials": (None, "the language's policy (newest partial wins per state, docs/semantics.md §4)"),
 }

@@ -47,6 +47,7 @@ COMMANDS: dict[str, str] = {
     "serve": "decide on live requests for gateways (nginx auth_request, Envoy ext_authz)",
     "flink": "run a rule pack as an Apache Flink job (needs Java and the flink extra)",
     "bench": "measure speed and memory (events/s of CPU, ratios in one run)",
+    "import": "translate EQL queries or Sigma rules into sleuth rules",
 }
 
 

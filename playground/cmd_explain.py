@@ -3,7 +3,7 @@
 Prints `RuleSpec.explain_text` (the machine as a disassembly, then the
 generated source with each line tagged by its rule-file line), the same
 text the golden tests pin; `--dispatch` adds the generated dispatch
-functions that hold the rule. An unknown rule name is a usage error (2)
+functions that hold the rule, each with its constants. An unknown rule name is a usage error (2)
 with a did-you-mean.
 """
 
@@ -58,5 +58,8 @@ def run_explain(args) -> int:
                         info = group.lines.get(i)
                         tag = f"  # {info.file}:{info.line}" if info else ""
                         sys.stdout.write(f"  {i:>3} | {text}{tag}\n")
+                    sys.stdout.write("  constants:" + ("\n" if group.constants else " (none)\n"))
+                    for line in group.constants:
+                        sys.stdout.write(f"    {line}\n")
         sys.stdout.write("\n")
     return status

@@ -21,8 +21,8 @@ import time
 import msgpack
 import orjson
 
-from sleuth.engine import Engine, Normalizer, Quarantine
-from sleuth.engine.errors import SnapshotError
+from sleuth.engine import Engine, Quarantine
+from sleuth.engine.errors import EngineError, SnapshotError
 from sleuth.engine.ingest import Bad, open_source
 
 from .cli import (
@@ -31,9 +31,9 @@ from .cli import (
     EXIT_IO,
     EXIT_OK,
     EXIT_USAGE,
-    load_pack_or_report,
     pack_paths,
 )
+from .deploy import add_profile_options, engine_options, load_pack_with, load_profile_or_report
 
 BATCH = 512
 STATE_MAGIC = "sleuth-run-state"
@@ -48,8 +48,8 @@ def configure(p: argparse.ArgumentParser) -> None:
                    help="input format (default: detected from the first bytes)")
     p.add_argument("-o", "--out", metavar="FILE", help="write matches here instead of stdout")
     p.add_argument("--quarantine", metavar="FILE", help="write bad input here, one JSON line with its reason each")
-    p.add_argument("--lateness", type=float, default=5.0, metavar="SECONDS",
-                   help="out-of-order tolerance in event time (default 5)")
+    p.add_argument("--lateness", type=float, default=None, metavar="SECONDS",
+                   help="out-of-order tolerance in event time (default: the profile's, else 5)")
     p.add_argument("--grace", type=float, default=0.0, metavar="SECONDS",
                    help="extra wait before deciding a trailing absence (default 0)")
     p.add_argument("--max-keys", type=int, default=1_000_000, metavar="N",
@@ -61,7 +61,9 @@ def configure(p: argparse.ArgumentParser) -> None:
     p.add_argument("--map", action="append", metavar="CANONICAL=SOURCE.PATH",
                    help="map an input field to a canonical one (repeatable)")
     p.add_argument("--mapping", metavar="FILE", help="a mapping file (see docs/input.md)")
-    p.add_argument("--openapi", metavar="SPEC", help="OpenAPI 3 document (JSON or YAML): routes and spec.* fields")
+    p.add_argument("--openapi", action="append", metavar="SPEC",
+                   help="OpenAPI 3 document (JSON or YAML): routes and spec.* fields (repeatable: the first "
+                        "document that knows a path routes it; replaces the profile's)")
     p.add_argument("--no-templating", action="store_true",
                    help="without --openapi, do not derive route from path heuristically")
     p.add_argument("--enrich-table", metavar="CSV", help="prefix table adding asn/country to events (docs/input.md)")
@@ -77,19 +79,23 @@ def configure(p: argparse.ArgumentParser) -> None:
     p.add_argument("--metrics", metavar="FILE", help="write the run's counters as JSON")
     p.add_argument("--no-progress", action="store_true", help="no progress line even on a terminal")
     p.add_argument("-q", "--quiet", action="store_true", help="no summary on stderr")
+    add_profile_options(p)
 
 
 def run_run(args) -> int:
-    pack = load_pack_or_report(pack_paths(args.pack))
+    profile, code = load_profile_or_report(args, "run")
+    if code is not None:
+        return code
+    pack, code = load_pack_with(pack_paths(args.pack), profile, "run")
     if pack is None:
-        return EXIT_FINDINGS
+        return code if code is not None else EXIT_FINDINGS
     inputs = args.inputs or ["-"]
     for p in inputs:
         if p != "-" and not os.path.exists(p):
             print(f"sleuth run: no such file: {p}", file=sys.stderr)
             return EXIT_IO
     try:
-        normalizer = build_normalizer(args)
+        options = engine_options(args, profile)
     except (OSError, ValueError) as exc:
         print(f"sleuth run: {exc}", file=sys.stderr)
         return EXIT_USAGE
@@ -101,12 +107,7 @@ def run_run(args) -> int:
         except ValueError as exc:
             print(f"sleuth run: --memory: {exc}", file=sys.stderr)
             return EXIT_USAGE
-    enrich = []
-    if args.enrich_table:
-        from sleuth.engine.ingest import PrefixTable
-
-        enrich.append(PrefixTable.from_csv(args.enrich_table))
-    return RunLoop(args, pack, inputs, normalizer, enrich).run()
+    return RunLoop(args, pack, inputs, options).run()
 
 
 class RunLoop:
@@ -121,13 +122,12 @@ class RunLoop:
     the next batch boundary; a second Ctrl-C stops at once.
     """
 
-    def __init__(self, args, pack, inputs: list[str], normalizer: Normalizer, enrich: list):
+    def __init__(self, args, pack, inputs: list[str], options: dict):
         self.args = args
         self.pack = pack
         self.inputs = inputs
         self.abs_inputs = [os.path.abspath(p) if p != "-" else "-" for p in inputs]
-        self.normalizer = normalizer
-        self.enrich = enrich
+        self.options = options                # Engine(...) options: the embedding path (docs/embedding.md)
         self.state: dict | None = None        # the state file resumed from
         self.file_index = 0                   # where the run (re)starts
         self.skip = 0                         # positions of that input already fed
@@ -209,15 +209,19 @@ class RunLoop:
         self.quarantine = Quarantine(self.qsink)
         if self.state is not None:
             try:
-                self.engine = Engine.restore(self.pack, self.state["engine"], normalizer=self.normalizer,
-                                             quarantine=self.quarantine, enrich=self.enrich)
+                self.engine = Engine.restore(self.pack, self.state["engine"], quarantine=self.quarantine,
+                                             **self.options)
             except SnapshotError as exc:
                 print(f"sleuth run: cannot resume from {args.state}: {exc}", file=sys.stderr)
                 return EXIT_IO
         else:
-            self.engine = Engine(self.pack, normalizer=self.normalizer, quarantine=self.quarantine,
-                                 enrich=self.enrich, lateness=args.lateness, grace=args.grace,
-                                 max_keys=args.max_keys, memory=args.memory)
+            try:
+                self.engine = Engine(self.pack, quarantine=self.quarantine, **self.options)
+            except EngineError as exc:
+                print(f"sleuth run: {exc}", file=sys.stderr)
+                if self.qsink is not None:
+                    self.qsink.close()
+                return EXIT_USAGE
         import gc
 
         gc.freeze()    # the pack and its generated code live for the whole run: keep them out of GC scans
@@ -422,32 +426,22 @@ class Progress:
             sys.stderr.flush()
 
 
-def build_normalizer(args):
-    """The normaliser that `sleuth run`'s options describe (--map, --mapping, --openapi, --no-templating).
+def build_normalizer(args, pack=None):
+    """The normaliser `sleuth run`'s input options describe (for commands that build their own engine).
 
-    Raises OSError or ValueError for an unreadable or malformed mapping or
-    OpenAPI document. The playground uses it with no options.
+    The engine's own construction path (`sleuth.engine.options.build_normalizer`)
+    with the options of `engine_options(args, None)`; raises OSError or ValueError
+    for an unreadable or malformed mapping or OpenAPI document.
     """
-    mapping = {}
-    if getattr(args, "mapping", None):
-        from sleuth.engine.ingest import load_mapping
+    from sleuth.engine.options import DEFAULTS, canonical
+    from sleuth.engine.options import build_normalizer as build
 
-        mapping.update(load_mapping(args.mapping))
-    for item in getattr(args, "map", None) or []:
-        from sleuth.engine.ingest import parse_mapping
-
-        canon, src = parse_mapping(item)
-        mapping[canon] = src
-    templater = None
-    if getattr(args, "openapi", None):
-        from sleuth.engine.ingest import OpenAPI
-
-        templater = OpenAPI.load(args.openapi)
-    elif not getattr(args, "no_templating", False):
-        from sleuth.engine.ingest import HeuristicTemplater
-
-        templater = HeuristicTemplater()
-    return Normalizer(mapping, templater=templater)
+    opts = engine_options(args, None)
+    kw = {k: canonical(k, opts.get(k, DEFAULTS[k])) for k in ("mapping", "openapi", "templating", "roles", "max_string")}
+    try:
+        return build(pack, **kw)
+    except EngineError as exc:
+        raise ValueError(str(exc)) from exc
 
 
 def _atomic_write(path: str, data: bytes) -> None:
@@ -474,6 +468,9 @@ def print_summary(stats: dict, cpu: float, wall: float, stream) -> None:
     if stats["evictions"]:
         w(f"evictions: {stats['evictions']:,} keys (" +
           ", ".join(f"{k} {v:,}" for k, v in stats["evicted_by_rule"].items()) + ")\n")
+    if stats.get("partials_evicted_by_rule"):
+        w("sequence partials lost to eviction: " + ", ".join(
+            f"{k} {v:,}" for k, v in sorted(stats["partials_evicted_by_rule"].items())) + "\n")
     fired = {k: v for k, v in stats["matches_by_rule"].items() if v}
     if fired:
         w("matches by rule: " + ", ".join(f"{k} {v:,}" for k, v in sorted(fired.items(), key=lambda x: -x[1])) + "\n")

@@ -86,6 +86,9 @@ COMMANDS: dict[str, Command] = {c.name: c for c in (
     Command("explain", "explain RULE", "a rule's compiled machine and generated code"),
     Command("test", "test [RULE]", "run the tests written in the rules (session and pack)",
             "Written as: test \"name\" for RULE { events { ... } expect match { ... } }"),
+    Command("report", "report FILE [INTERVAL]", "write an offline HTML report of the session (as 'sleuth report')",
+            "The matches so far with their provenance, the events fed (field coverage), the\n"
+            "quarantine and the rules' text; INTERVAL (5m, 1h) sets the timeline's step."),
     Command("save", "save FILE", "write the session's declarations to a rule file (canonical, checked)",
             "The file gets imports for the pack files whose macros or lists it uses, is written\n"
             "in canonical form (as 'sleuth fmt') and is checked (as 'sleuth check')."),
@@ -167,8 +170,8 @@ class Shell:
             return Outcome(True, "no rules yet: type one (rule NAME { ... }) or load a pack")
         rows = []
         for r in s.pack.rules:
-            if r.kind == "sequence":
-                shape = f"sequence of {len(r.steps)}" + (f" within {format_human(r.within)}" if r.within else "")
+            if r.kind in ("sequence", "join"):
+                shape = f"{r.kind} of {len(r.steps)}" + (f" within {format_human(r.within)}" if r.within else "")
             elif r.kind == "window":
                 shape = (f"window session gap {format_human(r.window_gap)}" if r.window_kind == "session"
                          else f"window {format_human(r.window_size)} {r.window_kind}")
@@ -366,6 +369,12 @@ class Shell:
 
     def cmd_reset(self, arg: str) -> Outcome:
         return self.session.reset()
+
+    def cmd_report(self, arg: str) -> Outcome:
+        parts = _split(arg)
+        if not parts or len(parts) > 2:
+            return _usage("report")
+        return self.session.report(parts[0], parts[1] if len(parts) > 1 else None)
 
     def cmd_stats(self, arg: str) -> Outcome:
         return Outcome(True, self.session.stats())

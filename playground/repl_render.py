@@ -255,8 +255,8 @@ def match_tree(n: int, m, paint: Paint = PLAIN) -> str:
             out.append(f"    {k} = {value_text(v)}")
     prov = d["provenance"]
     kind = prov.get("kind")
-    if kind == "sequence":
-        out.append(f"  sequence within {prov.get('within')}")
+    if kind in ("sequence", "join"):
+        out.append(f"  {kind} within {prov.get('within') or 'no time limit'}")
         for s in prov.get("steps", []):
             count = s.get("count", len(s.get("events", [])))
             out.append(f"    step {s['step']}: {count} event{'s' if count != 1 else ''}")

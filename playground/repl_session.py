@@ -18,7 +18,6 @@ from __future__ import annotations
 
 import os
 import re
-from types import SimpleNamespace
 from typing import Any
 
 import attrs
@@ -119,12 +118,20 @@ def _blank(text: str, start: int, end: int) -> str:
 class Session:
     """Rules, events, engine and matches of one playground session."""
 
-    def __init__(self, *, colour: bool = False, normalizer=None):
-        from .cmd_run import build_normalizer
+    def __init__(self, *, colour: bool = False, normalizer=None, options: dict | None = None, profile=None):
+        """`options` are `Engine(...)` options (a deployment profile's, from `sleuth play`); `profile`
+        also rewrites the constants and lists of the packs loaded (docs/deploying.md)."""
+        from sleuth.engine.options import DEFAULTS, INGEST, build_normalizer, canonical
 
         self.paint = R.Paint(colour)
         self.colour = colour
-        self.normalizer = normalizer or build_normalizer(SimpleNamespace())
+        self.options = dict(options or {})
+        self.profile = profile
+        # Events are normalised here (to show them) and by the engine: one normaliser for both,
+        # built by the engine's own path from the input options.
+        self.normalizer = normalizer or build_normalizer(
+            None, **{k: canonical(k, self.options.get(k, DEFAULTS[k])) for k in sorted(INGEST)})
+        self._time_options = {k: v for k, v in self.options.items() if k in ("lateness", "grace", "max_keys")}
         self.pack_paths: list[str] = []
         self.pack_files: dict[str, str] = {}
         self.decls: dict[tuple[str, str], Decl] = {}
@@ -177,7 +184,7 @@ class Session:
     def _new_engine(self) -> Engine:
         # Interactive: every event counts as it is typed, so the first one needs no
         # second event to confirm the clock (future_confirm=1).
-        return Engine(self.pack, normalizer=self.normalizer, future_confirm=1)
+        return Engine(self.pack, normalizer=self.normalizer, future_confirm=1, **self._time_options)
 
     def _render(self, diags: list[Diagnostic], sources: dict) -> str:
         return render_all(sort_diagnostics(diags), sources, colour=self.colour)
@@ -321,7 +328,7 @@ class Session:
             path = builtin_pack_path()
         if not os.path.exists(path):
             return Outcome(False, f"no such file or folder: {path}")
-        files, err = _read_files([path])
+        files, err = self._read_files([path])
         if err:
             return Outcome(False, err)
         return self._set_pack({**self.pack_files, **files}, self.pack_paths + [path], f"loaded {path}")
@@ -330,10 +337,22 @@ class Session:
         """Read every loaded pack file again from disk."""
         if not self.pack_paths:
             return Outcome(False, "nothing loaded yet (load PATH first)")
-        files, err = _read_files(self.pack_paths)
+        files, err = self._read_files(self.pack_paths)
         if err:
             return Outcome(False, err + "\nnothing changed")
         return self._set_pack(files, list(self.pack_paths), "reloaded")
+
+    def _read_files(self, paths: list[str]) -> tuple[dict[str, str], str]:
+        """The rule files of `paths`, with the profile's constants and lists written in."""
+        files, err = _read_files(paths)
+        if err or self.profile is None or not (self.profile.constants or self.profile.lists):
+            return files, err
+        from sleuth.dsl.profile import ProfileError, profile_sources
+
+        try:
+            return profile_sources(paths, self.profile), ""
+        except ProfileError as exc:
+            return {}, exc.render(colour=self.colour, limit=None)
 
     def _set_pack(self, files: dict[str, str], paths: list[str], verb: str) -> Outcome:
         compiled = self._compile(files, self.decls)
@@ -635,6 +654,23 @@ class Session:
                         decl = attrs.evolve(decl, file=os.path.relpath(src, folder))
                     copies.append(f"# copied from {file}\n{unparse(decl)}")
         return imports, copies
+
+    def report(self, path: str, interval: str | None = None) -> Outcome:
+        """Write the offline HTML report (docs/report.md) of the session: its matches, events, quarantine, rules."""
+        from .report import ReportInputError, ReportUsageError, write_report
+
+        if not self.matches:
+            return Outcome(False, "no match yet: nothing to report")
+        events = [ev for item in self.log if isinstance(item, Feed) for ev in item.events]
+        try:
+            figures = write_report(path, [m.to_dict() for m in self.matches], events=events,
+                                   quarantine=self.engine.quarantine, pack=self.pack, interval=interval,
+                                   title="sleuth playground")
+        except (ReportInputError, ReportUsageError) as exc:
+            return Outcome(False, str(exc))
+        s = figures["summary"]
+        return Outcome(True, f"wrote {path}: {s['matches']} matches, {s['rules']} rules, "
+                             f"{s['unique']} unique TTPs")
 
     def stats(self) -> str:
         s = self.engine.stats()

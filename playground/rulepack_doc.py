@@ -85,8 +85,8 @@ def _window(rule) -> str:
 
 
 def _kind(rule) -> str:
-    kind = {"event": "single event", "sequence": "sequence", "window": "window"}[rule.kind]
-    if rule.kind == "sequence":
+    kind = {"event": "single event", "sequence": "sequence", "join": "join", "window": "window"}[rule.kind]
+    if rule.kind in ("sequence", "join"):
         kind += f" ({len(rule.steps)} step{'s' if len(rule.steps) != 1 else ''})"
     if rule.source == "matches":
         kind += " over matches"

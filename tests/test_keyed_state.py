@@ -170,7 +170,10 @@ def test_key_schedule_names_the_next_timer_and_the_idle_time():
     other.import_key(blob)
     fired = other.advance(200.0)    # the watermark does not move, the overdue timers fire
     assert [(m.rule, m.emitted_at) for m in fired] == [("quiet", 132.0)]
-    assert other.key_schedule("u") == (None, 430.0)
+    # The absence decided, `quiet` holds nothing for the key any more (its state is dropped);
+    # what is left is `win`'s sliding minute over the event at 100.
+    assert other.key_schedule("u") == (None, 160.0)
+    assert other.stats()["keys_by_rule"]["quiet"] == 0
 
 
 def test_feed_match_runs_rules_over_rules_elsewhere():

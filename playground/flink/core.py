@@ -83,13 +83,18 @@ class Stage:
 
 
 def check_supported(pack) -> None:
-    """Raise `Unsupported` for what cannot be cut by key: per-step keys, suppression by other fields."""
+    """Raise `Unsupported` for what cannot be cut by key: per-step keys (so `until ... by`), counting pipes, suppression by other fields."""
     for r in pack.rules:
         if r.suppress_key is not None:
             raise Unsupported(f"rule {r.name} suppresses by fields other than its key "
                               f"(suppress ... by ...): not supported by the keyed runner")
-        if r.kind == "sequence" and any(s.key is not None for s in r.steps):
+        if r.kind in ("sequence", "join") and any(s.key is not None for s in r.steps):
             raise Unsupported(f"rule {r.name} keys its steps on their own fields (per-step by): "
+                              f"not supported by the keyed runner")
+        counting = [p.kind for p in r.pipes if p.kind != "filter"]
+        if counting:
+            # `| head` and `| unique` count a rule's matches across all keys: no one key's state holds them.
+            raise Unsupported(f"rule {r.name} has a '| {counting[0]}' pipe, which spans keys: "
                               f"not supported by the keyed runner")
 
 
@@ -531,7 +536,9 @@ class KeyedRunner:
             eng.rewind()
         if due is None and (idle is None or idle < now):
             return out, None, None, None
-        return out, blob, (None if due is None else timer_ms(due)), (None if idle is None else timer_ms(idle))
+        # An unbounded sequence's key stays until it completes or is dropped: no idle timer.
+        idle_ms = None if idle is None or idle == math.inf else timer_ms(idle)
+        return out, blob, (None if due is None else timer_ms(due)), idle_ms
 
 
 def order_bucket(items: Iterable[Ordered]) -> list[Ordered]:

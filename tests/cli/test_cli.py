@@ -167,3 +167,17 @@ def test_run_into_a_closed_pipe_stops_quietly(tmp_path: Path, pack: Path):
     err = proc.stderr.read()
     assert proc.wait(timeout=60) == 0
     assert b"Traceback" not in err and b"cannot read" not in err
+
+
+def test_explain_dispatch_lists_each_group_constants(tmp_path, capsys):
+    from sleuth.engine import regex
+    from sleuth.playground.cli import main
+
+    rule = tmp_path / "r.ttp"
+    rule.write_text('rule r { meta { ttp = "scraping" goal = "scraping" severity = low title = "t" } '
+                    'when status == 401 and ua =~ /bot/i }\n', encoding="utf-8")
+    assert main(["explain", str(rule), "r", "--dispatch"]) == 0
+    out = capsys.readouterr().out
+    tail = out.split("dispatch functions holding this rule:")[1]
+    matcher = "<re2('bot', 'i')>" if regex.ENGINE == "re2" else "re.compile('bot', re.IGNORECASE)"
+    assert f"  constants:\n    k0 = 'ua'\n    k1 = {matcher}\n" in tail

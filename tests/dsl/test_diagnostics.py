@@ -56,7 +56,8 @@ def run_case(case: dict, rule_files) -> list:
     root = rule_files(files)
     for link, target in case.get("symlinks", {}).items():
         (root / link).symlink_to(target)
-    checked = check_paths(["."] if case.get("pack") else ["main.ttp"])
+    limit = {"max_file_bytes": case["max_file_bytes"]} if "max_file_bytes" in case else {}
+    checked = check_paths(["."] if case.get("pack") else ["main.ttp"], **limit)
     return list(checked.diagnostics)
 
 

@@ -94,7 +94,7 @@ def test_corpus_checks_cleanly(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.chdir(CORPUS.parent)
     checked = check_paths([CORPUS.name])
     assert [(d.code, d.span.line, d.message) for d in checked.diagnostics] == []
-    assert len(checked.rules) == 7
+    assert len(checked.rules) == 9
     assert len(checked.tests) == 3
 
 

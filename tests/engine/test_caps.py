@@ -69,6 +69,8 @@ SCENARIOS = {
                           [_ev(i, 100 + i, user=f"u{i}") for i in range(4)], {}),
     "suppression-capped": (f"rule w {{ {META} by user window 1h limit keys 1 having count() >= 1 suppress 1h }}",
                            [_ev(0, 100, user="a"), _ev(1, 101, user="b"), _ev(2, 102, user="a")], {}),
+    "unique-evicted": (f"rule w {{ {META} when status == 401 | unique user limit unique 1 }}",
+                       [_ev(0, 100, user="a"), _ev(1, 101, user="b"), _ev(2, 102, user="a")], {}),
 }
 
 

@@ -36,7 +36,7 @@ def test_goldens_cover_every_rule_kind():
             kinds.add(r.kind)
             if r.window_kind:
                 windows.add(r.window_kind)
-    assert kinds == {"event", "sequence", "window"}
+    assert kinds == {"event", "sequence", "join", "window"}
     assert windows == {"sliding", "tumbling", "session"}
 
 

@@ -155,3 +155,59 @@ def test_timer_milliseconds_are_due_and_never_early(t):
     assert reached(ms) > t
     assert reached(ms - 1) <= t
     assert to_ms(t) <= ms <= to_ms(t) + 1
+
+
+_META = 'meta { ttp = "account-takeover" goal = "account-takeover" severity = low title = "t" }'
+
+
+def test_unbounded_sequence_join_and_filter_run_keyed():
+    # No `within`: the key has no idle timer and its state waits in the keyed store.
+    src = f'''
+rule seq {{
+  {_META}
+  by user
+  sequence {{
+    a: route == "/a"
+    b: route == "/b"
+  }}
+  | filter a.src_ip != b.src_ip
+}}
+rule both {{
+  {_META}
+  by user
+  join {{
+    x: route == "/a"
+    y: route == "/c"
+  }}
+  until route == "/logout"
+}}
+'''
+    pack = load_pack(sources={"u.ttp": src})
+    lines = []
+    for i in range(240):
+        # Years between a key's first and later events: only an unbounded rule completes.
+        ts = 1000 + i * 3.0 + (86400 * 800 if i >= 120 else 0)
+        route = ("/a", "/b", "/c", "/logout")[(i // 7) % 4] if i >= 120 else "/a"
+        lines.append(orjson.dumps({"id": f"e{i}", "ts": ts, "user": f"u{i % 6}", "src_ip": f"10.0.0.{i % 4}",
+                                   "route": route}))
+    data = b"\n".join(lines) + b"\n"
+    eng = Engine(pack, normalizer=make_normalizer())
+    expected = [m.to_json() for m in eng.feed_many([orjson.loads(x) for x in lines], "mem") + eng.close()]
+    assert any(b'"rule":"seq"' in m for m in expected) and any(b'"rule":"both"' in m for m in expected)
+    records = [("mem", pos, item) for pos, item in open_source(io.BytesIO(data), "jsonl", name="mem")]
+    for every in (1, 11):
+        pipe = run_local(pack, records, watermark_every=every)
+        assert Counter(m.to_json() for m in pipe.matches) == Counter(expected)
+
+
+@pytest.mark.parametrize(("body", "message"), [
+    ('by user\n  sequence { a: route == "/a"  b: route == "/b" }\n  | head 5', "'| head' pipe"),
+    ('by user\n  sequence { a: route == "/a"  b: route == "/b" }\n  | unique b.path', "'| unique' pipe"),
+    ('within 1h\n  join { a: route == "/a" by user  b: route == "/b" by session }', "per-step by"),
+], ids=["head", "unique", "join-per-step"])
+def test_keyed_runner_refuses_what_spans_keys(body, message):
+    from sleuth.playground.flink.core import Unsupported
+
+    pack = load_pack(sources={"r.ttp": f"rule r {{\n  {_META}\n  {body}\n}}\n"})
+    with pytest.raises(Unsupported, match=message.replace("|", r"\|")):
+        plan_stages(pack)

@@ -296,3 +296,19 @@ def test_docs_walkthrough_is_the_real_output(tmp_path, request) -> None:
     assert proc.stdout == "\n".join(outputs) + "\n"
     checked = check_paths([str(tmp_path / "rules" / "playground.ttp")])
     assert not checked.diagnostics and len(checked.rules) == 3
+
+
+def test_report_writes_the_session_page(tmp_path) -> None:
+    page = tmp_path / "session.html"
+    script = SCRIPT.replace("save {saved}\n", f"report {page} 1m\nreport\n")
+    out = io.StringIO()
+    code = run_script(Shell(Session()), script.splitlines(), out)
+    text = out.getvalue()
+    assert code == 1                                           # the bare 'report' is a usage error
+    assert f"wrote {page}: 1 matches, 1 rules, 1 unique TTPs" in text
+    assert "usage: report FILE [INTERVAL]" in text
+    html = page.read_text(encoding="utf-8")
+    assert "credential_stuffing" in html and "203.0.113.7" in html
+    empty = io.StringIO()
+    run_script(Shell(Session()), [f"report {tmp_path / 'none.html'}"], empty)
+    assert "no match yet: nothing to report" in empty.getvalue()

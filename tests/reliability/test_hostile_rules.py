@@ -11,8 +11,10 @@ docs/reliability.md, "Hostile rules". Three promises:
    `.get/.match/.search`, no string constants but the factory's own
    function names).
 2. **Catastrophic regexes are refused** at load time (`unsafe-regex`), and
-   a regex that is accepted costs a bounded time on a 10 MB value (it only
-   scans the first `REGEX_WINDOW` characters); globs likewise.
+   a regex that is accepted costs a bounded time on a 10 MB value (cut to
+   64 KiB by the normaliser) although it scans the whole value: RE2 runs in
+   linear time, and without it the checker refuses what Python's search
+   could run in quadratic time (`regex-needs-re2`); globs likewise.
 3. **Absurd sizes are refused at load time** with a diagnostic (windows,
    spans, repeat counts, limits, sample sizes, nesting): `PackError` with
    the code, never a traceback.
@@ -281,14 +283,17 @@ def _time_one(pattern_rule: str, value: str, timeout: float) -> float | None:
     f'rule r {{ {META} when path ~ "*a*b*c*d*e*f" }}', f'rule r {{ {META} when path ~ "/api/*/x?z/[!a]*" }}',
 ], ids=["literal", "anchored", "bounded-repeat", "distinct-alternation", "glob-stars", "glob-classes"])
 def test_accepted_patterns_cost_little_on_a_10mb_value(rule):
+    if "regex-needs-re2" in _codes(rule):
+        pytest.skip("google-re2 is not installed: this pattern is refused (regex-needs-re2)")
     t = _time_one(rule, ("a", 10_000_000), timeout=60)
     assert t is not None and t < BOUND, t
 
 
-@pytest.mark.parametrize("pattern", [".*.*x", "\\w+\\s*=\\s*\\w+!", pytest.param(".*.*.*x", marks=pytest.mark.slow),
-                                     pytest.param("a.*a.*a.*x", marks=pytest.mark.slow)])
+@pytest.mark.parametrize("pattern", [".*.*x", "\\w+\\s*=\\s*\\w+!", ".*.*.*x", "a.*a.*a.*x", "[a-z]+x"])
 def test_accepted_regexes_are_bounded_on_hostile_values(pattern):
-    if "unsafe-regex" in _codes(_regex_rule(pattern)):
+    # a.*a.*a.*x took ~50 s on a 100k value when regexes ran on Python's re over 1,024
+    # characters; now RE2 takes it in linear time, or the checker refuses it without RE2.
+    if _codes(_regex_rule(pattern)) & {"unsafe-regex", "regex-needs-re2"}:
         return      # refused at load time: nothing to bound
     # The timeout only stops a run that hangs; the bound is on the feed itself, timed
     # inside the process (a 3 s timeout also counted start-up and failed under load).
