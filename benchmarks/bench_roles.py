@@ -5,7 +5,9 @@ Accuracy: every operation of the labelled corpus (``../shared/data/openapi-corpu
 or ``$SLEUTH_SHARED_DATA/openapi-corpus``, or ``--corpus DIR``) is decided by a
 ``RoleTable`` built from the API's documents; precision, recall and F1 (micro,
 over the non-null labels) per API, for the development and held-out groups and
-overall, then the confusion of every wrong answer (label -> predicted).
+overall, then the confusion of every wrong answer (label -> predicted). Then the
+three evaluation sets side by side (the synthetic development set the rules are
+improved on, the corpus, the simulator's held-out API worlds), overall and per role.
 
 Cost, as ratios to baselines measured in the same process: inference per
 operation (word caches cleared: a cold build) against compiling the same
@@ -24,10 +26,11 @@ import argparse
 import json
 import statistics
 import sys
+import tempfile
 import time
 from pathlib import Path
 
-from sleuth.engine import roles
+from sleuth.engine.ingest import roles
 from sleuth.engine.ingest.openapi import HeuristicTemplater, OpenAPI
 from sleuth.engine.ingest.roles import PathRoles, RoleTable, decide_path
 from sleuth.playground.roles_eval import (
@@ -36,7 +39,9 @@ from sleuth.playground.roles_eval import (
     Score,
     corpus_apis,
     corpus_root,
+    evaluation_sets,
     load_api,
+    per_role,
     score,
 )
 
@@ -86,6 +91,8 @@ def cost(root: Path, repeat: int) -> dict:
     def build_tables() -> None:
         roles._words_of.cache_clear()  # cold: every document's words read afresh
         roles._normalise.cache_clear()
+        roles._ident_words.cache_clear()
+        roles._method_part.cache_clear()
         for group in apis:
             RoleTable(group)
 
@@ -185,10 +192,14 @@ def main(argv: list[str] | None = None) -> int:
         print(f"bench_roles: no labelled corpus at {root}", file=sys.stderr)
         return 3
     acc = accuracy(root)
+    with tempfile.TemporaryDirectory() as tmp:
+        sets = evaluation_sets(Path(tmp), root)
     c = cost(root, args.repeat)
     if args.json:
         out = {"apis": {k: _fig(v) for k, v in acc["apis"].items()},
                "groups": {k: _fig(v) for k, v in acc["groups"].items()},
+               "sets": {k: _fig(score(v)) for k, v in sets.items()},
+               "roles": {k: {r: _fig(s) for r, s in per_role(v).items()} for k, v in sets.items()},
                "confusion": sorted(([lab, pred, n] for (lab, pred), n in acc["groups"]["all"].confusion.items()),
                                    key=lambda x: (-x[2], str(x[0]), str(x[1]))),
                "cost": {k: round(v, 3) if isinstance(v, float) else v for k, v in c.items()}}
@@ -207,6 +218,20 @@ def main(argv: list[str] | None = None) -> int:
     print("\nwrong answers (label -> predicted):" + ("" if conf else " none"))
     for (lab, pred), n in sorted(conf.items(), key=lambda x: (-x[1], str(x[0][0]), str(x[0][1]))):
         print(f"  {lab!s:15} -> {pred!s:15} {n}")
+    print(f"\n{'set':16} {'ops':>5} {'labelled':>8} {'tp':>4} {'fp':>3} {'fn':>3} {'precision':>9} {'recall':>7} "
+          f"{'f1':>6}")
+    for name, items in sets.items():
+        s = score(items)
+        print(f"{name:16} {s.operations:5} {s.labelled:8} {s.tp:4} {s.fp:3} {s.fn:3} {s.precision:9.3f} "
+              f"{s.recall:7.3f} {s.f1:6.3f}")
+    print(f"\nper role (tp/fp/fn): {'role':14} " + " ".join(f"{name:>18}" for name in sets))
+    by_set = {name: per_role(items) for name, items in sets.items()}
+    for role in sorted({r for v in by_set.values() for r in v}):
+        cells = []
+        for name in sets:
+            s = by_set[name].get(role)
+            cells.append("-" if s is None else f"{s.tp:>3}/{s.fp}/{s.fn} {s.precision:4.2f} {s.recall:4.2f}")
+        print(f"{'':20} {role:14} " + " ".join(f"{c:>18}" for c in cells))
     print(f"\ncost ({c['operations']} operations, median of {args.repeat}):")
     print(f"  inference        {c['inference_us_per_operation']:8.1f} us/operation "
           f"({c['inference_vs_compile']:.2f}x compiling the document for routing, "

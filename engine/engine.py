@@ -338,7 +338,7 @@ class Engine:
         self.metrics["bad_input"] += 1
         self.quarantine.add(source, position, "bad-time",
                             f"the time is {type(ts).__name__} {str(ts)[:40]!r} after an enricher or normaliser",
-                            excerpt_of(event))
+                            excerpt_of(event), record=event)
         return False
 
     def _enrich(self, ev, event, source, position) -> dict:
@@ -350,7 +350,8 @@ class Engine:
                 fn(ev)
             except Exception as exc:  # an enricher is user code: report, keep the event
                 self.quarantine.add(source or self.source, position if position is not None else self._seq,
-                                    "enrich-error", f"{type(exc).__name__}: {exc}"[:300], excerpt_of(event))
+                                    "enrich-error", f"{type(exc).__name__}: {exc}"[:300], excerpt_of(event),
+                                    record=event)
         return ev
 
     def feed_many(self, events: Iterable, source: str | None = None,
@@ -468,15 +469,17 @@ class Engine:
         self._release(self._wm)
         return out
 
-    def _accept(self, ev: dict, source, position, seq: int | None = None) -> None:
+    def _accept(self, ev: dict, source, position, seq: int | None = None, judge: bool = True) -> None:
         ts = ev["ts"]
         if ts < self._wm:
             self.metrics["late"] += 1
             self.quarantine.add(source or self.source, position if position is not None else self._seq, "late",
                                 f"event time {format_ts(ts)} is behind the watermark {format_ts(self._wm)} "
-                                f"(lateness {self.lateness:g}s)", excerpt_of(ev.get("id")))
+                                f"(lateness {self.lateness:g}s)", excerpt_of(ev.get("id")), record=ev)
             return
         item = (ts, self._seq if seq is None else seq, ev)
+        if judge and self._suspects:
+            self._judge(ts)
         if ts > self._max_ts:
             if ts - self._max_ts > self.future_tolerance:
                 # A jump far ahead (or the very first event: nothing to compare with)
@@ -507,58 +510,88 @@ class Engine:
                 self._drop_suspects("unconfirmed after 1000 events")
 
     def _suspect(self, item, source, position) -> None:
-        """The far-future guard: a big jump needs another event to agree with it.
+        """The far-future guard: a jump far ahead is held until later events agree with it.
 
-        Held events are bounded (`MAX_SUSPECTS`): past it the oldest is
-        quarantined. The first event of a stream is held the same way, so a
-        forged first timestamp cannot set the clock either.
+        An event more than `future_tolerance` ahead of the clock (and the very
+        first event: there is no clock yet) is held. Each later event votes:
+        for it when it is not behind it (time at or after the held time minus
+        the lateness: the stream moved on), against it when it is (the stream
+        came back: the held time is an outlier). `future_confirm - 1` votes
+        for it confirm it; see `_judge`, `_close_suspects`. Held events are
+        bounded (`MAX_SUSPECTS`): past it the oldest is quarantined.
         """
-        ts = item[0]
-        tol = self.future_tolerance
-        near = [h for h in self._suspects if abs(h.item[0] - ts) <= tol]
-        if len(near) + 1 >= self.future_confirm:
-            group = [h.item for h in near] + [item]
-            rest = [h for h in self._suspects if abs(h.item[0] - ts) > tol]
-            first_clock = self._max_ts == NEG_INF
-            top = max(it[0] for it in group)
-            if first_clock:
-                # The clock is being set for the first time: held events before it are the
-                # start of a sparse stream, not outliers; they go first, in time order.
-                group += [h.item for h in rest if h.item[0] <= top]
-                rest = [h for h in rest if h.item[0] > top]
-            group.sort()
-            for it in group:
-                heapq.heappush(self._heap, it)
-            self._max_ts = max(self._max_ts, top)
-            self._suspects = []
-            self._normal_since_suspect = 0
-            wm = self._max_ts - self.lateness
-            if wm > self._wm:
-                self._wm = wm
-            self._release(self._wm)
-            # Held events that the confirmed clock has caught up with are ordinary now.
-            for h in rest:
-                ts, seq, ev = h.item
-                if ts - self._max_ts > tol:
-                    self._suspects.append(h)
-                else:
-                    self._accept(ev, h.source, h.position, seq)
-            if self._suspects:
-                self._normal_since_suspect = 1     # the confirming event counts against the rest
+        held = Held(item, source or self.source, position if position is not None else item[1])
+        if self.future_confirm <= 1:
+            self._confirm([held])
             return
-        self._suspects.append(Held(item, source or self.source, position if position is not None else item[1]))
+        self._suspects.append(held)
         if len(self._suspects) > MAX_SUSPECTS:
-            (old_ts, _seq, old_ev), src, pos = self._suspects.pop(0)
+            (old_ts, _seq, old_ev), src, pos = self._suspects.pop(0)[:3]
             self.metrics["future"] += 1
             self.quarantine.add(src, pos, "future", f"event time {format_ts(old_ts)} was never confirmed "
-                                f"(more than {MAX_SUSPECTS} unconfirmed events held)", excerpt_of(old_ev.get("id")))
+                                f"(more than {MAX_SUSPECTS} unconfirmed events held)", excerpt_of(old_ev.get("id")),
+                                record=old_ev)
+
+    def _judge(self, ts: float) -> None:
+        """One more event arrived at `ts`: its vote for or against every held event."""
+        need = self.future_confirm - 1
+        low = self.lateness
+        confirmed = []
+        keep = []
+        for h in self._suspects:
+            if ts >= h.item[0] - low:
+                h = h._replace(votes=h.votes + 1)
+                if h.votes >= need:
+                    confirmed.append(h)
+                    continue
+            else:
+                h = h._replace(against=h.against + 1)
+            keep.append(h)
+        self._suspects = keep
+        if confirmed:
+            self._confirm(confirmed)
+
+    def _confirm(self, group: list) -> None:
+        """Held events believed: their times move the clock; the held events it caught up with follow."""
+        items = sorted(h.item for h in group)
+        for it in items:
+            heapq.heappush(self._heap, it)
+        self._max_ts = max(self._max_ts, items[-1][0])
+        wm = self._max_ts - self.lateness
+        if wm > self._wm:
+            self._wm = wm
+        self._release(self._wm)
+        # Held events that the confirmed clock has caught up with are ordinary now, in time
+        # order (each may move the clock closer to the next).
+        rest = sorted(self._suspects, key=lambda h: (h.item[0], h.item[1]))
+        self._suspects = []
+        for h in rest:
+            ts, seq, ev = h.item
+            if ts - self._max_ts > self.future_tolerance:
+                self._suspects.append(h)
+            else:
+                self._accept(ev, h.source, h.position, seq, judge=False)
+        self._suspects.sort(key=lambda h: h.item[1])       # arrival order, as they were held
+        self._normal_since_suspect = 0
+
+    def _close_suspects(self) -> None:
+        """End of input: the end agrees with held events nothing came back before (one more vote)."""
+        need = self.future_confirm - 1
+        while True:
+            ready = [h for h in self._suspects if not h.against and h.votes + 1 >= need]
+            if not ready:
+                return
+            chosen = {id(h) for h in ready}
+            self._suspects = [h for h in self._suspects if id(h) not in chosen]
+            self._confirm(ready)
 
     def _drop_suspects(self, why: str) -> None:
-        for (ts, _seq, ev), src, pos in self._suspects:     # Held(item, source, position)
+        for (ts, _seq, ev), src, pos, *_votes in self._suspects:     # Held(item, source, position, ...)
             self.metrics["future"] += 1
             self.quarantine.add(src, pos, "future",
                                 f"event time {format_ts(ts)} is more than {self.future_tolerance:g}s ahead of "
-                                f"the clock ({format_ts(self._max_ts)}); {why}", excerpt_of(ev.get("id")))
+                                f"the clock ({format_ts(self._max_ts)}); {why}", excerpt_of(ev.get("id")),
+                                record=ev)
         self._suspects = []
         self._normal_since_suspect = 0
 
@@ -787,7 +820,8 @@ class Engine:
             return []
         out: list[Match] = []
         self._out = out
-        self._adopt_unclocked()
+        if self._suspects:
+            self._close_suspects()
         if self._suspects:
             self._drop_suspects("never confirmed before the end of input")
         self._wm = INF
@@ -961,7 +995,7 @@ class Engine:
             tb = tb.tb_next
         detail = f"{where}: {type(exc).__name__}: {exc}"[:500]
         self.quarantine.add(self.source, self._seq if seq is None else seq, "rule-error", detail,
-                            excerpt_of(ev.get("id")))
+                            excerpt_of(ev.get("id")), record=ev)
 
     # ---------------------------------------------------------------- memory
     def note_new_key(self, machine: Machine, delta: int = 1) -> None:
@@ -1347,7 +1381,7 @@ class Engine:
             "now": self.now, "seq": self._seq, "tseq": self._tseq, "max_ts": self._max_ts, "wm": self._wm,
             "fifo": [list(x) for x in self._fifo[self._head:]], "heap": [list(x) for x in sorted(self._heap, key=_time_seq)],
             "timers": [list(t) for t in sorted(self._timers, key=_timer_order)],
-            "suspects": [[list(h.item), h.source, h.position] for h in self._suspects],
+            "suspects": [[list(h.item), h.source, h.position, h.votes, h.against] for h in self._suspects],
             "normal_since_suspect": self._normal_since_suspect,
             "processed": self._processed, "new_keys": self._new_keys, "closed": self._closed,
             "metrics": self.metrics, "matches_by_rule": self.matches_by_rule,
@@ -1403,7 +1437,7 @@ class Engine:
         heapq.heapify(self._heap)
         self._timers = [Timer(*t) for t in body["timers"]]
         heapq.heapify(self._timers)
-        self._suspects = [Held(tuple(it), src, pos) for it, src, pos in body["suspects"]]
+        self._suspects = [Held(tuple(h[0]), h[1], h[2], *h[3:5]) for h in body["suspects"]]
         self._normal_since_suspect = body["normal_since_suspect"]
         self._processed = body["processed"]
         self._new_keys = body["new_keys"]

@@ -5,12 +5,14 @@ One sink for everything set aside: a record a reader could not decode (a
 (``BadInput``, raised; ``Normalizer`` also turns a reader's ``Bad`` fed to
 the engine into one) and an event the engine sets aside (late, from the
 future, a rule that raised). Each is counted by a stable reason id and, when
-a sink is given, written as one JSON line with sorted keys.  Nothing is
-dropped silently; the counters feed the run summary.
+a sink is given, written as one JSON line with sorted keys, with the input
+it set aside (the line, or the record as JSON) so that it can be replayed.
+Nothing is dropped silently; the counters feed the run summary.
 """
 
 from __future__ import annotations
 
+import base64
 import io
 from collections import deque
 from typing import Any, BinaryIO
@@ -54,12 +56,16 @@ class Bad:
     """A record that could not be decoded, as a reader yields it in its place.
 
     A stable ``reason`` id (``REASONS``), a human ``detail`` and an
-    ``excerpt`` (the first 200 characters of the input).
+    ``excerpt`` (the first 200 characters of the input).  ``raw`` is the
+    whole input line (bytes or text, without its line ending) when the reader
+    has it, for the quarantine record (replay); it takes no part in equality
+    or ``repr``.
     """
 
     reason: str
     detail: str
     excerpt: str = ""
+    raw: bytes | str | None = attrs.field(default=None, eq=False, repr=False)
 
 
 class BadInput(SleuthError):
@@ -76,6 +82,41 @@ class BadInput(SleuthError):
         self.reason = reason
         self.detail = detail
         self.excerpt = excerpt
+
+
+def _raw_fields(raw: bytes | str) -> dict[str, str]:
+    """The input line of a record as JSON text: ``raw`` when it is UTF-8, else ``raw_base64``."""
+    if isinstance(raw, str):
+        try:
+            raw.encode("utf-8")
+            return {"raw": raw}
+        except UnicodeEncodeError:  # lone surrogates: keep the exact code units
+            return {"raw_base64": base64.b64encode(raw.encode("utf-8", "surrogatepass")).decode("ascii")}
+    raw = bytes(raw)
+    try:
+        return {"raw": raw.decode("utf-8")}
+    except UnicodeDecodeError:
+        return {"raw_base64": base64.b64encode(raw).decode("ascii")}
+
+
+def _record_json(record: Any) -> Any:
+    """A decoded record as a JSON value (what a replay feeds back), or None when it has none."""
+    if record is None:
+        return None
+    try:
+        return orjson.loads(orjson.dumps(record, default=_default, option=orjson.OPT_NON_STR_KEYS))
+    except Exception:  # deep nesting, integers beyond 64 bits, ...
+        return None
+
+
+def _default(value: Any) -> Any:
+    if isinstance(value, (bytes, bytearray, memoryview)):
+        return bytes(value).decode("utf-8", "backslashreplace")
+    if isinstance(value, (set, frozenset, tuple)):
+        return list(value)
+    if isinstance(value, int):          # beyond 64 bits: as text
+        return str(value)
+    raise TypeError
 
 
 def excerpt_of(value: Any) -> str:
@@ -98,7 +139,10 @@ class Quarantine:
     """Counts bad input by reason and optionally writes it as JSON lines.
 
     ``sink`` is a binary stream (a text stream also works) receiving
-    ``{"detail", "excerpt", "position", "reason", "source"}`` per record;
+    ``{"detail", "excerpt", "position", "reason", "source"}`` per record,
+    plus the input itself when the caller has it: ``raw`` (the whole input
+    line, or ``raw_base64`` when it is not UTF-8) for what a reader could not
+    decode, ``record`` (the decoded record or event, as JSON) for the rest;
     ``keep=N`` keeps the last N records in ``records`` (for the REPL and
     tests).  ``counts`` maps reason -> number, ``total`` is their sum.
     """
@@ -111,8 +155,13 @@ class Quarantine:
         self.records: deque[dict[str, Any]] = deque(maxlen=max(0, keep))
         self._keep = keep > 0
 
-    def add(self, source: str, position: int, reason: str, detail: str, excerpt: str = "") -> None:
-        """Count one bad record and write it to the sink (O(1) apart from the write)."""
+    def add(self, source: str, position: int, reason: str, detail: str, excerpt: Any = "", *,
+            raw: bytes | str | None = None, record: Any = None) -> None:
+        """Count one bad record and write it to the sink (O(1) apart from the write).
+
+        ``raw`` is the input line the record came from, ``record`` the decoded
+        record or event (either makes the quarantine record replayable).
+        """
         self.counts[reason] = self.counts.get(reason, 0) + 1
         self.total += 1
         if self.sink is None and not self._keep:
@@ -124,6 +173,12 @@ class Quarantine:
             "detail": str(detail)[:_DETAIL],
             "excerpt": excerpt_of(excerpt),
         }
+        if raw is not None:
+            rec.update(_raw_fields(raw))
+        elif record is not None:
+            value = _record_json(record)
+            if value is not None:
+                rec["record"] = value
         if self._keep:
             self.records.append(rec)
         if self.sink is not None:
@@ -134,8 +189,18 @@ class Quarantine:
                 self.sink.write(line)
 
     def add_bad(self, source: str, position: int, bad: Bad | BadInput, raw: Any = "") -> None:
-        """Record a reader's ``Bad`` or a normaliser's ``BadInput``; ``raw`` shows the input when it has no excerpt."""
-        self.add(source, position, bad.reason, bad.detail, bad.excerpt or excerpt_of(raw))
+        """Record a reader's ``Bad`` or a normaliser's ``BadInput``.
+
+        ``raw`` is the record the normaliser was given (it shows the input when
+        the error has no excerpt, and is kept as ``record``); a reader's
+        ``Bad`` keeps its own input line (``Bad.raw``).
+        """
+        line = getattr(bad, "raw", None)
+        if type(raw) is Bad:            # a reader's Bad fed to the engine: its line is the input
+            line = raw.raw if line is None else line
+            raw = ""
+        self.add(source, position, bad.reason, bad.detail, bad.excerpt or excerpt_of(raw),
+                 raw=line, record=None if line is not None or isinstance(raw, str) and raw == "" else raw)
 
     def __repr__(self) -> str:
         return f"Quarantine(total={self.total}, counts={self.counts!r})"

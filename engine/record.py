@@ -38,8 +38,15 @@ class Timer(NamedTuple):
 
 
 class Held(NamedTuple):
-    """A far-future event held until another agrees with its time: `item` is `(ts, seq, event)`."""
+    """A far-future event held until later events agree with its time: `item` is `(ts, seq, event)`.
+
+    `votes` counts the later events at or after its time (minus the
+    lateness), `against` those that came back before it (docs/semantics.md,
+    the far-future guard).
+    """
 
     item: tuple
     source: str
     position: int
+    votes: int = 0
+    against: int = 0

@@ -119,6 +119,8 @@ def decode(pack, blob: bytes) -> dict:
     if header.get("pack") != pack.fingerprint:
         raise SnapshotError(f"snapshot was taken with another rule pack (fingerprint {header.get('pack')}, "
                             f"this pack is {pack.fingerprint}); restore with the same rules")
+    if header.get("rules") != [r.name for r in pack.rules]:
+        raise SnapshotError("corrupt snapshot: the header's rule names disagree with this pack's")
     if not isinstance(packed, bytes) or \
             hashlib.blake2b(packed, digest_size=16).hexdigest() != header.get("checksum"):
         raise SnapshotError("corrupt snapshot: checksum mismatch")
@@ -185,8 +187,10 @@ def validate_body(body: dict, nrules: int) -> None:
                 and t[4] in TIMER_KINDS):
             bad("a timer is malformed")
     for it in body["suspects"]:
-        if not (isinstance(it, list) and len(it) == 3 and isinstance(it[0], list) and len(it[0]) == 3
-                and isinstance(it[0][0], (int, float)) and isinstance(it[0][2], dict)):
+        # [item, source, position] (older snapshots), or with the votes for and against it
+        if not (isinstance(it, list) and len(it) in (3, 5) and isinstance(it[0], list) and len(it[0]) == 3
+                and isinstance(it[0][0], (int, float)) and isinstance(it[0][2], dict)
+                and all(type(n) is int for n in it[3:])):
             bad("a held far-future event is malformed")
     for k in ("seq", "tseq", "processed", "new_keys", "normal_since_suspect"):
         if not isinstance(body[k], int):

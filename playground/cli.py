@@ -37,6 +37,7 @@ COMMANDS: dict[str, str] = {
     "check": "parse and lint rule files and packs",
     "fmt": "rewrite rule files in canonical form",
     "run": "run rules over files or stdin; matches as JSON lines",
+    "inspect": "show what sleuth sees in log files: format, fields, time order, rules that cannot fire",
     "test": "run the tests written inside rule files",
     "explain": "show a rule's compiled machine and generated code",
     "play": "the playground: write, feed, watch and explain rules interactively",

@@ -56,7 +56,8 @@ def configure(p: argparse.ArgumentParser) -> None:
     p.add_argument("--map", action="append", metavar="CANONICAL=SOURCE.PATH",
                    help="map an input field to a canonical one (repeatable)")
     p.add_argument("--mapping", metavar="FILE", help="a mapping file (see docs/input.md)")
-    p.add_argument("--openapi", metavar="SPEC", help="OpenAPI 3 document (JSON or YAML): routes and spec.* fields")
+    p.add_argument("--openapi", action="append", metavar="SPEC",
+                   help="OpenAPI 3 document (JSON or YAML): routes and spec.* fields (repeatable)")
     p.add_argument("--no-templating", action="store_true",
                    help="without --openapi, do not derive route from path heuristically")
     p.add_argument("--enrich-table", metavar="CSV", help="prefix table adding asn/country to events (docs/input.md)")

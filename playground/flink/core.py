@@ -327,10 +327,11 @@ class Ingest:
 
     The watermark is the highest accepted time minus `lateness`; an event
     behind it is quarantined as `late`; an event more than
-    `future_tolerance` ahead of the clock (and the first events, until one
-    confirms the clock) is held until `future_confirm - 1` others agree, and
-    quarantined as `future` when nothing confirms it within 1000 events or by
-    the end. Released events are `(seq, event)` in (time, arrival) order;
+    `future_tolerance` ahead of the clock (and the first event: there is no
+    clock yet) is held; later events vote for it (not behind it by more than
+    the lateness) or against it, `future_confirm - 1` votes confirm it, the
+    end of input confirms one nothing came back before, and the rest are
+    quarantined as `future` (the engine's far-future guard, docs/semantics.md). Released events are `(seq, event)` in (time, arrival) order;
     `seq` is the arrival number. The whole state pickles (`dump`/`load`).
     """
 
@@ -345,7 +346,7 @@ class Ingest:
         self.max_ts = -math.inf
         self.wm = -math.inf
         self.heap: list = []
-        self.suspects: list = []          # ((ts, seq, ev), source, position)
+        self.suspects: list = []          # [(ts, seq, ev), source, position, votes for, votes against]
         self.normal_since = 0
         self.counts = {"read": 0, "quarantined": 0, "late": 0, "future": 0}
 
@@ -355,12 +356,15 @@ class Ingest:
 
     def load(self, state: dict) -> None:
         self.seq, self.max_ts, self.wm = state["seq"], state["max_ts"], state["wm"]
-        self.heap, self.suspects = state["heap"], state["suspects"]
+        self.heap = state["heap"]
+        # Held events: [item, source, position, votes for, against] (older states: without the votes).
+        self.suspects = [list(h) + [0, 0] * (len(h) == 3) for h in state["suspects"]]
         self.normal_since, self.counts = state["normal_since"], state["counts"]
 
-    def _quarantine(self, source, position, reason, detail, excerpt) -> None:
+    def _quarantine(self, source, position, reason, detail, excerpt, record=None) -> None:
         self.counts["quarantined"] += 1
-        self.quarantine.add(source, position, reason, detail, excerpt)
+        # The event itself is kept (as the engine keeps it), so the quarantine can be replayed.
+        self.quarantine.add(source, position, reason, detail, excerpt, record=record)
 
     def push(self, source: str, position: int, item) -> list[tuple[int, dict]]:
         """Take one record from a reader; return the events now due, in order."""
@@ -372,27 +376,34 @@ class Ingest:
         try:
             ev = self.normalize(item, source, position)
         except BadInput as exc:
-            self._quarantine(source, position, exc.reason, exc.detail, excerpt_of(item))
+            self.counts["quarantined"] += 1
+            self.quarantine.add_bad(source, position, exc, item)      # as the engine: the record kept
             return []
         return self._accept((ev["ts"], self.seq, ev), source, position)
 
-    def _accept(self, item, source, position) -> list:
+    def _accept(self, item, source, position, judge: bool = True) -> list:
         ts = item[0]
         if ts < self.wm:
             self.counts["late"] += 1
             self._quarantine(source, position, "late",
                              f"event time {format_ts(ts)} is behind the watermark {format_ts(self.wm)} "
-                             f"(lateness {self.lateness:g}s)", excerpt_of(item[2].get("id")))
+                             f"(lateness {self.lateness:g}s)", excerpt_of(item[2].get("id")), record=item[2])
             return []
         out: list = []
-        if ts > self.max_ts and ts - self.max_ts > self.tol:
-            out = self._suspect(item, source, position)
+        if judge and self.suspects:
+            out += self._judge(ts)
+        if ts > self.max_ts:
+            if ts - self.max_ts > self.tol:
+                # A jump far ahead (or the very first event): later events must agree with it.
+                return out + self._suspect(item, source, position)
+            self.max_ts = ts
+            heapq.heappush(self.heap, item)
+            self.wm = max(self.wm, ts - self.lateness)
+            out += self._release(self.wm)
         else:
             heapq.heappush(self.heap, item)
-            if ts > self.max_ts:
-                self.max_ts = ts
-                self.wm = max(self.wm, ts - self.lateness)
-            out = self._release(self.wm)
+            if ts <= self.wm:
+                out += self._release(self.wm)
         if self.suspects:
             self.normal_since += 1
             if self.normal_since >= 1000:
@@ -400,44 +411,60 @@ class Ingest:
         return out
 
     def _suspect(self, item, source, position) -> list:
-        ts = item[0]
-        near = [s for s in self.suspects if abs(s[0][0] - ts) <= self.tol]
-        if len(near) + 1 < self.confirm:
-            self.suspects.append((item, source, position))
-            if len(self.suspects) > MAX_SUSPECTS:
-                (old, src, pos) = self.suspects.pop(0)
-                self.counts["future"] += 1
-                self._quarantine(src, pos, "future", f"event time {format_ts(old[0])} was never confirmed "
-                                 f"(more than {MAX_SUSPECTS} unconfirmed events held)", excerpt_of(old[2].get("id")))
-            return []
-        group = [s[0] for s in near] + [item]
-        rest = [s for s in self.suspects if abs(s[0][0] - ts) > self.tol]
-        first_clock = self.max_ts == -math.inf
-        top = max(it[0] for it in group)
-        if first_clock:
-            group += [it for it, _s, _p in rest if it[0] <= top]
-            rest = [r for r in rest if r[0][0] > top]
-        for it in group:
+        """Hold a far-future event: [item, source, position, votes for, votes against] (the engine's guard)."""
+        held = [item, source, position, 0, 0]
+        if self.confirm <= 1:
+            return self._confirm([held])
+        self.suspects.append(held)
+        if len(self.suspects) > MAX_SUSPECTS:
+            old, src, pos = self.suspects.pop(0)[:3]
+            self.counts["future"] += 1
+            self._quarantine(src, pos, "future", f"event time {format_ts(old[0])} was never confirmed "
+                             f"(more than {MAX_SUSPECTS} unconfirmed events held)", excerpt_of(old[2].get("id")),
+                             record=old[2])
+        return []
+
+    def _judge(self, ts: float) -> list:
+        """One more event at `ts` votes for the held events it is not behind, against the others."""
+        need = self.confirm - 1
+        confirmed, keep = [], []
+        for h in self.suspects:
+            if ts >= h[0][0] - self.lateness:
+                h[3] += 1
+                if h[3] >= need:
+                    confirmed.append(h)
+                    continue
+            else:
+                h[4] += 1
+            keep.append(h)
+        self.suspects = keep
+        return self._confirm(confirmed) if confirmed else []
+
+    def _confirm(self, group: list) -> list:
+        """Held events believed: they move the clock; held events it caught up with follow, in time order."""
+        items = sorted(h[0] for h in group)
+        for it in items:
             heapq.heappush(self.heap, it)
-        self.max_ts = max(self.max_ts, top)
-        self.suspects = []
-        self.normal_since = 0
+        self.max_ts = max(self.max_ts, items[-1][0])
         self.wm = max(self.wm, self.max_ts - self.lateness)
         out = self._release(self.wm)
-        for it, src, pos in rest:
-            if it[0] - self.max_ts > self.tol:
-                self.suspects.append((it, src, pos))
+        rest = sorted(self.suspects, key=lambda h: (h[0][0], h[0][1]))
+        self.suspects = []
+        for h in rest:
+            if h[0][0] - self.max_ts > self.tol:
+                self.suspects.append(h)
             else:
-                out += self._accept(it, src, pos)
-        if self.suspects:
-            self.normal_since = 1
+                out += self._accept(h[0], h[1], h[2], judge=False)
+        self.suspects.sort(key=lambda h: h[0][1])
+        self.normal_since = 0
         return out
 
     def _drop_suspects(self, why: str) -> None:
-        for (ts, _seq, ev), src, pos in self.suspects:
+        for h in self.suspects:
+            (ts, _seq, ev), src, pos = h[0], h[1], h[2]
             self.counts["future"] += 1
             self._quarantine(src, pos, "future", f"event time {format_ts(ts)} is more than {self.tol:g}s ahead "
-                             f"of the clock ({format_ts(self.max_ts)}); {why}", excerpt_of(ev.get("id")))
+                             f"of the clock ({format_ts(self.max_ts)}); {why}", excerpt_of(ev.get("id")), record=ev)
         self.suspects = []
         self.normal_since = 0
 
@@ -450,26 +477,20 @@ class Ingest:
         return out
 
     def finish(self) -> list[tuple[int, dict]]:
-        """End of input: an unconfirmed first clock is adopted, then everything held is released."""
-        if self.suspects and self.max_ts == -math.inf:
-            held = sorted(self.suspects, key=lambda h: (h[0][0], h[0][1]))
-            clusters: list[list] = []
-            for h in held:
-                if clusters and h[0][0] - clusters[-1][-1][0][0] <= self.tol:
-                    clusters[-1].append(h)
-                else:
-                    clusters.append([h])
-            top = max(clusters, key=len)[-1][0][0]
-            self.suspects = []
-            for h in held:
-                if h[0][0] <= top + self.tol:
-                    heapq.heappush(self.heap, h[0])
-                else:
-                    self.suspects.append(h)
+        """End of input: the end agrees with held events nothing came back before; the rest are `future`."""
+        out: list = []
+        need = self.confirm - 1
+        while True:
+            ready = [h for h in self.suspects if not h[4] and h[3] + 1 >= need]
+            if not ready:
+                break
+            chosen = {id(h) for h in ready}
+            self.suspects = [h for h in self.suspects if id(h) not in chosen]
+            out += self._confirm(ready)
         if self.suspects:
             self._drop_suspects("never confirmed before the end of input")
         self.wm = math.inf
-        return self._release(math.inf)
+        return out + self._release(math.inf)
 
 
 # ---------------------------------------------------------------- keyed stages

@@ -190,7 +190,7 @@ def test_quarantine_sink_and_counts():
     assert lines[0] == orjson.dumps({"detail": "unexpected character", "excerpt": "x" * 200,
                                      "position": 3, "reason": "not-json", "source": "a.jsonl"})
     assert orjson.loads(lines[2]) == {"detail": "no 'ts' field", "excerpt": '{"user":"x"}', "position": 9,
-                                      "reason": "no-time", "source": "b.jsonl"}
+                                      "reason": "no-time", "source": "b.jsonl", "record": {"user": "x"}}
     assert [r["position"] for r in q.records] == [4, 9]
 
 

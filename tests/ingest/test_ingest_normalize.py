@@ -147,10 +147,15 @@ def test_invalid_canonical_value_does_not_fall_back_to_alias():
 
 
 def test_ecs_object_without_alias_value_is_recorded():
-    ev = Normalizer()({"ts": T0, "user": {"id": 5}, "host": {"name": "web-1"}, "url.domain": "api"})
+    ev = Normalizer()({"ts": T0, "user": {"domain": "corp"}, "host": {"name": "web-1"}, "url.domain": "api"})
     assert ev["host"] == "api"
     assert "user" not in ev
     assert ev["_invalid"] == {"user": "wrong-type"}
+
+
+def test_ecs_user_id_is_an_alias_of_user():
+    ev = Normalizer()({"ts": T0, "user": {"id": 5}})
+    assert ev["user"] == "5" and "_invalid" not in ev
 
 
 def test_mapping_wins_over_field_and_aliases():

@@ -99,7 +99,7 @@ SPEC = [
     ('POST', '/auth/forgot', 'forgotPassword', None, 'password-reset'),
     ('POST', '/auth/reset', 'resetPassword', None, 'password-reset'),
     ('POST', '/auth/otp', 'verifyOtp', 'Verify a one-time password', 'mfa'),
-    ('POST', '/users/two-factor', 'enableTwoFactor', None, 'mfa'),
+    ('POST', '/users/two-factor', 'enableTwoFactor', None, 'account-change'),  # enrolling one's own factor
     ('GET', '/users/email-exists', 'checkEmailExists', None, 'username-check'),
     ('GET', '/users/username/{name}/available', 'isUsernameAvailable', None, 'username-check'),
     ('PUT', '/me/profile', 'updateProfile', None, 'account-change'),
@@ -489,6 +489,84 @@ def test_roles_agree_with_the_route_lists_of_the_shipped_pack():
             assert got and got <= roles, (name, route, got)
             checked += 1
     assert checked >= 25
+
+
+# ------------------------------------------------------------------ API-level context
+
+
+def _doc(paths: dict) -> OpenAPI:
+    return OpenAPI({"openapi": "3.0.0", "info": {"title": "t", "version": "1"}, "paths": paths})
+
+
+def _form(props: dict) -> dict:
+    return {"content": {"application/x-www-form-urlencoded": {"schema": {"type": "object", "properties": props}}}}
+
+
+@pytest.mark.parametrize("grants, expected", [
+    (["refresh_token"], "token-refresh"),
+    (["client_credentials"], None),
+    (["refresh_token", "client_credentials"], "token-refresh"),
+    (["password", "refresh_token"], "login"),
+    (["urn:ietf:params:oauth:grant-type:device_code"], "login"),
+    (None, "login"),  # no grant declared: a token endpoint is a sign-in
+])
+def test_a_token_endpoint_is_read_by_its_grant_types(grants, expected):
+    body = _form({"grant_type": {"type": "string", "enum": grants}} if grants else {"code": {"type": "string"}})
+    table = RoleTable([_doc({"/oauth/token": {"post": {"operationId": "token", "requestBody": body}}})])
+    assert table.rows[0].role == expected, table.rows[0].decision.evidence
+
+
+def _customers(extra: dict, props: dict) -> RoleTable:
+    paths = {f"/v1/things{i}": {"get": {"operationId": f"listThings{i}"}} for i in range(9)}
+    paths["/v1/customers"] = {"post": {"operationId": "createCustomer", "requestBody": {
+        "content": {"application/json": {"schema": {"type": "object", "properties": props}}}}}}
+    paths.update(extra)
+    return RoleTable([_doc(paths)])
+
+
+def test_creating_a_customer_is_a_sign_up_only_where_end_users_sign_in():
+    email = {"email": {"type": "string"}}
+    row = _customers({}, email).rows[-1]
+    assert row.role is None
+    assert row.decision.evidence[0] == \
+        "operationId: register: the API signs no end user in; creating a 'customer' is the operator's"
+    # a sign-in elsewhere in the API, or a password in the body, makes it a sign-up
+    assert _customers({"/v1/login": {"post": {"operationId": "login"}}}, email).rows[9].role == "register"
+    assert _customers({}, {**email, "password": {"type": "string"}}).rows[-1].role == "register"
+    # a document of a few operations may be a fragment: absence proves nothing there
+    small = RoleTable([_doc({"/customers": {"post": {"operationId": "createCustomer"}}})])
+    assert small.rows[0].role == "register"
+
+
+def test_an_account_read_by_id_is_private_only_in_an_api_that_moves_money():
+    bank = RoleTable([_doc({"/accounts/{id}": {"get": {"operationId": "getAccount"}},
+                            "/transfers": {"post": {"operationId": "createTransfer"}}})])
+    social = RoleTable([_doc({"/accounts/{id}": {"get": {"operationId": "getAccount"}},
+                              "/posts": {"post": {"operationId": "createPost"}}})])
+    assert [r.role for r in bank.rows] == ["object-read", "transfer"]
+    assert [r.role for r in social.rows] == [None, None]
+
+
+def test_request_fields_are_bounded_and_survive_bad_schemas():
+    props = {f"f{i}": {"type": "object", "properties": {f"g{i}": {"type": "string"}}} for i in range(300)}
+    bad = {"content": {"application/json": {"schema": {"$ref": "#/nowhere"}}, "text/plain": "x"}}
+    table = RoleTable([_doc({"/a": {"post": {"operationId": "createA", "requestBody": _form(props)}},
+                             "/b": {"post": {"operationId": "createB", "requestBody": bad,
+                                             "parameters": [7, {"name": 3}, {"in": "query"}]}}})])
+    assert [r.role for r in table.rows] == [None, None]
+    from sleuth.engine.ingest.roles import _request_fields
+    names, grants = _request_fields(table.apis[0], next(table.apis[0].iter_operations()))
+    assert len(names) == 200 and grants == ()
+
+
+def test_request_fields_of_a_self_referencing_schema_stay_bounded():
+    # every allOf entry points back at the schema itself: 1,000 schema objects are read, then it stops
+    doc = {"openapi": "3.0.0", "info": {"title": "t", "version": "1"},
+           "components": {"schemas": {"S": {"allOf": [{"$ref": "#/components/schemas/S"}] * 1000}}},
+           "paths": {"/users": {"post": {"operationId": "createUser", "requestBody": {
+               "content": {"application/json": {"schema": {"$ref": "#/components/schemas/S"}}}}}}}}
+    table = RoleTable([OpenAPI(doc)])
+    assert table.rows[0].role == "register"
 
 
 # ------------------------------------------------------------------ hostile input

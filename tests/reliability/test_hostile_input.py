@@ -259,7 +259,8 @@ def test_sleuth_run_with_a_larger_line_limit_cuts_huge_strings(tmp_path: Path):
 
 
 def test_binary_garbage_through_every_reader(tmp_path: Path, capsys):
-    """Random bytes under each --format: exit 0, nothing raised (in-process: the same code path)."""
+    """Random bytes under each --format: nothing raised (in-process: the same code path), every record
+    quarantined, and exit 3 (nothing usable was read; with auto-detection, an unknown format)."""
     import random
 
     from sleuth.playground import cli
@@ -267,12 +268,15 @@ def test_binary_garbage_through_every_reader(tmp_path: Path, capsys):
     rnd = random.Random(3)
     (tmp_path / "h.ttp").write_text(FIELD_RULES, encoding="utf-8")
     (tmp_path / "g.bin").write_bytes(bytes(rnd.randrange(256) for _ in range(200_000)))
-    for fmt in ("auto", "jsonl", "json", "msgpack", "apache", "csv"):
+    for fmt, extra in (("auto", ["--skip-unknown"]), ("jsonl", []), ("json", []), ("msgpack", []),
+                       ("apache", []), ("csv", [])):
         code = cli.main(["run", str(tmp_path / "h.ttp"), str(tmp_path / "g.bin"), "--format", fmt, "-q",
-                         "--out", str(tmp_path / f"{fmt}.jsonl"), "--metrics", str(tmp_path / f"{fmt}.json")])
-        assert code == 0, fmt
+                         "--out", str(tmp_path / f"{fmt}.jsonl"), "--metrics", str(tmp_path / f"{fmt}.json"), *extra])
+        assert code == 3, fmt
         metrics = orjson.loads((tmp_path / f"{fmt}.json").read_bytes())
-        assert metrics["rule_errors"] == 0
+        assert metrics["rule_errors"] == 0 and metrics["events_processed"] == 0
+        assert sum(metrics["quarantined"].values()) > 0, fmt
+    assert cli.main(["run", str(tmp_path / "h.ttp"), str(tmp_path / "g.bin"), "-q"]) == 3     # unknown format
 
 
 @pytest.mark.parametrize("first", [b'{"ts": 1700000000, "ua": "cut', b"[1, 2",

@@ -1,8 +1,8 @@
 """Shared pieces of the log-format parsers: the failure value, decoding, small field parsers.
 
-The one place that imports from the reader and normaliser modules (``Bad``,
+The one place that imports from the quarantine and normaliser modules (``Bad``,
 ``parse_time``, ``parse_query``, ``excerpt_of``), so that moving those modules means changing
-these import lines only.  Helpers here never raise on hostile text: a value
+these import lines only (not from ``source.py``, which imports this package).  Helpers here never raise on hostile text: a value
 that cannot be read is ``None`` and the caller turns it into a ``Bad`` naming
 the field.
 """
@@ -13,9 +13,8 @@ import re
 from typing import Any
 from urllib.parse import unquote
 
-from ...quarantine import excerpt_of
+from ...quarantine import Bad, excerpt_of
 from ..normalize import BadInput, parse_query
-from ..source import Bad
 from ..timestamp import parse_time
 
 __all__ = ["Bad", "BadInput", "excerpt_of", "parse_query", "parse_time"]
@@ -41,10 +40,11 @@ _ABSOLUTE = re.compile(r"([A-Za-z][A-Za-z0-9+.-]{0,15})://([^/?#]*)")
 
 
 def bad(reason: str, detail: str, text: str | bytes) -> Bad:
-    """A ``Bad`` with at most 200 characters of the input as its excerpt."""
+    """A ``Bad`` with at most 200 characters of the input as its excerpt (and all of it as ``raw``)."""
+    raw = text
     if isinstance(text, bytes):
         text = text[: EXCERPT * 4].decode("utf-8", "replace")
-    return Bad(reason, detail, text[:EXCERPT])
+    return Bad(reason, detail, text[:EXCERPT], raw=raw)
 
 
 def decode_line(line: bytes | str) -> str:

@@ -294,6 +294,28 @@ class W3CReader:
         """The field names data lines are read with (None before a #Fields directive)."""
         return None if self._plan is None else self._plan.fields
 
+    def context(self) -> dict[str, Any]:
+        """What the reader knows from the lines before (directives, #Fields), as plain data.
+
+        A reader restored from it (``restore``) reads the next lines as this one
+        would: what a resumed run needs to start mid-file.
+        """
+        plan = self._plan
+        return {"directives": dict(self.directives), "fields": None if plan is None else list(plan.fields),
+                "plan_flavour": None if plan is None else plan.flavour}
+
+    def restore(self, context: Any) -> None:
+        """Take back a ``context()``; anything malformed in it is ignored (the header lines decide)."""
+        if not isinstance(context, dict):
+            return
+        d = context.get("directives")
+        if isinstance(d, dict):
+            self.directives = {str(k): str(v)[:1024] for k, v in d.items()}
+        fields, flavour = context.get("fields"), context.get("plan_flavour")
+        if (isinstance(fields, list) and 0 < len(fields) <= _MAX_FIELDS and flavour in FLAVOURS
+                and all(type(f) is str and _FIELD_NAME.fullmatch(f) for f in fields)):
+            self._plan = _Plan(tuple(fields), flavour)
+
     def feed_line(self, line: bytes | str) -> dict | Bad | None:
         """One physical line: an event, a ``Bad``, or None for a directive or a blank line."""
         text = decode_line(line)
