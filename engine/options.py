@@ -169,8 +169,10 @@ def build_enrichers(enrich_table: str | None) -> list:
 
     try:
         return [PrefixTable.from_csv(enrich_table)]
-    except (OSError, ValueError) as exc:
-        raise EngineError(f"cannot load the prefix table {enrich_table}: {exc}") from exc
+    except OSError as exc:
+        raise EngineError(f"cannot read the enrich table {enrich_table}: {exc.strerror or exc}") from exc
+    except ValueError as exc:
+        raise EngineError(f"cannot read the enrich table {enrich_table}: {exc}") from exc
 
 
 def recorded(options: Mapping[str, Any], *, custom_normalizer: bool, custom_enrich: bool) -> dict:
@@ -216,9 +218,11 @@ def restore_arguments(saved: Mapping[str, Any], given: Mapping[str, Any]) -> dic
     if saved.get("normalizer") == "custom" and not custom_normalizer:
         raise SnapshotError("the snapshot was taken with a custom normaliser; pass it again: "
                             "Engine.restore(pack, blob, normalizer=...)")
-    if saved.get("enrich") == "custom" and not given.get("enrich"):
-        raise SnapshotError("the snapshot was taken with custom enrichers; pass them again: "
-                            "Engine.restore(pack, blob, enrich=[...])")
+    # `enrich=[]` given explicitly says "none now" (an observer such as a coverage counter
+    # left out); only leaving the argument out is refused.
+    if saved.get("enrich") == "custom" and "enrich" not in given:
+        raise SnapshotError("the snapshot was taken with custom enrichers; pass them again (or enrich=[] "
+                            "for none): Engine.restore(pack, blob, enrich=[...])")
     if not custom_normalizer:
         for path, digest in zip(saved.get("openapi", ()), saved.get("openapi_digests", ())):
             if digest and file_digest(path) != digest:

@@ -540,7 +540,7 @@ class RunLoop:
     def open(self) -> int | None:
         """Outputs, the engine (new or restored) and the signal handlers; an exit code on failure."""
         from sleuth.engine import Engine, Quarantine
-        from sleuth.engine.errors import SnapshotError
+        from sleuth.engine.errors import EngineError, SnapshotError
 
         args = self.args
         try:
@@ -568,11 +568,15 @@ class RunLoop:
                 self.coverage.load(self.state.get("coverage"))
             self.route_in_input = int(self.state.get("route_in_input", 0) or 0)
         else:
-            self.engine = Engine(self.pack, normalizer=self.normalizer, quarantine=self.quarantine,
-                                 enrich=enrich, lateness=self.lateness,
-                                 grace=self.options.get("grace", args.grace),
-                                 max_keys=self.options.get("max_keys", args.max_keys),
-                                 memory=self.options.get("memory"))
+            try:
+                self.engine = Engine(self.pack, normalizer=self.normalizer, quarantine=self.quarantine,
+                                     enrich=enrich, lateness=self.lateness,
+                                     grace=self.options.get("grace", args.grace),
+                                     max_keys=self.options.get("max_keys", args.max_keys),
+                                     memory=self.options.get("memory"))
+            except EngineError as exc:      # an option the engine refuses (from the profile)
+                print(f"sleuth run: {exc}", file=sys.stderr)
+                return EXIT_USAGE
         import gc
 
         from sleuth.engine.ingest.merge import Merge
@@ -1026,6 +1030,8 @@ def build_normalizer(args, pack=None, profile=None):
         kw = {k: canonical(k, opts.get(k, DEFAULTS[k])) for k in sorted(INGEST)}
         return build(pack, **kw)
     except EngineError as exc:
+        if isinstance(exc.__cause__, OSError):
+            raise exc.__cause__ from None       # a file that cannot be read: the caller's "cannot read"
         err = ValueError(str(exc))
         err.openapi = "OpenAPI document" in str(exc)     # type: ignore[attr-defined]
         raise err from exc
@@ -1055,6 +1061,9 @@ def print_summary(stats: dict, cpu: float, wall: float, stream) -> None:
     if stats["evictions"]:
         w(f"evictions: {stats['evictions']:,} keys (" +
           ", ".join(f"{k} {v:,}" for k, v in stats["evicted_by_rule"].items()) + ")\n")
+    if stats.get("partials_evicted_by_rule"):
+        w("sequence partials lost to eviction: " + ", ".join(
+            f"{k} {v:,}" for k, v in sorted(stats["partials_evicted_by_rule"].items())) + "\n")
     fired = {k: v for k, v in stats["matches_by_rule"].items() if v}
     if fired:
         w("matches by rule: " + ", ".join(f"{k} {v:,}" for k, v in sorted(fired.items(), key=lambda x: -x[1])) + "\n")
