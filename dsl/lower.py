@@ -13,6 +13,7 @@ bucket's value and shared conditions are computed once.
 from __future__ import annotations
 
 import hashlib
+import math
 from typing import Any
 
 from sleuth.engine.duration import format_duration
@@ -61,7 +62,69 @@ def compile_pack(checked: CheckedPack, *, name: str = "pack") -> PackSpec:
     return PackSpec(name, pack_fingerprint(checked), tuple(rules), events, matches,
                     tests=checked.tests, lists=tuple(lists),
                     fields=fields_read(checked.rules) | {q.of[0] for q in queries if q.of},
-                    population=sketch_specs(queries))
+                    population=sketch_specs(queries), sharing=window_sharing(checked.rules, rules))
+
+
+def window_sharing(rules, specs) -> tuple:
+    """The window rules that could share one per-key slice store (#18): a plan, shown by
+    `sleuth explain PACK --pack`; the engine does not share state yet.
+
+    Rules share a store when they read the same stream, key by the same
+    expressions and slide (sliding windows only: tumbling and session windows
+    close on their own boundaries). The store's slice is the greatest common
+    divisor of 1/60 of each span (whole milliseconds), so every rule's window
+    is a whole number of slices. Within a store, aggregates with the same text
+    over the same `where` are computed once per event instead of once per rule.
+    Returns tuples `(source, key text, slice seconds, members)`, members being
+    `(rule, span seconds, where text, aggregate labels)`, largest stores first;
+    stores of one rule are left out.
+    """
+    groups: dict[tuple, list] = {}
+    for r, spec in zip(rules, specs):
+        if r.kind != "window" or r.window_kind != "sliding" or not r.window_size:
+            continue
+        key = (r.source, ", ".join(k.dotted for k in r.keys) or "(global)")
+        where = ir.ir_text(r.cond) if r.cond is not None else "true"
+        groups.setdefault(key, []).append((r.name, float(r.window_size), where, tuple(a.label for a in spec.aggs)))
+    out = []
+    for (source, key), members in groups.items():
+        if len(members) < 2:
+            continue
+        slice_ms = 0
+        for _name, span, _w, _a in members:
+            slice_ms = math.gcd(slice_ms, max(1, int(round(span * 1000 / 60))))
+        out.append((source, key, slice_ms / 1000, tuple(members)))
+    out.sort(key=lambda g: (-len(g[3]), g[1]))
+    return tuple(out)
+
+
+def sharing_text(sharing: tuple) -> str:
+    """`sleuth explain --pack`: the shared-store plan as text, with the per-event updates it saves."""
+    if not sharing:
+        return "window state sharing: no two sliding window rules key by the same expressions\n"
+    lines = ["window state sharing plan (the engine keeps one window per rule and key today; a shared",
+             "store would keep one per key, in slices, with each aggregate once per distinct where):"]
+    total_aggs = total_once = 0
+    for n, (source, key, slice_s, members) in enumerate(sharing, 1):
+        spans = sorted(m[1] for m in members)
+        lines.append(f"  store {n}: by {key} ({source}), {len(members)} rules, spans "
+                     f"{format_duration(spans[0])}..{format_duration(spans[-1])}, slice {format_duration(slice_s)}")
+        for name, span, _where, aggs in members:
+            lines.append(f"    {name:<36} {format_duration(span):>5}  {len(aggs)} aggregate(s)")
+        seen: dict[tuple, list] = {}
+        for name, _span, where, aggs in members:
+            for a in aggs:
+                seen.setdefault((where, a), []).append(name)
+        shared = [(k, v) for k, v in seen.items() if len(v) > 1]
+        n_aggs = sum(len(m[3]) for m in members)
+        total_aggs += n_aggs
+        total_once += len(seen)
+        lines.append(f"    buffers per key: {len(members)} -> 1; aggregate updates per event: {n_aggs} -> {len(seen)}")
+        for (where, a), names in shared:
+            lines.append(f"    once: {a} over where {where}: {', '.join(names)}")
+    lines.append(f"  in all: {sum(len(g[3]) for g in sharing)} rules in {len(sharing)} stores; "
+                 f"aggregate updates {total_aggs} -> {total_once}")
+    return "\n".join(lines) + "\n"
 
 
 def fields_read(rules) -> frozenset:
@@ -133,6 +196,47 @@ def _aggs_of(exprs) -> list[ir.Agg]:
                 if n not in seen:
                     seen.append(n)
     return seen
+
+
+#: Aggregates whose value never exceeds the window's event count.
+_AT_MOST_COUNT = frozenset({"count", "distinct", "changes"})
+
+
+def window_guard(having: ir.Expr | None) -> int:
+    """Events a window must hold before `having` can be true (0: no such bound).
+
+    Read from `having`'s top-level conjuncts of the form `agg >= N` / `agg > N`
+    (either side) where `agg` is `count()`, `count(p)`, `distinct(x)` or
+    `changes(x)`, none of which exceeds the window's event count: below the
+    largest such N the rule needs no aggregate but the count (issue: 64% of
+    sliding updates on the shipped pack were at keys below it).
+    """
+    if having is None:
+        return 0
+    conj = having.operands if isinstance(having, ir.And) else (having,)
+    best = 0
+    for c in conj:
+        if not isinstance(c, ir.Compare):
+            continue
+        op, left, right = c.op, c.left, c.right
+        if isinstance(left, ir.Const):
+            left, right = right, left
+            op = {"<=": ">=", "<": ">"}.get(op, "")
+        if not (isinstance(left, ir.Agg) and left.kind in _AT_MOST_COUNT and isinstance(right, ir.Const)):
+            continue
+        v = right.value
+        if isinstance(v, bool) or not isinstance(v, (int, float)) or v != v or v in (float("inf"), float("-inf")):
+            continue
+        if op == ">=":
+            need = math.ceil(v)
+        elif op == ">":
+            need = math.floor(v) + 1
+        else:
+            continue
+        if left.kind == "changes":
+            need += 1       # n changes need n + 1 events
+        best = max(best, int(need))
+    return min(best, 1 << 30)
 
 
 def _agg_specs(aggs: list[ir.Agg], arg_index: dict[ir.Expr, int]) -> tuple[AggSpec, ...]:
@@ -382,6 +486,7 @@ def compile_rule(index: int, rule: ir.Rule) -> RuleSpec:
         having=fn(fns.get("having")), sustain=rule.sustain, refire=rule.refire,
         refire_after=rule.refire_after, consumes=rule.consumes, view=fn(fns.get("view")), filename=filename,
         lines=lines_map, lists=tuple(consts.reloadable), prep=fn(fns.get("prep")), source_text=source,
+        window_guard=window_guard(rule.having) if rule.kind == "window" else 0,
         pipes=tuple(PipeSpec(p.kind, _pipe_label(p), p.count) for p in rule.pipes),
         pipe_values=fn(fns.get("pipe_values")),
         explain_text="", constants=tuple(consts.listing()), queries=tuple(queries.specs),

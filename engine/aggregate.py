@@ -41,6 +41,8 @@ import attrs
 from . import pycode
 
 _LOG2 = math.log2
+_NOTHING = object()
+NEG_INF_TS = float("-inf")
 
 
 _REPR = reprlib.Repr()
@@ -79,6 +81,21 @@ class Aggregate:
     kind = ""
     CONFIGURED = False
     CONFIG: tuple[str, ...] = ()
+
+    def summary(self):
+        """An empty slice summary (see `fold`); None for aggregates a slice does not change."""
+        return None
+
+    def fold(self, v, ts, sm) -> None:
+        """The window's oldest held event (value `v` at `ts`) is folded into a slice summarised by `sm`.
+
+        Long sliding windows hold at most `limit window` events one by one;
+        older ones live on only as per-slice summaries, which `drop` takes
+        out of the aggregate when the whole slice has left the window.
+        """
+
+    def drop(self, sm, after) -> None:
+        """A folded slice (summary `sm`) leaves the window; `after`: the later slices' summaries."""
 
     def fresh(self):
         """An empty aggregator with the same configuration (a window reset)."""
@@ -134,6 +151,18 @@ class Count(Aggregate):
     def value(self):
         return self.n
 
+    def summary(self) -> list:
+        """An empty slice summary: what `drop` needs to take a folded slice's events out."""
+        return [0]
+
+    def fold(self, v, ts, sm) -> None:
+        """The window's oldest event (value `v` at `ts`) now lives only in slice summary `sm`."""
+        sm[0] += 1
+
+    def drop(self, sm, after) -> None:
+        """A folded slice leaves the window (`after`: the summaries of the slices after it, oldest first)."""
+        self.n -= sm[0]
+
     def dump(self):
         return [self.n]
 
@@ -148,6 +177,10 @@ class CountIf(Count):
     kind = "count_if"
     ADD = ("if {v} is True:", "    {a}.n += 1")
     REMOVE = ("if {v} is True:", "    {a}.n -= 1")
+
+    def fold(self, v, ts, sm) -> None:
+        if v is True:
+            sm[0] += 1
 
 
 @templated
@@ -164,6 +197,18 @@ class Ratio(Aggregate):
 
     def value(self):
         return self.hits / self.n if self.n else None
+
+    def summary(self) -> list:
+        return [0, 0]
+
+    def fold(self, v, ts, sm) -> None:
+        sm[1] += 1
+        if v is True:
+            sm[0] += 1
+
+    def drop(self, sm, after) -> None:
+        self.hits -= sm[0]
+        self.n -= sm[1]
 
     def dump(self):
         return [self.hits, self.n]
@@ -220,6 +265,31 @@ class Distinct(Aggregate):
 
     def values(self, n: int) -> list:
         return list(islice(self.d, n))
+
+    def summary(self) -> list:
+        # [value -> events of the slice (first-appearance order: sample() reads it), events past the cap]
+        return [{}, 0]
+
+    def fold(self, v, ts, sm) -> None:
+        if v is None:
+            return
+        if type(v) is not str:
+            v = _hashable(v)
+        if v in self.d:
+            d = sm[0]
+            d[v] = d.get(v, 0) + 1
+        else:
+            sm[1] += 1            # counted in `over` when it entered: leaves from there
+
+    def drop(self, sm, after) -> None:
+        d = self.d
+        for v, c in sm[0].items():
+            left = d[v] - c
+            if left:
+                d[v] = left
+            else:
+                del d[v]
+        self.over = max(0, self.over - sm[1])
 
     def dump(self):
         return [list(self.d.items()), self.over, self.capped]
@@ -292,6 +362,33 @@ class Entropy(Aggregate):
         self.n -= 1
         self._tick()
 
+    def summary(self) -> list:
+        return [{}, 0]
+
+    def fold(self, v, ts, sm) -> None:
+        if v is None:
+            return
+        if type(v) is not str:
+            v = _hashable(v)
+        d = sm[0]
+        if v in self.d:
+            d[v] = d.get(v, 0) + 1
+        else:
+            sm[1] += 1
+
+    def drop(self, sm, after) -> None:
+        d = self.d
+        for v, c in sm[0].items():
+            old = d[v]
+            new = old - c
+            self.s -= (old * _LOG2(old) if old > 1 else 0.0) - (new * _LOG2(new) if new > 1 else 0.0)
+            if new:
+                d[v] = new
+            else:
+                del d[v]
+        self.n -= sum(sm[0].values()) + sm[1]
+        self._tick()
+
     def _tick(self):
         # Re-sum now and then so floating error cannot accumulate without bound.
         self.ops += 1
@@ -342,6 +439,19 @@ class Sum(Aggregate):
     def value(self):
         return self.s if self.n else (0 if self.kind == "sum" else None)
 
+    def summary(self) -> list:
+        return [0, 0]
+
+    def fold(self, v, ts, sm) -> None:
+        t = type(v)
+        if (t is int or t is float) and v == v and v not in (math.inf, -math.inf):
+            sm[0] += v
+            sm[1] += 1
+
+    def drop(self, sm, after) -> None:
+        self.s -= sm[0]
+        self.n -= sm[1]
+
     def dump(self):
         return [self.s, self.n]
 
@@ -361,7 +471,7 @@ class Avg(Sum):
 class Extreme(Aggregate):
     """Sliding min or max with a monotonic deque (amortised O(1))."""
 
-    __slots__ = ("dq", "added", "removed", "is_min")
+    __slots__ = ("dq", "added", "removed", "is_min", "_folded")
     kind = "min"
     CONFIGURED = True
     CONFIG = ("is_min",)
@@ -370,6 +480,7 @@ class Extreme(Aggregate):
         self.dq: deque = deque()
         self.added = 0
         self.removed = 0
+        self._folded = 0
         self.is_min = spec is None or spec.kind == "min"
 
     def add(self, v, ts):
@@ -397,11 +508,41 @@ class Extreme(Aggregate):
     def value(self):
         return self.dq[0][0] if self.dq else None
 
+    def summary(self) -> list:
+        # [events of the slice, whether a candidate of the slice is kept]
+        return [0, False]
+
+    def fold(self, v, ts, sm) -> None:
+        # The event's index: every folded event before it is still in the window.
+        idx = self.removed + self._folded
+        self._folded += 1
+        sm[0] += 1
+        dq = self.dq
+        for i, (_v, j) in enumerate(dq):
+            if j < idx:
+                continue
+            if j == idx:
+                if sm[1]:
+                    # A slice leaves whole, so only its first candidate (the best of
+                    # the slice) can ever be the window's extreme: one entry per slice.
+                    del dq[i]
+                else:
+                    sm[1] = True
+            break
+
+    def drop(self, sm, after) -> None:
+        self.removed += sm[0]
+        self._folded -= sm[0]
+        dq = self.dq
+        while dq and dq[0][1] < self.removed:
+            dq.popleft()
+
     def dump(self):
-        return [[list(x) for x in self.dq], self.added, self.removed]
+        return [[list(x) for x in self.dq], self.added, self.removed] + ([self._folded] if self._folded else [])
 
     def load(self, s):
-        items, self.added, self.removed = s
+        items, self.added, self.removed = s[:3]
+        self._folded = s[3] if len(s) > 3 else 0
         self.dq = deque((v, i) for v, i in items)
 
 
@@ -430,6 +571,25 @@ class Changes(Aggregate):
 
     def value(self):
         return self.ch
+
+    def summary(self) -> list:
+        # [first value, last value, changes inside the slice, events]
+        return [None, None, 0, 0]
+
+    def fold(self, v, ts, sm) -> None:
+        v0 = self.dq.popleft()
+        if sm[3] and sm[1] != v0:
+            sm[2] += 1
+        if not sm[3]:
+            sm[0] = v0
+        sm[1] = v0
+        sm[3] += 1
+
+    def drop(self, sm, after) -> None:
+        self.ch -= sm[2]
+        nxt = after[0][0] if after else (self.dq[0] if self.dq else _NOTHING)
+        if nxt is not _NOTHING and nxt != sm[1]:
+            self.ch -= 1
 
     def dump(self):
         return [list(self.dq), self.ch]
@@ -484,6 +644,71 @@ class Gaps(Aggregate):
             self.sd = 0.0
             self.nd = 0
 
+    def summary(self) -> list:
+        # [first ts, second ts, last ts, previous-to-last ts, events, sg, sq, ng, sd, nd]
+        return [None, None, None, None, 0, 0.0, 0.0, 0, 0.0, 0]
+
+    def fold(self, v, ts, sm) -> None:
+        t = self.dq.popleft()
+        n = sm[4]
+        if n:
+            g = t - sm[2]
+            if n >= 2:
+                sm[8] += abs(g - (sm[2] - sm[3]))
+                sm[9] += 1
+            else:
+                sm[1] = t
+            sm[5] += g
+            sm[6] += g * g
+            sm[7] += 1
+        else:
+            sm[0] = t
+        sm[3] = sm[2]
+        sm[2] = t
+        sm[4] = n + 1
+
+    def drop(self, sm, after) -> None:
+        self.sg -= sm[5]
+        self.sq -= sm[6]
+        self.ng -= sm[7]
+        self.sd -= sm[8]
+        self.nd -= sm[9]
+        # The gap joining the slice to what follows, and the change of gap on either side of it.
+        t1 = t2 = None
+        for nxt in after:
+            for t in (nxt[0], nxt[1]):
+                if t is None:
+                    break
+                if t1 is None:
+                    t1 = t
+                elif t2 is None:
+                    t2 = t
+            if t2 is not None:
+                break
+        if t2 is None:
+            for t in islice(self.dq, 2):
+                if t1 is None:
+                    t1 = t
+                elif t2 is None:
+                    t2 = t
+        if t1 is not None:
+            c = t1 - sm[2]
+            self.sg -= c
+            self.sq -= c * c
+            self.ng -= 1
+            if sm[4] >= 2:
+                self.sd -= abs(c - (sm[2] - sm[3]))
+                self.nd -= 1
+            if t2 is not None:
+                self.sd -= abs((t2 - t1) - c)
+                self.nd -= 1
+        if self.ng <= 0:
+            self.sg = self.sq = 0.0
+            self.ng = 0
+        if self.nd <= 0:
+            self.sd = 0.0
+            self.nd = 0
+
     def value(self):
         if self.jitter:
             if self.nd < 1 or self.ng < 2:
@@ -507,9 +732,15 @@ class Gaps(Aggregate):
 
 
 class FirstSeen(Aggregate):
-    """Whether the entering event's value is new for this key within a horizon."""
+    """Whether the entering event's value is new for this key within a horizon.
 
-    __slots__ = ("d", "horizon", "cap", "new")
+    It remembers at most `limit values` values (the least recently seen
+    go first). A value forgotten while still within the horizon may later
+    be called new wrongly: such a verdict sets `doubt` (flag
+    `first-seen-capped` on the match).
+    """
+
+    __slots__ = ("d", "horizon", "cap", "new", "forgot", "doubt")
     kind = "first_seen"
     CONFIGURED = True
     CONFIG = ("horizon", "cap")
@@ -519,20 +750,26 @@ class FirstSeen(Aggregate):
         self.horizon = spec.param if spec is not None else 86400.0
         self.cap = (limits or {}).get("values", 1000)
         self.new = None
+        self.forgot = NEG_INF_TS      # until when a forgotten value could still have been "seen"
+        self.doubt = False           # the current verdict may be wrong (see above)
 
     def add(self, v, ts):
         if v is None:
             self.new = None
+            self.doubt = False
             return
         if type(v) is not str:
             v = _hashable(v)
         d = self.d
         prev = d.get(v)
         self.new = prev is None or ts - prev > self.horizon
+        self.doubt = prev is None and ts <= self.forgot
         d[v] = ts
         d.move_to_end(v)
         if len(d) > self.cap:
-            d.popitem(last=False)
+            _k, t0 = d.popitem(last=False)
+            if t0 + self.horizon > self.forgot:
+                self.forgot = t0 + self.horizon
 
     def remove(self, v, ts):
         pass
@@ -541,10 +778,15 @@ class FirstSeen(Aggregate):
         return self.new
 
     def dump(self):
-        return [list(self.d.items()), self.new]
+        out = [list(self.d.items()), self.new]
+        if self.forgot != NEG_INF_TS:
+            out += [self.forgot, self.doubt]
+        return out
 
     def load(self, s):
-        items, self.new = s
+        items, self.new = s[:2]
+        if len(s) > 2:
+            self.forgot, self.doubt = float(s[2]), bool(s[3])
         self.d = OrderedDict((_hashable(k), t) for k, t in items)
 
 
@@ -565,6 +807,15 @@ class Rate(Aggregate):
 
     def value(self):
         return self.n   # divided by the window span by the window
+
+    def summary(self) -> list:
+        return [0]
+
+    def fold(self, v, ts, sm) -> None:
+        sm[0] += 1
+
+    def drop(self, sm, after) -> None:
+        self.n -= sm[0]
 
     def dump(self):
         return [self.n]
@@ -772,6 +1023,26 @@ def _template(cls, method: str) -> tuple | None:
     return body if body is not None and getattr(fn, "__template__", None) is body else None
 
 
+def write_update(w, consts, cls, method: str, agg: str, value: str, var: str) -> None:
+    """Write `agg.<method>(value, ts)` into generated code `w`: the template's lines inlined, else a call.
+
+    `agg` and `value` are expressions of the generated code, `var` a free
+    local name for the value; `ts` must be bound where the lines run.
+    """
+    body = _template(cls, method)
+    if body is None:
+        w.line(f"{consts.add(getattr(cls, method))}({agg}, {value}, ts)")
+        return
+    if any("{v}" in b for b in body):
+        w.line(f"{var} = {value}")
+    for b in body:
+        w.line(b.format(a=agg, v=var))
+
+
+#: Names generated window code may use (the templates' names).
+TEMPLATE_NAMES = _TEMPLATE_NAMES
+
+
 def fused_updates(classes: tuple, args: tuple) -> tuple:
     """`(add_all, remove_all)` for aggregates of these classes reading these argument slots.
 
@@ -793,15 +1064,7 @@ def fused_updates(classes: tuple, args: tuple) -> tuple:
         if classes:
             w.line(", ".join(f"a{i}" for i in range(len(classes))) + ", = aggs")
         for i, (cls, arg) in enumerate(zip(classes, args)):
-            value = f"vals[{arg}]" if arg is not None else "None"
-            body = _template(cls, method)
-            if body is None:
-                w.line(f"{consts.add(getattr(cls, method))}(a{i}, {value}, ts)")
-                continue
-            if any("{v}" in b for b in body):
-                w.line(f"v{i} = {value}")
-            for b in body:
-                w.line(b.format(a=f"a{i}", v=f"v{i}"))
+            write_update(w, consts, cls, method, f"a{i}", f"vals[{arg}]" if arg is not None else "None", f"v{i}")
         if not classes:
             w.line("pass")
         w.dedent()

@@ -124,7 +124,9 @@ class Engine:
     each event before rules see it). `rules` (names of the rules to run,
     default all: the others hold no state and emit nothing; a keyed stream
     processor runs one engine per group of `pack.partition_plan()`).
-    Raises `EngineError` for a bad option or an unreadable file.
+    `memory` (a byte budget for rule state, `512MB` or bytes: past it keys
+    are evicted max-min fairly from the rules holding the most bytes;
+    docs/performance.md). Raises `EngineError` for a bad option or an unreadable file.
 
     One engine is used by one thread at a time: a second thread entering
     `feed`, `feed_many`, `advance`, `close` or `snapshot` while another is
@@ -140,13 +142,14 @@ class Engine:
                  templating: bool = True, roles: Mapping[str, str] | None = None,
                  enrich_table: str | os.PathLike | None = None, max_string: int = 65536,
                  normalizer: Any = None, quarantine: Quarantine | None = None,
-                 enrich: Iterable = (), source: str = "<feed>", rules: Iterable[str] | None = None):
+                 enrich: Iterable = (), source: str = "<feed>", rules: Iterable[str] | None = None,
+                 memory: int | str | None = None):
         if not isinstance(pack, PackSpec):
             raise EngineError(f"Engine needs a compiled pack (load_pack(...)), got {type(pack).__name__}")
         given = {"lateness": lateness, "grace": grace, "max_keys": max_keys, "future_tolerance": future_tolerance,
                  "future_confirm": future_confirm, "mapping": mapping or {}, "openapi": openapi,
                  "templating": templating, "roles": roles or {}, "enrich_table": enrich_table,
-                 "max_string": max_string, "rules": rules}
+                 "max_string": max_string, "rules": rules, "memory": memory}
         opts = {name: _options.canonical(name, value) for name, value in given.items()}
         if (opts["lateness"] < 0 or opts["grace"] < 0 or opts["future_tolerance"] <= 0 or opts["max_keys"] < 1
                 or opts["future_confirm"] < 1 or opts["max_string"] < 1):
@@ -156,6 +159,7 @@ class Engine:
             raise EngineError("give either a custom normalizer or the input options (mapping, openapi, roles) "
                               "that describe one, not both")
         self._opts = opts
+        self.memory = opts["memory"]
         self.pack = pack
         # A keyed stream processor runs one engine per partition group: only these rules run.
         self.rules = None if opts["rules"] is None else frozenset(opts["rules"])
@@ -204,6 +208,8 @@ class Engine:
         self._processed = 0
         self._new_keys = 0
         self._nkeys = 0
+        self._est_bytes = 0
+        self._measure_at = 0
         self._closed = False
         self._out: list = []
         self.metrics: dict[str, int] = {
@@ -222,6 +228,9 @@ class Engine:
         # Machines of three kinds (event, sequence, window), each with its own methods.
         self.machines: list[Any] = [MACHINES[r.kind](self, self.population.bind(r)) for r in pack.rules]
         self._supp: list[OrderedDict | None] = [OrderedDict() if r.suppress else None for r in pack.rules]
+        # Per rule: until when a suppression entry dropped at its cap could still have applied.
+        self._supp_forgot: list[float] = [NEG_INF] * len(pack.rules)
+        self._flag_counts: dict[str, dict[str, int]] = {}    # flags set outside the machines
         self._pipes: list[Pipeline | None] = [Pipeline(r) if r.pipes else None for r in pack.rules]
         self._linemaps: dict[str, tuple[str, dict]] = {r.filename: (r.name, r.lines) for r in pack.rules}
         self._consumers = [r for r in pack.rules if r.source == "matches"
@@ -857,6 +866,7 @@ class Engine:
             for f in flags:
                 if f not in m.flags:
                     m.flags.append(f)
+                    self._count_flag(spec.name, f)
         supp = self._supp[spec.index]
         if supp is not None:
             if skey is None:
@@ -874,9 +884,15 @@ class Engine:
             if skey in supp:
                 self.metrics["suppressed"] += 1
                 return
+            if now < self._supp_forgot[spec.index]:
+                # A suppression entry dropped at the cap might have held this match back.
+                m.flags = sorted(set(m.flags) | {"suppression-capped"})
+                self._count_flag(spec.name, "suppression-capped")
             supp[skey] = now
             if len(supp) > spec.limit("keys"):
-                supp.popitem(last=False)      # bounded like the rule's keys: the oldest goes
+                _k, t0 = supp.popitem(last=False)   # bounded like the rule's keys: the oldest goes
+                if t0 + dur > self._supp_forgot[spec.index]:
+                    self._supp_forgot[spec.index] = t0 + dur
         # The id is the machine's content hash (rule, key, first and last event ids, emitted_at);
         # a second match with the same content (identical input events) gets it with its rank
         # among them. Same content means same emission time, so only that instant's ids are
@@ -987,15 +1003,74 @@ class Engine:
 
     # ---------------------------------------------------------------- memory
     def note_new_key(self, machine: Machine, delta: int = 1) -> None:
-        """Account a key added (or removed, delta < 0); enforce the global budget exactly."""
+        """Account a key added (or removed, delta < 0); enforce the key cap and the byte budget.
+
+        Eviction is fair across rules: past `max_keys` the rule holding the
+        most keys gives one up (its least recently active); past the byte
+        budget, the rules holding the most bytes do. A flood of new keys for
+        some rules therefore evicts their own keys, not other rules'.
+        """
         self._nkeys += delta
-        if delta > 0:
-            self._new_keys += 1
-        while self._nkeys > self.max_keys:
-            victim = min((m for m in self.machines if m.states), key=lambda m: m.oldest_activity(), default=None)
-            if victim is None or not victim.evict_one():
+        if delta <= 0:
+            return
+        self._new_keys += 1
+        if self._nkeys > self.max_keys:
+            victim = max((m for m in self.machines if m.states), key=_key_count, default=None)
+            if victim is not None and victim.evict_one():
+                self._nkeys -= 1
+        if self.memory is not None:
+            # A running upper bound of the estimate (expiry only lowers the truth); enforced exactly.
+            self._est_bytes += machine.key_bytes
+            if self._est_bytes > self.memory:
+                self._enforce_memory()
+
+    def _enforce_memory(self) -> None:
+        """Evict until the estimated state fits the budget: max-min fair across rules.
+
+        The level L is found such that every rule keeps min(its bytes, L) and
+        the total is just under the budget (water filling); each rule above L
+        gives up its least recently active keys down to L. A rule holding no
+        more than an equal share of the budget is therefore never evicted
+        by it, whatever the other rules' keys do.
+        """
+        budget = self.memory
+        held = [(m.estimated_bytes(), i) for i, m in enumerate(self.machines) if m.states]
+        total = sum(h for h, _ in held)
+        self._est_bytes = total
+        if total <= budget:
+            return
+        target = budget * 0.98     # a little below: evictions come in batches, not one per new key
+        held.sort()
+        remaining = target
+        n = len(held)
+        level = 0.0
+        for j, (h, _) in enumerate(held):
+            share = remaining / (n - j)
+            if h > share:
+                level = share
                 break
-            self._nkeys -= 1
+            remaining -= h
+        else:
+            return
+        machines = self.machines
+        evicted = 0
+        for h, i in held[j:]:
+            m = machines[i]
+            per_key = m.key_bytes
+            k = -int(-(h - level) // per_key)      # ceil: the rule ends at or below the level
+            while k > 0 and m.evict_one():
+                k -= 1
+                evicted += 1
+        self._nkeys -= evicted
+        self._est_bytes = sum(m.estimated_bytes() for m in machines)
+        self.metrics["evictions_memory"] = self.metrics.get("evictions_memory", 0) + evicted
+
+    def memory_report(self) -> dict:
+        """Estimated bytes of rule state, per rule and in total, beside the budget."""
+        by_rule = {m.spec.name: m.estimated_bytes() for m in self.machines if m.states}
+        return {"budget": self.memory, "estimated": sum(by_rule.values()),
+                "by_rule": dict(sorted(by_rule.items(), key=lambda kv: -kv[1])),
+                "bytes_per_key": {m.spec.name: m.key_bytes for m in self.machines if m.states}}
 
     def _collect(self) -> None:
         # Relative to the processing time, not the watermark: during close() the
@@ -1004,10 +1079,38 @@ class Engine:
         for m in self.machines:
             if m.states:
                 self._nkeys -= m.collect(now)
+        if self.memory is not None:
+            # Re-measure a few rules' bytes per key each round (round robin), then enforce.
+            machines = [m for m in self.machines if m.states]
+            if machines:
+                for k in range(min(6, len(machines))):
+                    machines[(self._measure_at + k) % len(machines)].measure_key_bytes()
+                self._measure_at = (self._measure_at + 6) % len(machines)
+            self._enforce_memory()
+
+    def _count_flag(self, rule: str, flag: str) -> None:
+        d = self._flag_counts.setdefault(rule, {})
+        d[flag] = d.get(flag, 0) + 1
+
+    def flag_counts(self) -> dict[str, dict[str, int]]:
+        """Matches per rule and flag, for the flags that say a cap shaped a match (docs/semantics.md §8)."""
+        out: dict[str, dict[str, int]] = {}
+        for m in self.machines:
+            for f, n in getattr(m, "flagged", {}).items():
+                out.setdefault(m.spec.name, {})[f] = n
+        for rule, d in self._flag_counts.items():
+            for f, n in d.items():
+                out.setdefault(rule, {})[f] = out.get(rule, {}).get(f, 0) + n
+        return {r: dict(sorted(d.items())) for r, d in sorted(out.items())}
 
     def stats(self) -> dict:
         """Counters and gauges for the run summary and `--metrics`."""
         keys = {m.spec.name: len(m.states) for m in self.machines}
+        flags = self.flag_counts()
+        totals: dict[str, int] = {}
+        for d in flags.values():
+            for f, n in d.items():
+                totals[f] = totals.get(f, 0) + n
         return {
             "events_in": self._seq,
             "events_processed": self._processed,
@@ -1016,6 +1119,9 @@ class Engine:
             "keys_by_rule": keys,
             "evicted_by_rule": {m.spec.name: m.evicted for m in self.machines if m.evicted},
             "missing_key_by_rule": {m.spec.name: m.missing_key for m in self.machines if m.missing_key},
+            "capped": dict(sorted(totals.items())),
+            "capped_by_rule": flags,
+            "window_events_folded": sum(getattr(m, "folded", 0) for m in self.machines),
             "partials_evicted_by_rule": {m.spec.name: m.partials_evicted for m in self.machines
                                          if getattr(m, "partials_evicted", 0)},
             "quarantined": dict(sorted(self.quarantine.counts.items())),
@@ -1023,6 +1129,7 @@ class Engine:
             "unique_ttps": {ttp: len(v) for ttp, v in sorted(self.fingerprints.items())},
             "watermark": format_ts(self._wm) if self._wm not in (INF, NEG_INF) else None,
             "buffered": len(self._fifo) - self._head + len(self._heap),
+            **({"memory": self.memory_report()} if self.memory is not None else {}),
             "timers": len(self._timers),
         }
 
@@ -1287,6 +1394,7 @@ class Engine:
             "instant_ids": [self._ids_at, sorted(self._ids.items())],
             "machines": [m.dump() for m in self.machines],
             "suppress": [None if s is None else [[k, t] for k, t in s.items()] for s in self._supp],
+            "supp_forgot": self._supp_forgot, "flag_counts": self._flag_counts,
             "pipes": [None if p is None else p.dump() for p in self._pipes],
             "quarantine": self.quarantine.counts,
             "population": self.population.dump(),
@@ -1349,6 +1457,13 @@ class Engine:
             m.load(data)
         self.population.load(body.get("population"))
         self._nkeys = sum(len(m.states) for m in self.machines)
+        forgot = body.get("supp_forgot", [])
+        if not (isinstance(forgot, list) and len(forgot) in (0, len(self.pack.rules))
+                and all(isinstance(x, (int, float)) for x in forgot)):
+            raise SnapshotError("corrupt snapshot: suppression state is malformed")
+        self._supp_forgot = [float(x) for x in forgot] or self._supp_forgot
+        self._flag_counts = {str(r): {str(f): int(n) for f, n in d.items()}
+                             for r, d in dict(body.get("flag_counts", {})).items()}
         for i, s in enumerate(body["suppress"]):
             if s is not None:
                 self._supp[i] = OrderedDict((thaw_key(k), t) for k, t in s)
@@ -1358,6 +1473,10 @@ class Engine:
         for reason, n in body.get("quarantine", {}).items():
             self.quarantine.counts[reason] = self.quarantine.counts.get(reason, 0) + n
             self.quarantine.total += n
+
+
+def _key_count(m: Machine) -> int:
+    return len(m.states)
 
 
 def _time_seq(item) -> tuple:

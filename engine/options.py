@@ -24,7 +24,7 @@ from .errors import EngineError, SnapshotError
 DEFAULTS: dict[str, Any] = {
     "lateness": 5.0, "grace": 0.0, "max_keys": 1_000_000, "future_tolerance": 86400.0, "future_confirm": 2,
     "mapping": {}, "openapi": (), "templating": True, "roles": {}, "enrich_table": None, "max_string": 65536,
-    "rules": None,
+    "rules": None, "memory": None,
 }
 #: Of those, the ones that describe the input stage (ignored when a custom normaliser is given).
 INGEST = frozenset({"mapping", "openapi", "templating", "roles", "max_string"})
@@ -71,6 +71,13 @@ def canonical(name: str, value: Any) -> Any:
         return {_role_key(k): str(v) for k, v in sorted(value.items(), key=lambda kv: str(kv[0]))}
     if name == "enrich_table":
         return None if value is None else os.path.abspath(os.fspath(value))
+    if name == "memory":    # a byte budget for rule state (docs/performance.md), None for none
+        from .state import parse_bytes
+
+        try:
+            return parse_bytes(value)
+        except ValueError as exc:
+            raise EngineError(str(exc)) from None
     if name == "rules":     # the rules this engine runs (one group of the partition plan), None for all
         if value is None:
             return None

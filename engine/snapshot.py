@@ -24,7 +24,7 @@ from .state import thaw_key
 
 SNAPSHOT_MAGIC = "sleuth-snapshot"
 KEY_MAGIC = SNAPSHOT_MAGIC + "-key"
-SNAPSHOT_VERSION = 1
+SNAPSHOT_VERSION = 2     # 2: sliding windows hold folded slices; the header is sealed and lists the layout
 #: The engine options a snapshot records and restores (`engine/options.py`).
 OPTIONS = RECORDED
 
@@ -42,9 +42,50 @@ def encode(body: dict, pack) -> bytes:
         except (TypeError, ValueError, OverflowError, UnicodeEncodeError) as exc:
             raise SnapshotError(f"state cannot be serialised: {exc}") from exc
     header = {"magic": SNAPSHOT_MAGIC, "version": SNAPSHOT_VERSION, "pack": pack.fingerprint,
-              "rules": [r.name for r in pack.rules],
+              "rules": [r.name for r in pack.rules], "layout": pack_layout(pack),
               "checksum": hashlib.blake2b(packed, digest_size=16).hexdigest()}
+    header["seal"] = _seal(header)
     return msgpack.packb([header, packed], use_bin_type=True)
+
+
+def pack_layout(pack) -> list:
+    """What each rule's state looks like: [name, kind, window kind, aggregate kinds, key fields, steps].
+
+    Recorded in a snapshot's header and compared at restore, so a snapshot
+    is refused with the first rule whose state would not fit named, not
+    loaded into the wrong machine.
+    """
+    return [[r.name, r.kind, r.window_kind or "", [a.kind for a in r.aggs], list(r.key_names), len(r.steps)]
+            for r in pack.rules]
+
+
+def _seal(header: dict) -> str:
+    """A checksum of the header's own fields (the body has `checksum`): a flipped bit anywhere is seen."""
+    fields = {k: header[k] for k in sorted(header) if k != "seal"}
+    return hashlib.blake2b(msgpack.packb(fields, use_bin_type=True), digest_size=16).hexdigest()
+
+
+def _describe_rule(item) -> str:
+    name, kind, wkind, aggs, keys, steps = (list(item) + [None] * 6)[:6]
+    what = kind if not wkind else f"{kind} {wkind}"
+    if aggs:
+        what += f": {', '.join(map(str, aggs))}"
+    if steps:
+        what += f": {steps} steps"
+    return f"'{name}' ({what}; by {', '.join(map(str, keys or [])) or 'no key'})"
+
+
+def _layout_difference(got, want: list) -> str | None:
+    """The first difference between a snapshot's layout and the pack's, in words; None if equal."""
+    if not isinstance(got, list):
+        return "the snapshot does not list its rules' layout"
+    for i, (g, w) in enumerate(zip(got, want)):
+        if g != w:
+            return f"rule #{i + 1} is {_describe_rule(g) if isinstance(g, list) else repr(g)} in the snapshot, " \
+                   f"{_describe_rule(w)} in this pack"
+    if len(got) != len(want):
+        return f"the snapshot has {len(got)} rules, this pack {len(want)}"
+    return None
 
 
 def decode(pack, blob: bytes) -> dict:
@@ -64,6 +105,17 @@ def decode(pack, blob: bytes) -> dict:
     if header.get("version") != SNAPSHOT_VERSION:
         raise SnapshotError(f"snapshot format version {header.get('version')} is not supported "
                             f"(this sleuth reads version {SNAPSHOT_VERSION})")
+    try:
+        sealed = header.get("seal") == _seal(header)
+    except Exception:       # a header msgpack cannot write back: corrupt by definition
+        sealed = False
+    if not sealed:
+        raise SnapshotError("corrupt snapshot: the header's seal does not match its fields")
+    diff = _layout_difference(header.get("layout"), pack_layout(pack))
+    if diff is not None:
+        raise SnapshotError(f"snapshot was taken with another rule pack: {diff}; restore with the same rules")
+    if header.get("rules") != [r.name for r in pack.rules]:
+        raise SnapshotError("corrupt snapshot: the header's rule names disagree with its layout")
     if header.get("pack") != pack.fingerprint:
         raise SnapshotError(f"snapshot was taken with another rule pack (fingerprint {header.get('pack')}, "
                             f"this pack is {pack.fingerprint}); restore with the same rules")

@@ -166,6 +166,7 @@ class RuleSpec:
     consumes: tuple[str, ...] | None = None
     view: Callable[[dict], dict] | None = None   # window rules: the fields emit/having read
     prep: Callable[[dict], tuple | None] | None = None  # window rules: (key, aggregate args, record) or None
+    window_guard: int = 0                        # window rules: events a window needs before `having` can hold
     filename: str = ""                           # fake filename of the generated module
     lines: dict = attrs.Factory(dict)            # generated line -> LineInfo
     lists: tuple = ()                            # file-backed reference lists bound in its code
@@ -207,6 +208,7 @@ class PackSpec:
     tests: tuple = ()
     lists: tuple = ()              # file-backed reference lists (RefList), for reloads
     fields: frozenset = frozenset()  # top-level event fields the rules read
+    sharing: tuple = ()            # window rules that could share a per-key store (dsl.lower.window_sharing)
     population: tuple = ()         # stream-wide sketches (`SketchSpec`) the rules read
 
     def reload_lists(self) -> list[str]:

@@ -125,6 +125,87 @@ def mix_rules(copies: int = 1) -> str:
     return "\n".join(out) + "\n"
 
 
+def handwritten_mix(path: str, out_path: str = os.devnull) -> int:
+    """The 30-rule mix (one copy of `mix_rules`) as careful hand-written Python: the floor.
+
+    JSON lines in, matches out as JSON lines, no validation, no reordering and
+    no provenance: filters by a route table, sequences as one dict of partials
+    per user (newest partial wins, steps checked last to first), windows as a
+    deque and a value counter per key (reset after a match). Returns the count.
+    """
+    from collections import Counter, deque
+
+    R = ALL_ROUTES[:20]
+    filters: dict = {}
+    for i in range(20):
+        filters.setdefault(R[i % 20], []).append((f"f0_{i}", (200, 401, 403, 404)[i % 4], 100 + 10 * i))
+    seq_steps: dict = {}      # route -> [(rule index, step)]
+    for i in range(6):
+        for step, r in enumerate((R[i], R[i + 6], R[(i + 10) % 20])):
+            seq_steps.setdefault(r, []).append((i, step))
+    for v in seq_steps.values():
+        v.sort(key=lambda x: -x[1])
+    within = [(5 + i) * 60.0 for i in range(6)]
+    partials: list[dict] = [{} for _ in range(6)]     # per sequence: user -> [start of step-1 partial, of step-2]
+    win_route = {R[8 + i]: i for i in range(4)}
+    win_key = ("src_ip", "user", "asn", "route")
+    wins: list[dict] = [{} for _ in range(4)]
+    loads, dumps = orjson.loads, orjson.dumps
+    n = 0
+    with open(path, "rb") as fh, open(out_path, "wb") as out:
+        write = out.write
+        for line in fh:
+            e = loads(line)
+            route = e.get("route")
+            t = e["ts"]
+            fl = filters.get(route)
+            if fl:
+                st, lat = e.get("status"), e.get("latency_ms", 0)
+                for name, want, thr in fl:
+                    if st == want and lat > thr:
+                        write(dumps({"rule": name, "ts": t, "id": e["id"]}) + b"\n")
+                        n += 1
+            steps = seq_steps.get(route)
+            if steps:
+                user = e.get("user")
+                for i, step in steps:
+                    p = partials[i].get(user)
+                    if step == 2:
+                        if p and p[1] is not None and t - p[1] <= within[i] and e.get("status") == 200:
+                            write(dumps({"rule": f"s0_{i}", "ts": t, "user": user, "first": p[1]}) + b"\n")
+                            n += 1
+                            p[1] = None
+                    elif step == 1:
+                        if p and p[0] is not None and t - p[0] <= within[i]:
+                            p[1], p[0] = p[0], None
+                    else:
+                        if p is None:
+                            partials[i][user] = [t, None]
+                        else:
+                            p[0] = t
+            wi = win_route.get(route)
+            if wi is not None:
+                key = e.get(win_key[wi])
+                w = wins[wi].get(key)
+                if w is None:
+                    w = wins[wi][key] = (deque(), Counter())
+                q, paths = w
+                size = (wi + 1) * 60.0
+                while q and q[0][0] <= t - size:
+                    _, old = q.popleft()
+                    paths[old] -= 1
+                    if not paths[old]:
+                        del paths[old]
+                q.append((t, e.get("path")))
+                paths[e.get("path")] += 1
+                if len(q) >= 30 + wi and len(paths) >= 5:
+                    write(dumps({"rule": f"w0_{wi}", "ts": t, "key": key, "count": len(q)}) + b"\n")
+                    n += 1
+                    q.clear()
+                    paths.clear()
+    return n
+
+
 def _cpu() -> float:
     return resource.getrusage(resource.RUSAGE_SELF).ru_utime
 
@@ -148,8 +229,8 @@ def measure(fn: Callable[[], int], repeat: int) -> dict:
 
 def run_suite(events: int = 1_000_000, repeat: int = 3, only: set[str] | None = None,
               vs_eql: str | None = None, progress: Callable[[str], None] | None = None,
-              eql_events: int = 50_000) -> dict:
-    """Run the benchmark cases; returns a JSON-ready report."""
+              eql_events: int = 50_000, budget: str = "512MB", budget_flood: int = 1_000_000) -> dict:
+    """Run the benchmark cases; returns a JSON-ready report (`budget` runs only when named in `only`)."""
     from sleuth.dsl import load_pack
     from sleuth.engine import Engine
 
@@ -161,6 +242,9 @@ def run_suite(events: int = 1_000_000, repeat: int = 3, only: set[str] | None = 
     def want(name):
         return only is None or name in only
 
+    # The budget and memory cases make their own events: no 1M-event file for them alone.
+    if only is not None and not only - {"budget", "memory"}:
+        events = results["events"] = 0
     say(f"generating {events:,} events")
     evs = make_events(events)
     tmp = tempfile.mkdtemp(prefix="sleuth-bench-")
@@ -178,9 +262,10 @@ def run_suite(events: int = 1_000_000, repeat: int = 3, only: set[str] | None = 
                 n += 1
         return n
 
-    say("input floor: read + orjson.loads")
-    base = measure(floor, repeat)
-    cases["input_floor"] = _row(base, events)
+    if events:
+        say("input floor: read + orjson.loads")
+        base = measure(floor, repeat)
+        cases["input_floor"] = _row(base, events)
 
     def engine_only(pack, data=evs) -> Callable[[], int]:
         def run() -> int:
@@ -215,6 +300,8 @@ def run_suite(events: int = 1_000_000, repeat: int = 3, only: set[str] | None = 
         say("30-rule mix")
         pack30 = load_pack(sources={"mix.ttp": mix_rules(1)})
         cases["mix30_end_to_end"] = _row(measure(end_to_end(pack30), repeat), events, base)
+        say("30-rule mix, hand-written Python (the floor)")
+        cases["mix30_handwritten_floor"] = _row(measure(lambda: handwritten_mix(path), repeat), events, base)
         cases["mix30_engine"] = _row(measure(engine_only(pack30), repeat), events)
         say("300 rules")
         pack300 = load_pack(sources={"mix.ttp": mix_rules(10)})
@@ -225,6 +312,8 @@ def run_suite(events: int = 1_000_000, repeat: int = 3, only: set[str] | None = 
     if want("memory"):
         say("memory per key")
         cases.update(memory_per_key())
+    if only is not None and "budget" in only:     # minutes: two child runs of the shipped pack, 1M addresses
+        cases.update(budget_case(budget_flood, budget, say))
     ratios = {}
     if "sequence_30s_engine" in cases and "sequence_30m_engine" in cases:
         ratios["sequence_cost_30m_over_30s"] = round(
@@ -232,6 +321,9 @@ def run_suite(events: int = 1_000_000, repeat: int = 3, only: set[str] | None = 
     if "sequence_30m_10x_keys_engine" in cases:
         ratios["sequence_cost_10x_keys"] = round(
             cases["sequence_30m_10x_keys_engine"]["us_per_event"] / cases["sequence_30m_engine"]["us_per_event"], 3)
+    if "mix30_handwritten_floor" in cases:
+        ratios["mix30_vs_handwritten"] = round(
+            cases["mix30_handwritten_floor"]["us_per_event"] / cases["mix30_end_to_end"]["us_per_event"], 3)
     if "mix300_end_to_end" in cases:
         ratios["rules_x10_time"] = round(
             cases["mix300_end_to_end"]["us_per_event"] / cases["mix30_end_to_end"]["us_per_event"], 3)
@@ -292,7 +384,7 @@ def _row(m: dict, events: int, base: dict | None = None) -> dict:
     return row
 
 
-def _pack_case(repeat: int, say) -> dict:
+def _pack_case(repeat: int, say, per_rule_events: int = 20_000) -> dict:
     from sleuth.dsl import load_pack
     from sleuth.engine import Engine, Normalizer
     from sleuth.engine.ingest import OpenAPI
@@ -308,6 +400,7 @@ def _pack_case(repeat: int, say) -> dict:
     pack = load_pack()
     spec = OpenAPI.load(sim.openapi)
     n = len(sim.events)
+    head = [dict(e) for e in sim.events[:per_rule_events]]
     del sim
 
     def run() -> int:
@@ -317,7 +410,37 @@ def _pack_case(repeat: int, say) -> dict:
     row["events"] = n
     os.remove(path)
     os.rmdir(tmp)
-    return {"shipped_pack_end_to_end": row}
+    out = {"shipped_pack_end_to_end": row}
+    if per_rule_events:
+        say(f"shipped pack, each rule alone (engine only, first {len(head):,} events)")
+        out["shipped_pack_per_rule"] = per_rule_costs(
+            pack, head, lambda rules: Engine(pack, normalizer=Normalizer(templater=spec), rules=rules))
+    return out
+
+
+def per_rule_costs(pack, events: list[dict], make_engine, repeat: int = 3) -> dict:
+    """µs of CPU per event each rule adds: the engine running that rule alone, minus the engine
+    running none (same dispatch and predicates, every rule's state work skipped), median of
+    `repeat`, engine only over `events` (decoded in memory). Also the sum of the rules beside
+    the whole pack's own cost over the same baseline: sharing work across rules makes it lower.
+    """
+    def timed(rules) -> float:
+        def go() -> int:
+            eng = make_engine(rules)
+            k = 0
+            for i in range(0, len(events), 4096):
+                k += len(eng.feed_many(events[i:i + 4096]))
+            return k + len(eng.close())
+        return measure(go, repeat)["cpu"]
+
+    timed([])      # warm up: the normaliser caches routes, the events get their canonical form
+    base = timed([])
+    n = len(events)
+    costs = {r.name: max(0.0, timed([r.name]) - base) / n * 1e6 for r in pack.rules}
+    whole = max(0.0, timed(None) - base) / n * 1e6
+    return {"events": n, "baseline_us_per_event": round(base / n * 1e6, 2),
+            "whole_pack_us_per_event": round(whole, 2), "sum_of_rules_us_per_event": round(sum(costs.values()), 2),
+            "us_per_event": {k: round(v, 2) for k, v in sorted(costs.items(), key=lambda kv: -kv[1])}}
 
 
 def memory_per_key(keys: int = 200_000) -> dict:
@@ -349,7 +472,138 @@ def memory_per_key(keys: int = 200_000) -> dict:
         live = eng.stats()["keys"]
         out[f"memory_{name}_bytes_per_key"] = {"keys": live, "bytes_per_key": round((after - before) / max(live, 1))}
         del evs, eng
+    out["memory_shipped_pack_bytes_per_key"] = shipped_pack_key_bytes(min(keys, 50_000))
     return out
+
+
+def shipped_pack_key_bytes(keys: int = 50_000) -> dict:
+    """Bytes per idle key per rule of the shipped pack: one event for each of `keys` distinct
+    addresses, users, sessions and fingerprints (tracemalloc, events allocated inside the
+    measurement and dropped by the caller, so that what the windows hold counts), beside the
+    engine's own estimate (`Engine(memory=...)` accounting)."""
+    import tracemalloc
+
+    from sleuth.dsl import load_pack
+    from sleuth.engine import Engine
+
+    pack = load_pack()
+    base = make_events(keys, keys=keys, rate=1000.0)
+    eng = Engine(pack, lateness=0)
+    gc.collect()
+    tracemalloc.start()
+    before = tracemalloc.get_traced_memory()[0]
+    evs = [dict(e, user=f"user{i}", src_ip=f"10.{i // 65536 % 256}.{i // 256 % 256}.{i % 256}",
+                session=f"s{i}", ja3=f"j{i}") for i, e in enumerate(base)]
+    del base
+    eng.feed_many(evs)
+    del evs
+    gc.collect()
+    held = tracemalloc.get_traced_memory()[0] - before
+    tracemalloc.stop()
+    per_rule = {m.spec.name: len(m.states) for m in eng.machines if m.states}
+    for m in eng.machines:
+        if m.states:
+            m.measure_key_bytes(64)
+    live = sum(per_rule.values())
+    est = sum(m.estimated_bytes() for m in eng.machines)
+    return {"keys": live, "rules_with_keys": len(per_rule), "bytes_per_key_per_rule": round(held / max(live, 1)),
+            "estimate_over_traced": round(est / max(held, 1), 2),
+            "estimated_bytes_per_key": {n: m.key_bytes for m in eng.machines for n in [m.spec.name] if m.states}}
+
+
+def budget_case(flood: int = 1_000_000, budget: str = "512MB", say=None) -> dict:
+    """The shipped pack on one simulated hour plus `flood` events from distinct source addresses,
+    with the default caps and with the byte budget `budget`, each in its own process (peak RSS).
+
+    Recall is over the unbounded run's matches that involve a labelled attack event:
+    the share of them (same rule, key and first time) the budgeted run also gives.
+    """
+    from .sim.world import format_ts, parse_ts
+    from .simulate import SimConfig, generate
+
+    sim = generate(SimConfig(hours=1, seed=11, scale=1.0))
+    attack = sorted({i for lab in sim.labels for i in lab["event_ids"]})
+    rnd = random.Random(5)
+    template = next(e for e in sim.events if e.get("method") == "GET")
+    stamps = [parse_ts(e["ts"]) for e in sim.events]     # milliseconds
+    t0, t1 = min(stamps), max(stamps)
+    noise = []
+    for i in range(flood):
+        e = dict(template)
+        e["id"] = f"flood{i}"
+        e["ts"] = format_ts(t0 + (t1 - t0) * i // max(flood, 1))
+        e["src_ip"] = f"{100 + i // 16_777_216 % 100}.{i // 65536 % 256}.{i // 256 % 256}.{i % 256}"
+        e.pop("session", None)
+        e["ja3"] = f"{rnd.getrandbits(64):016x}"
+        noise.append(e)
+    events = [e for _, e in sorted(zip(stamps + [parse_ts(e["ts"]) for e in noise], sim.events + noise),
+                                   key=lambda p: p[0])]
+    tmp = tempfile.mkdtemp(prefix="sleuth-bench-budget-")
+    path = os.path.join(tmp, "events.jsonl")
+    with open(path, "wb") as fh:
+        for e in events:
+            fh.write(orjson.dumps(e) + b"\n")
+    with open(os.path.join(tmp, "openapi.json"), "wb") as fh:
+        fh.write(orjson.dumps(sim.openapi))
+    with open(os.path.join(tmp, "attack.json"), "wb") as fh:
+        fh.write(orjson.dumps(attack))
+    n = len(events)
+    del sim, events, noise
+    runs = {}
+    for label, mem in (("default", None), ("budget", budget)):
+        if say:
+            say(f"memory budget: {label} ({n:,} events)")
+        proc = subprocess.run([sys.executable, "-c", "import sys; from sleuth.playground.bench import budget_child; "
+                               "budget_child(*sys.argv[1:])", tmp, mem or ""], capture_output=True, text=True)
+        if proc.returncode != 0:
+            return {"memory_budget": {"error": (proc.stderr.strip().splitlines() or ["failed"])[-1]}}
+        runs[label] = orjson.loads(proc.stdout.strip().splitlines()[-1])
+    free = {tuple(x) for x in runs["default"].pop("attack_matches")}
+    kept = {tuple(x) for x in runs["budget"].pop("attack_matches")}
+    for name in os.listdir(tmp):
+        os.remove(os.path.join(tmp, name))
+    os.rmdir(tmp)
+    return {"memory_budget": {"events": n, "flood_addresses": flood, "budget": budget, **runs,
+                              "attack_matches_default": len(free), "attack_matches_kept": len(free & kept),
+                              "attack_recall": round(len(free & kept) / len(free), 4) if free else None}}
+
+
+def budget_child(tmp: str, memory: str) -> None:
+    """One run of `budget_case` (in a child process): prints a JSON summary line."""
+    from sleuth.dsl import load_pack
+    from sleuth.engine import Engine, Normalizer
+    from sleuth.engine.ingest import OpenAPI
+
+    with open(os.path.join(tmp, "openapi.json"), "rb") as fh:
+        spec = OpenAPI.load(orjson.loads(fh.read()))
+    with open(os.path.join(tmp, "attack.json"), "rb") as fh:
+        attack = set(orjson.loads(fh.read()))
+    pack = load_pack()
+    matches: list = []
+    eng = Engine(pack, normalizer=Normalizer(templater=spec), memory=memory or None)
+    gc.freeze()
+    c0 = resource.getrusage(resource.RUSAGE_SELF).ru_utime
+    from sleuth.engine.ingest import open_source
+
+    batch = []
+    for _pos, item in open_source(os.path.join(tmp, "events.jsonl"), "jsonl"):
+        batch.append(item)
+        if len(batch) >= 4096:
+            matches += eng.feed_many(batch)
+            batch = []
+    matches += eng.feed_many(batch) + eng.close()
+    cpu = resource.getrusage(resource.RUSAGE_SELF).ru_utime - c0
+    stats = eng.stats()
+    hits = []
+    for m in matches:
+        if attack.intersection(m.event_ids):
+            hits.append([m.rule, orjson.dumps(m.key, option=orjson.OPT_SORT_KEYS).decode(), m.first_ts])
+    print(orjson.dumps({
+        "cpu_s": round(cpu, 2), "peak_rss_mb": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1),
+        "matches": len(matches), "evictions": stats["evictions"], "keys_at_end": stats["keys"],
+        "evicted_by_rule": stats["evicted_by_rule"],
+        "estimated_mb": round(stats["memory"]["estimated"] / 1e6, 1) if "memory" in stats else None,
+        "attack_matches": hits}).decode())
 
 
 EQL_SCRIPT = r'''
@@ -420,6 +674,8 @@ def render(results: dict) -> str:
              f"{results['cpus']} CPUs ({results['machine']})", "",
              f"{'case':<34}{'events/s (CPU)':>16}{'µs/event':>10}{'wall s':>9}{'matches':>10}{'vs floor':>10}"]
     for name, row in results["cases"].items():
+        if name == "shipped_pack_per_rule":
+            continue
         if "events_per_cpu_s" not in row:
             lines.append(f"{name:<34}{row}")
             continue
@@ -429,6 +685,14 @@ def render(results: dict) -> str:
     for name, row in results["cases"].items():
         if "bytes_per_key" in row:
             lines.append(f"{name:<34}{row['bytes_per_key']:>10} bytes/key ({row['keys']:,} keys)")
+    per_rule = results["cases"].get("shipped_pack_per_rule")
+    if per_rule:
+        lines.append("")
+        lines.append(f"shipped pack, µs/event each rule adds (engine only, {per_rule['events']:,} events; baseline "
+                     f"{per_rule['baseline_us_per_event']} µs, whole pack +{per_rule['whole_pack_us_per_event']} µs, "
+                     f"sum of rules +{per_rule['sum_of_rules_us_per_event']} µs):")
+        for name, us in per_rule["us_per_event"].items():
+            lines.append(f"  {name:<40}{us:>8}")
     if results.get("ratios"):
         lines.append("")
         for k, v in results["ratios"].items():

@@ -14,7 +14,11 @@ def configure(p: argparse.ArgumentParser) -> None:
     """The options of `sleuth bench`."""
     p.add_argument("--events", type=int, default=1_000_000, help="events per case (default 1000000)")
     p.add_argument("--repeat", type=int, default=3, help="runs per case; the median is reported (default 3)")
-    p.add_argument("--only", metavar="LIST", help="comma-separated cases: filter,sequence,mix,pack,memory")
+    p.add_argument("--only", metavar="LIST", help="comma-separated cases: filter,sequence,mix,pack,memory; budget (only when named: the "
+                        "shipped pack with a flood of distinct addresses, default caps vs --memory, in child processes)")
+    p.add_argument("--memory", default="512MB", metavar="SIZE", help="the byte budget of the budget case (default 512MB)")
+    p.add_argument("--flood", type=int, default=1_000_000, metavar="N",
+                   help="distinct source addresses of the budget case (default 1000000)")
     p.add_argument("--vs-eql", metavar="PYTHON",
                    help="a Python interpreter with eql 1.0.1 installed (separate virtualenv: eql is AGPL)")
     p.add_argument("--json", action="store_true", help="JSON output")
@@ -30,7 +34,8 @@ def run_bench(args) -> int:
 
     only = set(args.only.split(",")) if args.only else None
     progress = (lambda s: print(f"... {s}", file=sys.stderr)) if not args.json else None
-    results = run_suite(events=args.events, repeat=args.repeat, only=only, vs_eql=args.vs_eql, progress=progress)
+    results = run_suite(events=args.events, repeat=args.repeat, only=only, vs_eql=args.vs_eql, progress=progress,
+                        budget=args.memory, budget_flood=args.flood)
     if args.json:
         sys.stdout.buffer.write(orjson.dumps(results, option=orjson.OPT_INDENT_2 | orjson.OPT_SORT_KEYS) + b"\n")
     else:

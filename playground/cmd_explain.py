@@ -22,12 +22,20 @@ def configure(p: argparse.ArgumentParser) -> None:
     p.add_argument("pack", metavar="PACK", help="rule pack folder or rule file ('builtin' for the shipped pack)")
     p.add_argument("rules", nargs="*", metavar="RULE", help="rules to explain (default: all)")
     p.add_argument("--dispatch", action="store_true", help="also print the dispatch functions holding the rule")
+    p.add_argument("--pack", action="store_true", dest="whole_pack",
+                   help="explain the pack as a whole: which window rules could share one per-key store")
 
 
 def run_explain(args) -> int:
     pack = load_pack_or_report(pack_paths(args.pack))
     if pack is None:
         return EXIT_FINDINGS
+    if args.whole_pack:
+        from sleuth.dsl.lower import sharing_text
+
+        sys.stdout.write(sharing_text(pack.sharing))
+        if not args.rules:
+            return EXIT_OK
     names = [r.name for r in pack.rules]
     wanted = args.rules or names
     status = EXIT_OK

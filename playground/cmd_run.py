@@ -61,7 +61,11 @@ def configure(p: argparse.ArgumentParser) -> None:
     p.add_argument("--grace", default="0", metavar="SECONDS",
                    help="extra wait before deciding a trailing absence (default 0)")
     p.add_argument("--max-keys", default="1000000", metavar="N",
-                   help="global cap on live keys across rules (LRU eviction; default 1000000)")
+                   help="global cap on live keys across rules (the rule holding most keys gives one up; "
+                        "default 1000000)")
+    p.add_argument("--memory", metavar="SIZE",
+                   help="byte budget for rule state, e.g. 512MB or 2GiB (fair eviction across rules; "
+                        "docs/performance.md)")
     p.add_argument("--map", action="append", metavar="CANONICAL=SOURCE.PATH",
                    help="map an input field to a canonical one (repeatable)")
     p.add_argument("--mapping", metavar="FILE", help="a mapping file (see docs/input.md)")
@@ -234,6 +238,14 @@ def _run(args, early: _EarlySignals) -> int:
         # A bad --map or mapping file is a usage error; an OpenAPI document that is not one, an input error.
         print(f"sleuth run: {exc}", file=sys.stderr)
         return EXIT_IO if getattr(exc, "openapi", False) else EXIT_USAGE
+    if args.memory is not None:
+        from sleuth.engine.state import parse_bytes
+
+        try:
+            parse_bytes(args.memory)
+        except ValueError as exc:
+            print(f"sleuth run: --memory: {exc}", file=sys.stderr)
+            return EXIT_USAGE
     from sleuth.engine.errors import EngineError
     from sleuth.engine.options import build_enrichers
 
@@ -560,7 +572,8 @@ class RunLoop:
                 self.engine = Engine(self.pack, normalizer=self.normalizer, quarantine=self.quarantine,
                                      enrich=enrich, lateness=self.lateness,
                                      grace=self.options.get("grace", args.grace),
-                                     max_keys=self.options.get("max_keys", args.max_keys))
+                                     max_keys=self.options.get("max_keys", args.max_keys),
+                                     memory=self.options.get("memory"))
             except EngineError as exc:      # an option the engine refuses (from the profile)
                 print(f"sleuth run: {exc}", file=sys.stderr)
                 return EXIT_USAGE

@@ -82,7 +82,7 @@ def engine_options(args, profile: Any) -> dict:
 
     `--lateness`, `--openapi` (repeatable: replaces the profile's documents),
     `--no-templating`, `--mapping FILE` and `--map` (added to the profile's
-    `[fields]`, the flags last), `--enrich-table`, `--grace`, `--max-keys`.
+    `[fields]`, the flags last), `--enrich-table`, `--grace`, `--max-keys`, `--memory`.
     Raises OSError or ValueError for an unreadable or malformed mapping file.
     """
     from sleuth.dsl.profile import engine_options as from_profile
@@ -106,7 +106,7 @@ def engine_options(args, profile: Any) -> dict:
         out["templating"] = False
     if getattr(args, "lateness", None) is not None:
         out["lateness"] = args.lateness
-    for name in ("grace", "max_keys", "enrich_table"):
+    for name in ("grace", "max_keys", "enrich_table", "memory"):
         if getattr(args, name, None) is not None:
             out[name] = getattr(args, name)
     return out

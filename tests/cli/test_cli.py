@@ -108,6 +108,18 @@ def test_run_writes_matches_quarantine_and_summary(tmp_path: Path, pack: Path):
     assert r2.stderr == b""
 
 
+def test_run_memory_budget_option(tmp_path: Path, pack: Path):
+    ev = {"ts": "2026-01-01T00:00:00Z", "method": "POST", "route": "/api/v1/auth/login", "status": 401,
+          "src_ip": "203.0.113.7", "user": "a"}
+    (tmp_path / "in.jsonl").write_text(json.dumps(ev) + "\n")
+    r = sleuth("run", str(pack), str(tmp_path / "in.jsonl"), "--memory", "64MB", "--format", "jsonl", "-q")
+    assert r.returncode == 0, r.stderr
+    assert [json.loads(x)["rule"] for x in r.stdout.splitlines()] == ["failed_login"]
+    r = sleuth("run", str(pack), str(tmp_path / "in.jsonl"), "--memory", "lots")
+    assert r.returncode == 2
+    assert r.stderr == b"sleuth run: --memory: not a memory size: 'lots' (e.g. 512MB, 2GiB)\n"
+
+
 def test_run_refuses_a_bad_pack_with_diagnostics(tmp_path: Path):
     (tmp_path / "bad.ttp").write_text(BAD)
     r = sleuth("run", str(tmp_path / "bad.ttp"), "-", stdin=b"")
