@@ -121,7 +121,9 @@ class Engine:
     `enrich_table` (a prefix table CSV adding asn/country), `max_string`
     (longer strings are cut). Collaborators: a custom `normalizer` (instead
     of the input options), `quarantine`, `enrich` (callables adding fields to
-    each event before rules see it). `rules` (names of the rules to run,
+    each event before rules see it), `population` (an object answering
+    `share()`/`spread()` in place of this engine's own sketches, as
+    `Population`; a keyed runner answers from the whole stream). `rules` (names of the rules to run,
     default all: the others hold no state and emit nothing; a keyed stream
     processor runs one engine per group of `pack.partition_plan()`).
     `memory` (a byte budget for rule state, `512MB` or bytes: past it keys
@@ -143,6 +145,7 @@ class Engine:
                  enrich_table: str | os.PathLike | None = None, max_string: int = 65536,
                  normalizer: Any = None, quarantine: Quarantine | None = None,
                  enrich: Iterable = (), source: str = "<feed>", rules: Iterable[str] | None = None,
+                 population: Population | None = None,
                  memory: int | str | None = None):
         if not isinstance(pack, PackSpec):
             raise EngineError(f"Engine needs a compiled pack (load_pack(...)), got {type(pack).__name__}")
@@ -223,7 +226,9 @@ class Engine:
         self._ids: dict[str, int] = {}
         self._ids_at = NEG_INF
         # Stream-wide sketches (share(), spread()): every processed event, before the rules.
-        self.population = Population(pack.population)
+        # A caller may answer the statistics itself (a keyed runner: from values the single,
+        # in-order ingest attached to each event); by default this engine keeps the sketches.
+        self.population = population if population is not None else Population(pack.population)
         self._observe = self.population.observer()
         # Machines of three kinds (event, sequence, window), each with its own methods.
         self.machines: list[Any] = [MACHINES[r.kind](self, self.population.bind(r)) for r in pack.rules]

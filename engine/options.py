@@ -29,7 +29,7 @@ DEFAULTS: dict[str, Any] = {
 #: Of those, the ones that describe the input stage (ignored when a custom normaliser is given).
 INGEST = frozenset({"mapping", "openapi", "templating", "roles", "max_string"})
 #: Runtime collaborators: objects, not data; a snapshot notes only that custom ones were used.
-COLLABORATORS = frozenset({"normalizer", "quarantine", "enrich", "source"})
+COLLABORATORS = frozenset({"normalizer", "quarantine", "enrich", "source", "population"})
 #: Every key a snapshot's options may hold.
 RECORDED = frozenset(DEFAULTS) | {"openapi_digests", "enrich_digest", "normalizer", "enrich"}
 

@@ -27,6 +27,7 @@ import attrs
 from sleuth.engine import BadInput, Engine, Match, Normalizer, Quarantine
 from sleuth.engine.ingest.source import Bad, open_source, sniff_format
 from sleuth.engine.match import format_ts
+from sleuth.engine.population import Population, QuerySpec
 from sleuth.engine.quarantine import excerpt_of
 
 #: Engine time a worker may advance to once Flink's watermark has passed millisecond `ms`
@@ -322,6 +323,83 @@ PASS_THROUGH = _PassThrough()
 # ---------------------------------------------------------------- ingest: time order
 
 
+# ---------------------------------------------------------------- population statistics
+
+#: The key under which the ingest attaches an event's `share()`/`spread()` answers.
+ANSWERS = "\x00population"
+
+
+def query_key(q: QuerySpec) -> tuple:
+    """A population query's identity across the pack (the same call in two rules is one answer)."""
+    return (q.kind, q.field, q.horizon, q.of, q.period)
+
+
+def pack_queries(pack) -> list[QuerySpec]:
+    """Every population query of the pack's rules, once each, in rule order."""
+    seen: dict[tuple, QuerySpec] = {}
+    for r in pack.rules:
+        for q in r.queries:
+            seen.setdefault(query_key(q), q)
+    return list(seen.values())
+
+
+def _field_value(ev: dict, path: tuple):
+    v = ev
+    for part in path:
+        if type(v) is not dict:
+            return None
+        v = v.get(part)
+    return v
+
+
+class StreamPopulation:
+    """The pack's sketches over the whole stream, kept by the (single, in-order) ingest.
+
+    A keyed stage sees only the events routed to it, so its own sketches would
+    count a partition, not the stream. The ingest observes every released
+    event in the engine's processing order and attaches, under `ANSWERS`,
+    each query's answer for that event (as one engine computes it right after
+    observing the event); the stages answer from there (`EventAnswers`). Its
+    state pickles with the ingest's (savepoints).
+    """
+
+    def __init__(self, pack):
+        self.population = Population(pack.population)
+        self.queries = [(query_key(q), q.field, self.population.query(q)) for q in pack_queries(pack)]
+
+    def __bool__(self) -> bool:
+        return bool(self.queries)
+
+    def attach(self, ev: dict) -> None:
+        """Observe `ev` and attach its answers (the engine observes before the rules read)."""
+        self.population.observe(ev, ev["ts"])
+        ev[ANSWERS] = {key: fn(_field_value(ev, field)) for key, field, fn in self.queries}
+
+
+class EventAnswers(Population):
+    """A stage engine's `population=`: no sketches of its own; answers read from the current event."""
+
+    def __init__(self) -> None:
+        super().__init__(())
+        self.current: dict | None = None
+
+    def query(self, q: QuerySpec):
+        key = query_key(q)
+
+        def answer(_value, _key=key, _self=self):
+            cur = _self.current
+            return None if cur is None else cur.get(_key)
+        return answer
+
+
+def take_answers(ev: dict) -> tuple[dict, dict | None]:
+    """The event without the ingest's attached answers, and those answers (None when none)."""
+    if ANSWERS not in ev:
+        return ev, None
+    ev = dict(ev)
+    return ev, ev.pop(ANSWERS)
+
+
 class Ingest:
     """Normalise records and release them in event-time order, as the engine's buffer does.
 
@@ -336,8 +414,11 @@ class Ingest:
     """
 
     def __init__(self, normalizer, quarantine: Quarantine, *, lateness: float = 5.0,
-                 future_tolerance: float = 86400.0, future_confirm: int = 2):
+                 future_tolerance: float = 86400.0, future_confirm: int = 2, pack=None):
         self.normalize = getattr(normalizer, "normalize", normalizer)
+        # With a pack that reads population statistics: the stream-wide sketches (see above).
+        stream = StreamPopulation(pack) if pack is not None else None
+        self.population = stream if stream else None
         self.quarantine = quarantine
         self.lateness = float(lateness)
         self.tol = float(future_tolerance)
@@ -352,7 +433,8 @@ class Ingest:
 
     def dump(self) -> dict:
         return {"seq": self.seq, "max_ts": self.max_ts, "wm": self.wm, "heap": self.heap,
-                "suspects": self.suspects, "normal_since": self.normal_since, "counts": self.counts}
+                "suspects": self.suspects, "normal_since": self.normal_since, "counts": self.counts,
+                "population": self.population.population.dump() if self.population is not None else None}
 
     def load(self, state: dict) -> None:
         self.seq, self.max_ts, self.wm = state["seq"], state["max_ts"], state["wm"]
@@ -360,6 +442,8 @@ class Ingest:
         # Held events: [item, source, position, votes for, against] (older states: without the votes).
         self.suspects = [list(h) + [0, 0] * (len(h) == 3) for h in state["suspects"]]
         self.normal_since, self.counts = state["normal_since"], state["counts"]
+        if self.population is not None:
+            self.population.population.load(state.get("population"))
 
     def _quarantine(self, source, position, reason, detail, excerpt, record=None) -> None:
         self.counts["quarantined"] += 1
@@ -471,8 +555,11 @@ class Ingest:
     def _release(self, wm: float) -> list:
         heap = self.heap
         out = []
+        attach = self.population.attach if self.population is not None else None
         while heap and heap[0][0] <= wm:
             ts, seq, ev = heapq.heappop(heap)
+            if attach is not None:
+                attach(ev)
             out.append((seq, ev))
         return out
 
@@ -517,8 +604,9 @@ class KeyedRunner:
         self.pack = pack
         self.stage = stage
         self.quarantine = quarantine if quarantine is not None else Quarantine(Lines())
+        self.answers = EventAnswers()
         self.engine = Engine(pack, lateness=0.0, grace=grace, future_confirm=1, rules=stage.rules,
-                             normalizer=PASS_THROUGH, quarantine=self.quarantine)
+                             normalizer=PASS_THROUGH, quarantine=self.quarantine, population=self.answers)
         self._phase = {r.index: (0 if r.kind == "window" and r.window_kind == "tumbling" else 2)
                        for r in pack.rules}
         self._index = {r.name: r.index for r in pack.rules}
@@ -542,7 +630,9 @@ class KeyedRunner:
                     continue
                 ts = b["ts"]
                 out += self._timer_orders(eng.advance(ts))     # the key's deadlines before `ts` first
+                b, self.answers.current = take_answers(b)
                 made = eng.feed(b, None, a)
+                self.answers.current = None
                 if made:
                     rank = dispatch_rank(self.pack, b)
                     out += [((ts, 1, a, rank.get(idx[m.rule], len(rank) + idx[m.rule])), m) for m in made]
@@ -618,7 +708,7 @@ class LocalPipeline:
         want = getattr(norm, "want", None)
         if callable(want):
             want(pack.fields)
-        self.ingest = Ingest(norm, self.quarantine, lateness=lateness)
+        self.ingest = Ingest(norm, self.quarantine, lateness=lateness, pack=pack)
         self.runners = {s.index: KeyedRunner(pack, s, grace=grace, quarantine=self.quarantine)
                         for s in self.stages}
         self.consumes = {s.index: consumers_of(pack, s) for s in self.stages if s.level > 0}

@@ -97,7 +97,8 @@ class IngestFn(KeyedProcessFunction):
     def process_element(self, n, ctx):
         o = self.options
         ingest = Ingest(self.normalizer, self.quarantine, lateness=o["lateness"],
-                        future_tolerance=o["future_tolerance"], future_confirm=o["future_confirm"])
+                        future_tolerance=o["future_tolerance"], future_confirm=o["future_confirm"],
+                        pack=_pack(self.pack_path))
         saved = self.state.value()
         if saved is not None:
             ingest.load(pickle.loads(saved))
