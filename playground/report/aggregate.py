@@ -57,7 +57,8 @@ CAMPAIGN_ROWS = 200
 SKIP_EXAMPLES = 20
 EXACT_ABOVE = 16_384      # bytes of a match record above which its page size is measured, not estimated
 SEVERITY_ORDER = tuple(reversed(SEVERITIES))   # critical first
-KNOWN_FLAGS = ("evicted", "window-capped", "distinct-capped")
+KNOWN_FLAGS = ("evicted", "window-folded", "window-sliced", "window-capped", "distinct-capped",
+               "first-seen-capped", "suppression-capped", "unique-evicted")
 
 _DURATION = re.compile(r"([0-9]+(?:\.[0-9]+)?)(ms|s|m|h|d)")
 _UNITS = {"ms": 0.001, "s": 1.0, "m": 60.0, "h": 3600.0, "d": 86400.0}

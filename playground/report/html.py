@@ -29,8 +29,14 @@ PAGE_SIZE = 25
 LANE_ROWS = 30
 FLAG_MEANING = {
     "evicted": "the rule evicted keys within this match's span: its state may be incomplete",
-    "window-capped": "a sliding window hit its event limit",
+    "window-folded": "a sliding window passed its event limit: its oldest events are kept as time slices "
+                     "(values exact)",
+    "window-sliced": "a slice straddling the window's start was counted whole",
+    "window-capped": "a sequence's aggregate step hit its event limit",
     "distinct-capped": "a distinct/entropy/sample table hit its limit",
+    "first-seen-capped": "first_seen() memory hit its limit: a value may be new again",
+    "suppression-capped": "the suppression table hit its limit: a match may have repeated",
+    "unique-evicted": "a '| unique' pipe forgot values: a repeat may have passed",
 }
 _SEVERITY_ORDER = tuple(reversed(SEVERITIES))
 
