@@ -45,6 +45,23 @@ from .record import AFTER, BEFORE
 from .state import NEG_INF, Machine, thaw_key
 
 
+def _sample_held(seen: dict, buf: list, head: int, arg: int, n: int) -> list:
+    """`sample()`: `seen` (values already taken, in order) extended by the held events' values of
+    argument `arg`, oldest first, distinct, up to `n`; unhashable and missing values are skipped."""
+    for k in range(head, len(buf)):
+        v = buf[k][2][arg]
+        if v is None:
+            continue
+        try:
+            if v not in seen:
+                seen[v] = None
+        except TypeError:
+            continue
+        if len(seen) >= n:
+            break
+    return list(seen)
+
+
 class SlidingWindow:
     """Events of one key within (t - size, t] with incremental aggregates."""
 
@@ -146,21 +163,7 @@ class SlidingWindow:
         return out
 
     def _sample(self, arg: int, n: int) -> list:
-        seen: dict = {}
-        buf = self.buf
-        for k in range(self.head, len(buf)):
-            e = buf[k]
-            v = e[2][arg]
-            if v is None:
-                continue
-            try:
-                if v not in seen:
-                    seen[v] = None
-            except TypeError:
-                continue
-            if len(seen) >= n:
-                break
-        return list(seen)
+        return _sample_held({}, self.buf, self.head, arg, n)
 
     def reset(self) -> None:
         """Start afresh, keeping first_seen memories (they are about the key, not the window)."""
@@ -357,19 +360,7 @@ class SlideKey:
                     seen[v] = None
                     if len(seen) >= n:
                         return list(seen)
-        buf = self.buf
-        for k in range(self.head, len(buf)):
-            v = buf[k][2][arg]
-            if v is None:
-                continue
-            try:
-                if v not in seen:
-                    seen[v] = None
-            except TypeError:
-                continue
-            if len(seen) >= n:
-                break
-        return list(seen)
+        return _sample_held(seen, self.buf, self.head, arg, n)
 
     def reset(self) -> None:
         """Start afresh, keeping first_seen memories (they are about the key, not the window)."""
