@@ -673,17 +673,14 @@ def item_ms(item) -> int:
 
 
 def make_normalizer(mapping: dict | None = None, openapi=None, templating: bool = True) -> Normalizer:
-    """The normaliser `sleuth run` builds from its options."""
-    templater = None
-    if openapi is not None:
-        from sleuth.engine.ingest.openapi import OpenAPI
+    """The normaliser `sleuth run` builds from its options (the engine's own construction path).
 
-        templater = OpenAPI.load(openapi)
-    elif templating:
-        from sleuth.engine.ingest.openapi import HeuristicTemplater
+    Raises `EngineError` for an unreadable or malformed OpenAPI document.
+    """
+    from sleuth.engine.options import DEFAULTS, build_normalizer
 
-        templater = HeuristicTemplater()
-    return Normalizer(dict(mapping or {}), templater=templater)
+    return build_normalizer(None, mapping=dict(mapping or {}), openapi=[openapi] if openapi is not None else [],
+                            templating=templating, roles={}, max_string=DEFAULTS["max_string"])
 
 
 class LocalPipeline:
