@@ -25,6 +25,7 @@ records for provenance.
 from __future__ import annotations
 
 import math
+from collections import deque
 
 from . import pycode
 from .aggregate import (
@@ -400,7 +401,6 @@ class SlideKey:
         args = R.args
         slices = self.slices
         if slices is None:
-            from collections import deque
             slices = self.slices = deque()
         k = 0
         while len(buf) - self.head > cap:
@@ -471,7 +471,6 @@ class SlideKey:
                   [_dump_summary(sm) for sm in sl[5]]] for sl in self.slices or ()]]
 
     def load(self, d) -> None:
-        from collections import deque
         events, aggs, warm, nf, slices = d
         R = self.R
         self.buf = [(e[0], e[1], tuple(e[2]), tuple(e[3])) for e in events]
