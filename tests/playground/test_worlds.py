@@ -459,3 +459,53 @@ def test_price_poller_keeps_its_67_minute_period_over_six_hours(world):
     starts = sorted(_ms(e["ts"]) for e in poll)
     bursts = [starts[0]] + [b for a, b in zip(starts, starts[1:]) if b - a > 60_000]
     assert len(bursts) >= 5 and all(abs((b - a) - 67 * 60_000) <= 6_000 for a, b in zip(bursts, bursts[1:]))
+
+
+# ------------------------------------------------- marquee: two generations of routes
+
+
+def test_marquee_older_generation_serves_the_android_app():
+    """The Android app and one aggregator still call the older mobile API (documented as deprecated):
+    its own host, ids in the query, no JA4 (the CDN is not in front of it), errors as HTTP 200 with
+    an envelope; everyone else calls /v3."""
+    spec = WORLDS["marquee"]
+    sim = small("marquee")
+    assert spec.held_out and sim.manifest["world"]["held_out"] is True
+    doc = sim.openapi
+    deprecated = {(m.upper(), p) for p, item in doc["paths"].items() for m, op in item.items() if op.get("deprecated")}
+    assert deprecated == {(op.method, op.path) for op in spec.older.values()}
+    assert all(p.startswith("/mobile/") and p.endswith(".do") for _, p in deprecated)
+    assert "https://m.marquee.example" in {s["url"] for s in doc["servers"]}
+    detail = doc["paths"]["/mobile/eventDetail.do"]["get"]["parameters"]
+    assert {(p["name"], p["in"], p["required"]) for p in detail} == {("eventId", "query", True)}
+    assert set(doc["paths"]["/mobile/login.do"]["post"]["responses"]) == {"200", "503"}  # envelope, nginx limiter
+    assert set(doc["paths"]["/v3/auth/sign-in"]["post"]["responses"]) == {"200", "422", "429"}
+    who = _who(sim)
+    benign = [e for e in sim.events if e["id"] not in who]
+    older = [e for e in benign if e["host"] == "m.marquee.example"]
+    current = [e for e in benign if e["host"] == spec.host]
+    assert len(older) + len(current) == len(benign)
+    assert 0.05 < len(older) / len(benign) < 0.3
+    assert {e["ua"].split("/")[0] for e in older} == {"MarqueeAndroid", "GigPulse-Sync"}
+    assert not any(e["ua"].startswith(("MarqueeAndroid/", "GigPulse-Sync/")) and e["path"] in
+                   {op.path for k, op in spec.ops.items() if k in spec.older} for e in current)
+    assert not any("ja4" in e for e in older) and all("outcome" in e for e in older)
+    assert all(e["status"] in (200, 503) for e in older)
+    assert all("ja4" in e for e in current)  # every benign client of /v3 speaks TLS through the CDN
+    reads = [e for e in older if e["path"] == "/mobile/eventDetail.do"]
+    assert reads and all(set(e["query"]) == {"eventId"} and e["query"]["eventId"].isdigit() for e in reads)
+    failed = [e for e in older if e["outcome"] != "ok"]
+    assert failed  # the Android app's mistyped passwords: AUTH_FAILED in HTTP 200
+    assert all(e["resp_bytes"] == len('{"ok":false,"error":""}') + len(e["outcome"]) for e in failed)
+
+
+def test_marquee_fans_search_for_events():
+    """Searches carry the world's own vocabulary (artists, teams, venues), not the shop's."""
+    from sleuth.playground.sim.world import SEARCH_TERMS
+
+    sim = small("marquee")
+    who = _who(sim)
+    searches = [e for e in sim.events if e["path"] in ("/v3/event-search", "/mobile/search.do")]
+    benign = Counter(e["query"]["keyword"] for e in searches if e["id"] not in who)
+    assert len(benign) >= 20 and set(benign) <= set(WORLDS["marquee"].search_terms)
+    assert not {e["query"]["keyword"] for e in searches} & set(SEARCH_TERMS)
