@@ -370,6 +370,18 @@ def _world_block(spec: WorldSpec) -> dict:
                        "pool_factor": pp.pool_factor},
         "features": {r: sorted(spec.features(r)) for r in ("events", "access_log")},
         "trap_kinds": list(trap_kinds(spec)),
+    } | ({"older": _older_block(spec)} if spec.older else {})
+
+
+def _older_block(spec: WorldSpec) -> dict:
+    """The older generation of routes a world still serves: where, to whom, how it answers."""
+    conv = spec.older_conventions or spec.conventions
+    return {
+        "hosts": sorted({o.host or spec.host for o in spec.older.values()}),
+        "operations": sorted(spec.older),
+        "clients": list(spec.older_clients),
+        "unlogged": sorted(spec.older_unlogged),
+        "conventions": {k: v for k, v in attrs.asdict(conv).items() if k not in ("codes", "limits")},
     }
 
 

@@ -471,6 +471,10 @@ def test_marquee_older_generation_serves_the_android_app():
     spec = WORLDS["marquee"]
     sim = small("marquee")
     assert spec.held_out and sim.manifest["world"]["held_out"] is True
+    older_block = sim.manifest["world"]["older"]
+    assert older_block["hosts"] == ["m.marquee.example"] and older_block["unlogged"] == ["ja4"]
+    assert older_block["conventions"]["envelope"] is True and older_block["conventions"]["limited"] == 503
+    assert not any("older" in small(w).manifest["world"] for w in NAMES if w != "marquee")
     doc = sim.openapi
     deprecated = {(m.upper(), p) for p, item in doc["paths"].items() for m, op in item.items() if op.get("deprecated")}
     assert deprecated == {(op.method, op.path) for op in spec.older.values()}
