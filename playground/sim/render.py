@@ -2,11 +2,12 @@
 
 Part of ``sleuth simulate``. ``Visit.hit`` builds the event as the tuning world
 would log it, then ``Renderer.render`` rewrites it in place: the world's method,
-host and path (object ids in the path, formatted the world's way, or in the
-body for an RPC API), renamed query and body parameters, the world's answer
-(401/403/400/200-with-error-envelope and an ``outcome`` field), its fingerprint
-(JA3, JA4-shaped, or none), session and user fields, app user agents and
-referers. ``first_use`` runs when a visit sends a session for the first time:
+host and path (object ids in the path, formatted the world's way, in the query,
+or in the body for an RPC API; the older generation of routes for the clients
+that still call it), renamed query and body parameters, the world's answer
+(401/403/400/422/200-with-error-envelope and an ``outcome`` field), its
+fingerprint (JA3, JA4-shaped in ``ja3`` or its own ``ja4`` field, or none),
+session and user fields, app user agents, referers and search terms. ``first_use`` runs when a visit sends a session for the first time:
 the first request of a web visit may carry no cookie yet, and an OAuth world
 emits the guest-token grant that starts the session. Measured: ~2 µs per event.
 """
@@ -68,13 +69,12 @@ def ja4_of(ja3: str) -> str:
 class _Route:
     """One operation compiled for rendering."""
 
-    __slots__ = ("conv", "fixed", "full", "host", "int_query", "method", "names", "obj", "obj_fmt", "obj_in",
+    __slots__ = ("fixed", "full", "host", "int_query", "method", "names", "obj", "obj_fmt", "obj_in",
                  "obj_param", "older", "post", "pre", "query_params", "rpc", "user_logged", "user_on_failure")
 
     def __init__(self, spec: WorldSpec, key: str, older: bool = False) -> None:
         op = spec.older[key] if older else spec.ops[key]
         self.older = older
-        self.conv = (spec.older_conventions or spec.conventions) if older else spec.conventions
         self.obj_in = op.obj_in
         self.user_on_failure = op.user_on_failure
         self.method = op.method

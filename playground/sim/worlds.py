@@ -3,10 +3,11 @@
 Part of ``sleuth simulate``. A ``WorldSpec`` says how one API names its routes
 (``Op``: method, path, operationId, tag, where object ids go), which identity
 fields its logs carry (``Identity``), how it answers (``Conventions``: a wrong
-password as 401, 403, 400 or 200 with an error envelope; 429 from a rate
-limiter) and who uses it (``Populace``, the drivers in ``clients.py``). The
-``tuning`` world is the original simulator, untouched (rules are tuned on it);
-``northwind``, ``relay`` and ``harbor`` are held out. ``openapi_of`` writes each
+password as 401, 403, 400, 422 or 200 with an error envelope; 429 or 503 from a
+rate limiter), who uses it (``Populace``, the drivers in ``clients.py``) and
+any older generation of routes it still serves. The ``tuning`` world is the
+original simulator, untouched (rules are tuned on it); ``northwind``, ``relay``,
+``harbor`` and the sealed ``marquee`` are held out. ``openapi_of`` writes each
 world's OpenAPI document in its own style, without any sleuth extension.
 """
 
@@ -252,7 +253,8 @@ def openapi_of(spec: WorldSpec) -> dict:
     extra_hosts = sorted({op.host for op in spec.ops.values() if op.host and op.host != spec.host})
     servers += [{"url": f"https://{h}", "description": "Authorization server"} for h in extra_hosts]
     older_hosts = sorted({op.host for op in spec.older.values() if op.host and op.host != spec.host} - set(extra_hosts))
-    servers += [{"url": f"https://{h}", "description": "Older generation of the API (deprecated operations)"} for h in older_hosts]
+    servers += [{"url": f"https://{h}", "description": "Older generation of the API (deprecated operations)"}
+                for h in older_hosts]
     schemas: dict = {"Error": {"type": "object", "properties": {"error": {"type": "string"},
                                                                    "detail": {"type": "string"}}}}
     if any(c.envelope for _, c, _ in spec.generations()):
