@@ -503,6 +503,23 @@ def test_marquee_older_generation_serves_the_android_app():
     assert all(e["resp_bytes"] == len('{"ok":false,"error":""}') + len(e["outcome"]) for e in failed)
 
 
+def test_marquee_every_documented_operation_is_reached():
+    """Every operation of marquee's document, current and deprecated, gets requests in the small run;
+    the deprecated ones from benign clients (no attack program calls the older API)."""
+    sim = small("marquee")
+    api = OpenAPI.load(json.loads(json.dumps(sim.openapi)))
+    who = _who(sim)
+    hit: dict[str, set[str]] = defaultdict(set)
+    for e in sim.events:
+        _, spec = api.route(e["method"], e["path"], e.get("query"))
+        if spec["documented"]:
+            hit[spec["operation"]].add("attack" if e["id"] in who else "benign")
+    doc_ops = {op["operationId"]: bool(op.get("deprecated")) for item in sim.openapi["paths"].values()
+               for op in item.values()}
+    assert set(hit) == set(doc_ops)
+    assert all(hit[op] == {"benign"} for op, deprecated in doc_ops.items() if deprecated)
+
+
 def test_marquee_fans_search_for_events():
     """Searches carry the world's own vocabulary (artists, teams, venues), not the shop's."""
     from sleuth.playground.sim.world import SEARCH_TERMS
