@@ -22,7 +22,7 @@ def configure(p: argparse.ArgumentParser) -> None:
                    help="no attacks, only benign traffic and traps")
     p.add_argument("--start", default="2026-11-27T08:00:00Z", help="RFC 3339 start time")
     p.add_argument("--world", default="tuning", metavar="NAME",
-                   help="API world: tuning (default), northwind, relay, harbor, or all (one sub-folder each)")
+                   help="API world: tuning (default), northwind, relay, harbor, marquee, or all (one sub-folder each)")
     p.add_argument("--generators", metavar="LIST",
                    help="comma-separated attack generators (default: the world's own set; 'all' for every one)")
     p.add_argument("--access-log", action="store_true",

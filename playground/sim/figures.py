@@ -36,6 +36,11 @@ def _gaps(times: list[int]) -> list[int]:
     return [b - a for a, b in zip(times, times[1:])]
 
 
+def _fp(e: dict) -> str | None:
+    """The TLS fingerprint an event carries (``ja3``, or ``ja4`` where a world logs it in its own field)."""
+    return e.get("ja3") or e.get("ja4")
+
+
 def population_figures(sim) -> dict:
     """Figures of the benign traffic of ``sim`` (a ``Simulation``); see the module docstring."""
     attack = {i for lab in sim.labels for i in lab["event_ids"]}
@@ -54,17 +59,18 @@ def population_figures(sim) -> dict:
     ordinary = [e for e in benign if trap_of.get(e["id"], "customer") in ("customer", "mobile-cgnat")]
     n = len(benign) or 1
     out: dict = {"benign_requests": len(benign), "customer_requests": len(customers)}
-    cfps = Counter(e["ja3"] for e in customers if "ja3" in e)
+    cfps = Counter(_fp(e) for e in customers if _fp(e))
     if cfps:
         out["top10_customer_fingerprint_share"] = round(sum(c for _, c in cfps.most_common(10)) / len(customers), 4)
-    fps = Counter(e["ja3"] for e in benign if "ja3" in e)
+    fps = Counter(_fp(e) for e in benign if _fp(e))
     if fps:
         top = fps.most_common(10)
         out["top10_fingerprint_share"] = round(sum(c for _, c in top) / n, 4)
         out["fingerprints"] = len(fps)
         first = top[0][0]
         out["top_fingerprint_share"] = round(top[0][1] / n, 4)
-        out["top_fingerprint_addresses"] = len({e["src_ip"] for e in benign if e.get("ja3") == first})
+        out["top_fingerprint_addresses"] = len({e["src_ip"] for e in benign if _fp(e) == first})
+        out["fingerprinted_share"] = round(sum(fps.values()) / n, 4)
     out["sessionless_share"] = round(sum("session" not in e for e in benign) / n, 4)
     if ordinary:
         out["customer_sessionless_share"] = round(sum("session" not in e for e in ordinary) / len(ordinary), 4)

@@ -2,11 +2,12 @@
 
 Part of ``sleuth simulate``. ``Visit.hit`` builds the event as the tuning world
 would log it, then ``Renderer.render`` rewrites it in place: the world's method,
-host and path (object ids in the path, formatted the world's way, or in the
-body for an RPC API), renamed query and body parameters, the world's answer
-(401/403/400/200-with-error-envelope and an ``outcome`` field), its fingerprint
-(JA3, JA4-shaped, or none), session and user fields, app user agents and
-referers. ``first_use`` runs when a visit sends a session for the first time:
+host and path (object ids in the path, formatted the world's way, in the query,
+or in the body for an RPC API; the older generation of routes for the clients
+that still call it), renamed query and body parameters, the world's answer
+(401/403/400/422/200-with-error-envelope and an ``outcome`` field), its
+fingerprint (JA3, JA4-shaped in ``ja3`` or its own ``ja4`` field, or none),
+session and user fields, app user agents, referers and search terms. ``first_use`` runs when a visit sends a session for the first time:
 the first request of a web visit may carry no cookie yet, and an OAuth world
 emits the guest-token grant that starts the session. Measured: ~2 µs per event.
 """
@@ -17,7 +18,7 @@ import hashlib
 
 from .benign import SCRIPTS
 from .ops import CANON
-from .world import BANK_APPS, BOT, DEVICES
+from .world import BANK_APPS, BOT, DEVICES, SEARCH_TERMS
 from .worlds import Conventions, WorldSpec, answer
 
 # JA4_a (protocol, TLS version, SNI, cipher count, extension count, ALPN) per TLS stack family.
@@ -68,11 +69,14 @@ def ja4_of(ja3: str) -> str:
 class _Route:
     """One operation compiled for rendering."""
 
-    __slots__ = ("fixed", "full", "host", "int_query", "method", "names", "obj", "obj_fmt", "obj_param", "post",
-                 "pre", "query_params", "rpc", "user_logged")
+    __slots__ = ("fixed", "full", "host", "int_query", "method", "names", "obj", "obj_fmt", "obj_in",
+                 "obj_param", "older", "post", "pre", "query_params", "rpc", "user_logged", "user_on_failure")
 
-    def __init__(self, spec: WorldSpec, key: str) -> None:
-        op = spec.ops[key]
+    def __init__(self, spec: WorldSpec, key: str, older: bool = False) -> None:
+        op = spec.older[key] if older else spec.ops[key]
+        self.older = older
+        self.obj_in = op.obj_in
+        self.user_on_failure = op.user_on_failure
         self.method = op.method
         self.host = op.host or spec.host
         base = "" if op.host and op.host != spec.host else spec.base
@@ -100,6 +104,14 @@ class Renderer:
         self.ident = spec.identity
         self.conv: Conventions = spec.conventions
         self.routes = {key: _Route(spec, key) for key in spec.ops}
+        # The older generation of routes, for the clients (user agents) that still call it.
+        self.older = {key: _Route(spec, key, older=True) for key in spec.older}
+        self.older_clients = tuple(spec.older_clients)
+        self._older_ua: dict[str | None, bool] = {}
+        self.older_unlogged = tuple(sorted(spec.older_unlogged))
+        self.fp_field = spec.identity.fingerprint_field
+        n = len(spec.search_terms)
+        self.terms = {t: spec.search_terms[i % n] for i, t in enumerate(SEARCH_TERMS)} if n else None
         self._answers: dict[tuple[str, int], tuple[int, str | None]] = {}
         self._ja4: dict[str, str] = {}
         self.ua = {}
@@ -128,24 +140,37 @@ class Renderer:
 
     # -------------------------------------------------------------- events
 
-    def answer(self, key: str, status: int) -> tuple[int, str | None]:
-        """Cached ``worlds.answer`` for an operation's catalogue status."""
-        k = (key, status)
+    def answer(self, key: str, status: int, older: bool = False) -> tuple[int, str | None]:
+        """Cached ``worlds.answer`` for an operation's catalogue status (on the older routes: their
+        own conventions)."""
+        k = (key, status, older)
         out = self._answers.get(k)
         if out is None:
-            out = self._answers[k] = answer(self.conv, key, status)
+            conv = (self.spec.older_conventions or self.conv) if older else self.conv
+            out = self._answers[k] = answer(conv, key, status)
+        return out
+
+    def _calls_older(self, ua: str | None) -> bool:
+        """Does a client with this user agent (as the tuning world writes it) still call the older routes?"""
+        out = self._older_ua.get(ua)
+        if out is None:
+            out = self._older_ua[ua] = ua is not None and ua.startswith(self.older_clients)
         return out
 
     def render(self, v, key: str, obj: object, ev: dict) -> None:
         """Rewrite ``ev`` (built by ``Visit.hit`` for operation ``key``) into this world."""
         r = self.routes.get(key)
         conv = self.conv
+        if self.older and key in self.older and self._calls_older(ev.get("ua")):
+            r = self.older[key]
         if r is not None:
             ev["method"] = r.method
             ev["host"] = r.host
             names = r.names
             params = ev.pop("params", None)
             query = ev.pop("query", None)
+            if self.terms is not None and query and "q" in query:
+                query["q"] = self.terms.get(query["q"], query["q"])
             if params:
                 if r.obj_param is not None and r.obj_param in params:
                     obj = params.pop(r.obj_param)
@@ -167,7 +192,11 @@ class Renderer:
             else:
                 if query:
                     ev["query"] = {names.get(k, k): val for k, val in query.items()}
-                if obj is not None and r.obj is not None:
+                if obj is not None and r.obj is not None and r.obj_in == "query":
+                    ev["query"] = {r.obj: r.obj_fmt.format(obj) if type(obj) is int else str(obj),
+                                   **ev.get("query", {})}
+                    ev["path"] = r.full
+                elif obj is not None and r.obj is not None:
                     ev["path"] = f"{r.pre}{r.obj_fmt.format(obj) if type(obj) is int else obj}{r.post}"
                 else:
                     ev["path"] = r.full
@@ -175,9 +204,9 @@ class Renderer:
                 params = {**(params or {}), **r.fixed}
             if params:
                 ev["params"] = params
-            if not r.user_logged:
+            if not r.user_logged or (not r.user_on_failure and ev["status"] >= 400):
                 ev.pop("user", None)
-            status, outcome = self.answer(key, ev["status"])
+            status, outcome = self.answer(key, ev["status"], r.older)
         else:  # an undocumented endpoint: path and method are already this world's
             ev["host"] = self.spec.host
             status = ev["status"]
@@ -201,7 +230,14 @@ class Renderer:
                 j = self._ja4.get(ja3)
                 if j is None:
                     j = self._ja4[ja3] = ja4_of(ja3)
-                ev["ja3"] = j
+                if self.fp_field == "ja3":
+                    ev["ja3"] = j
+                else:
+                    del ev["ja3"]
+                    ev[self.fp_field] = j
+        if r is not None and r.older:
+            for f in self.older_unlogged:  # the older generation's origin does not log these
+                ev.pop(f, None)
         if v.fresh:
             v.fresh = False
             ev.pop("session", None)

@@ -22,9 +22,10 @@ import attrs
 import orjson
 
 from . import benign, clients
-from .accesslog import write_access_log, write_prefixes
+from .accesslog import NETWORKS, write_access_log, write_prefixes
 from .attack import ATTACK_KINDS, CAMPAIGN_STAGE_NEEDS, run_attacks
 from .harbor import HARBOR
+from .marquee import MARQUEE
 from .northwind import NORTHWIND
 from .relay import RELAY
 from .render import Renderer
@@ -44,10 +45,10 @@ from .world import (
 )
 from .worlds import TUNING, WorldSpec, visibility
 
-WORLDS: dict[str, WorldSpec] = {w.name: w for w in (TUNING, NORTHWIND, RELAY, HARBOR)}
+WORLDS: dict[str, WorldSpec] = {w.name: w for w in (TUNING, NORTHWIND, RELAY, HARBOR, MARQUEE)}
 """The API worlds by name: ``tuning`` (rules are tuned on it) and the held-out ones."""
 
-ENTITY_FIELDS = ("src_ip", "asn", "country", "user", "session", "ua", "ja3")
+ENTITY_FIELDS = ("src_ip", "asn", "country", "user", "session", "ua", "ja3", "ja4")
 """Event fields summarised (distinct values, sorted) in a label's ``entities``."""
 
 _ORIGINAL_TRAP_KINDS = (
@@ -369,6 +370,18 @@ def _world_block(spec: WorldSpec) -> dict:
                        "pool_factor": pp.pool_factor},
         "features": {r: sorted(spec.features(r)) for r in ("events", "access_log")},
         "trap_kinds": list(trap_kinds(spec)),
+    } | ({"older": _older_block(spec)} if spec.older else {})
+
+
+def _older_block(spec: WorldSpec) -> dict:
+    """The older generation of routes a world still serves: where, to whom, how it answers."""
+    conv = spec.older_conventions or spec.conventions
+    return {
+        "hosts": sorted({o.host or spec.host for o in spec.older.values()}),
+        "operations": sorted(spec.older),
+        "clients": list(spec.older_clients),
+        "unlogged": sorted(spec.older_unlogged),
+        "conventions": {k: v for k, v in attrs.asdict(conv).items() if k not in ("codes", "limits")},
     }
 
 
@@ -414,7 +427,8 @@ def _manifest(w: World, config: SimConfig, ttps: tuple[str, ...], times: list[in
         "flash_sale": {"start": format_ts(fs), "end": format_ts(fe), "products": list(w.sale_products),
                        **w.flash_stats},
         "population": {"users": len(w.pop.users), "products": len(w.cat.products)},
-        "hosts": [SHOP, BANK] if not spec.held_out else sorted({spec.host} | {o.host for o in spec.ops.values() if o.host}),
+        "hosts": [SHOP, BANK] if not spec.held_out else sorted({spec.host} | {o.host for o in spec.ops.values() if o.host}
+                                                                | {o.host for o in spec.older.values() if o.host}),
         "reference_lists": REFERENCE_LISTS if not spec.held_out else _reference_lists(spec),
         "attack_kinds": [attrs.asdict(k) for k in ATTACK_KINDS],
         "generators": sorted(_kinds(config, spec)) if not config.only_benign else [],
@@ -463,7 +477,11 @@ def write(sim: Simulation, outdir: str | os.PathLike, *, access_log: bool = Fals
     paths["roles.tsv"].write_text("".join(rows), encoding="utf-8")
     if access_log:
         write_access_log(sim.events, paths["access.log"])
-        write_prefixes(paths["prefixes.csv"], [site.network for site in WORLDS[sim.world].populace.corporate])
+        pp = WORLDS[sim.world].populace
+        # A world's own networks: its offices, and crawlers' published ranges the shared list lacks.
+        extra = [site.network for site in pp.corporate]
+        extra += [c.network for c in pp.crawlers if c.network not in NETWORKS and c.network not in extra]
+        write_prefixes(paths["prefixes.csv"], extra)
     _write_jsonl(paths["events.jsonl"], sim.events)
     _write_jsonl(paths["labels.jsonl"], sim.labels)
     _write_jsonl(paths["traps.jsonl"], sim.traps)

@@ -3,10 +3,11 @@
 Part of ``sleuth simulate``. A ``WorldSpec`` says how one API names its routes
 (``Op``: method, path, operationId, tag, where object ids go), which identity
 fields its logs carry (``Identity``), how it answers (``Conventions``: a wrong
-password as 401, 403, 400 or 200 with an error envelope; 429 from a rate
-limiter) and who uses it (``Populace``, the drivers in ``clients.py``). The
-``tuning`` world is the original simulator, untouched (rules are tuned on it);
-``northwind``, ``relay`` and ``harbor`` are held out. ``openapi_of`` writes each
+password as 401, 403, 400, 422 or 200 with an error envelope; 429 or 503 from a
+rate limiter), who uses it (``Populace``, the drivers in ``clients.py``) and
+any older generation of routes it still serves. The ``tuning`` world is the
+original simulator, untouched (rules are tuned on it); ``northwind``, ``relay``,
+``harbor`` and the sealed ``marquee`` are held out. ``openapi_of`` writes each
 world's OpenAPI document in its own style, without any sleuth extension.
 """
 
@@ -62,6 +63,8 @@ class Op:
     query_params: tuple[str, ...] = ()  # catalogue body parameters this world sends in the query
     user_logged: bool = True  # does the log name the user on this operation?
     description: str = ""
+    user_on_failure: bool = True  # False: the user is logged only when the operation succeeds
+    obj_in: str = "path"  # where the object id goes: "path" or "query" (an older generation's ``?eventId=``)
 
 
 @attrs.frozen
@@ -70,12 +73,14 @@ class Identity:
 
     fingerprint: str | None  # "ja3" (md5), "ja4" (JA4-shaped) or None (not logged)
     session: str  # "cookie", "token" (hash of a bearer token) or "none" (not logged)
-    user: str = "all"  # "all": attempted usernames too; "authenticated": only the token's owner
+    user: str = "all"  # "all": attempted usernames too; "authenticated": only the token's owner;
+    # "success": the account once a request succeeds (a failed sign-in names nobody)
     first_without_session: float = 0.0  # share of web visits whose first request has no cookie yet
     app_launch: int = 0  # sessionless calls a native app makes when it starts cold
     cold_start: float = 0.35  # share of app sessions that start cold (the others resume)
     grants: bool = False  # a new session starts with a guest-token request (OAuth)
     session_prefix: str = "s_"
+    fingerprint_field: str = "ja3"  # the event field the fingerprint is logged in ("ja4": its own field)
 
 
 @attrs.frozen
@@ -90,6 +95,7 @@ class Conventions:
     codes: dict = attrs.field(factory=dict)  # (op or "*", catalogue status) -> error code (envelope)
     limits: dict = attrs.field(factory=dict)  # limiter name -> (requests, window ms)
     summary: str = ""
+    limited: int = 429  # what the rate limiter answers (nginx's limit_req answers 503 unless told otherwise)
 
 
 @attrs.frozen
@@ -142,6 +148,21 @@ class WorldSpec:
     openapi_version: str = "3.0.3"
     security: tuple = ()  # (scheme name, OpenAPI security scheme)
     held_out: bool = True
+    # An older generation of routes that still serves some clients (documented as deprecated):
+    # catalogue key -> Op, how it answers, which clients still call it (user-agent prefixes, as
+    # the tuning world writes them, or the client's own) and the fields its logs lack.
+    older: dict = attrs.field(factory=dict)
+    older_conventions: Conventions | None = None
+    older_clients: tuple = ()
+    older_unlogged: frozenset = frozenset()
+    search_terms: tuple = ()  # what its users search for (replaces the tuning world's terms, one for one)
+
+    def generations(self) -> list[tuple[dict, Conventions, bool]]:
+        """(operations, conventions, deprecated) of the current routes, then of the older ones."""
+        out = [(self.ops, self.conventions, False)]
+        if self.older:
+            out.append((self.older, self.older_conventions or self.conventions, True))
+        return out
 
     def features(self, rendering: str) -> frozenset:
         """Signal features the ``"events"`` or ``"access_log"`` rendering carries."""
@@ -154,10 +175,11 @@ class WorldSpec:
         if not self.held_out:
             return [(r.method, r.template, r.key, ROLE[r.key]) for r in ROUTES.values()]
         seen = {}
-        for op in self.ops.values():
-            k = (op.method, op.path)
-            if k not in seen:
-                seen[k] = (op.method, op.path, op.op_id, ROLE[op.key])
+        for ops, _, _ in self.generations():
+            for op in ops.values():
+                k = (op.method, op.path)
+                if k not in seen:
+                    seen[k] = (op.method, op.path, op.op_id, ROLE[op.key])
         return list(seen.values())
 
     def openapi(self) -> dict:
@@ -198,7 +220,9 @@ _REASONS = {
 def answer(conv: Conventions, key: str, status: int) -> tuple[int, str | None]:
     """A catalogue status of operation ``key`` -> (the world's HTTP status, envelope error or None)."""
     s = status
-    if status == 401:
+    if status == 429:
+        s = conv.limited
+    elif status == 401:
         s = conv.wrong_password if key in ("login", "refresh") else conv.wrong_code
     elif status == 403 and key in ("order", "invoice", "balance"):
         s = conv.not_owner
@@ -221,10 +245,35 @@ def _schema(p: Param, override: dict | None = None) -> dict:
 
 def openapi_of(spec: WorldSpec) -> dict:
     """The OpenAPI document of a held-out world: its own names, tags, ids and answers."""
-    conv = spec.conventions
     rpc = spec.style == "rpc"
     paths: dict[str, dict] = {}
-    for op in spec.ops.values():
+    for ops, conv, deprecated in spec.generations():
+        _document(spec, ops, conv, deprecated, rpc, paths)
+    servers = [{"url": f"https://{spec.host}{spec.base}", "description": "Production"}]
+    extra_hosts = sorted({op.host for op in spec.ops.values() if op.host and op.host != spec.host})
+    servers += [{"url": f"https://{h}", "description": "Authorization server"} for h in extra_hosts]
+    older_hosts = sorted({op.host for op in spec.older.values() if op.host and op.host != spec.host} - set(extra_hosts))
+    servers += [{"url": f"https://{h}", "description": "Older generation of the API (deprecated operations)"}
+                for h in older_hosts]
+    schemas: dict = {"Error": {"type": "object", "properties": {"error": {"type": "string"},
+                                                                   "detail": {"type": "string"}}}}
+    if any(c.envelope for _, c, _ in spec.generations()):
+        schemas["Envelope"] = {"type": "object", "required": ["ok"],
+                               "properties": {"ok": {"type": "boolean"}, "error": {"type": "string"}}}
+    return {
+        "openapi": spec.openapi_version,
+        "info": {"title": spec.title, "version": spec.api_version, "description": spec.summary},
+        "servers": servers,
+        "tags": [{"name": t, "description": d} for t, d in spec.tags],
+        "paths": paths,
+        "components": {"schemas": schemas,
+                       "securitySchemes": {name: scheme for name, scheme in spec.security}},
+    }
+
+
+def _document(spec: WorldSpec, ops: dict, conv: Conventions, deprecated: bool, rpc: bool, paths: dict) -> None:
+    """Add one generation of operations to the document's ``paths``."""
+    for op in ops.values():
         r = CANON[op.key]
         names = {**spec.names, **op.names}
         params: list[dict] = []
@@ -236,7 +285,7 @@ def openapi_of(spec: WorldSpec) -> dict:
                 body[op.obj] = dict(id_schema)
                 required.append(op.obj)
             else:
-                params.append({"name": op.obj, "in": "path", "required": True, "schema": dict(id_schema)})
+                params.append({"name": op.obj, "in": op.obj_in, "required": True, "schema": dict(id_schema)})
         for p in r.params:
             if p.where == "path" or p.name == op.obj_param:
                 continue
@@ -266,7 +315,8 @@ def openapi_of(spec: WorldSpec) -> dict:
                 schema["required"] = required
             media = "application/x-www-form-urlencoded" if op.fixed and not rpc else "application/json"
             entry["requestBody"] = {"required": bool(required), "content": {media: {"schema": schema}}}
-        statuses = sorted({answer(conv, op.key, s)[0] for s in r.statuses} | ({429} if _limited(op.key) else set()))
+        statuses = sorted({answer(conv, op.key, s)[0] for s in r.statuses}
+                          | ({conv.limited} if _limited(op.key) else set()))
         responses = {}
         for s in statuses:
             resp: dict = {"description": _REASONS.get(s, "Response")}
@@ -279,24 +329,9 @@ def openapi_of(spec: WorldSpec) -> dict:
         entry["responses"] = responses
         if r.auth and spec.security:
             entry["security"] = [{spec.security[0][0]: []}]
+        if deprecated:
+            entry["deprecated"] = True
         item[op.method.lower()] = entry
-    servers = [{"url": f"https://{spec.host}{spec.base}", "description": "Production"}]
-    extra_hosts = sorted({op.host for op in spec.ops.values() if op.host and op.host != spec.host})
-    servers += [{"url": f"https://{h}", "description": "Authorization server"} for h in extra_hosts]
-    schemas: dict = {"Error": {"type": "object", "properties": {"error": {"type": "string"},
-                                                                   "detail": {"type": "string"}}}}
-    if conv.envelope:
-        schemas["Envelope"] = {"type": "object", "required": ["ok"],
-                               "properties": {"ok": {"type": "boolean"}, "error": {"type": "string"}}}
-    return {
-        "openapi": spec.openapi_version,
-        "info": {"title": spec.title, "version": spec.api_version, "description": spec.summary},
-        "servers": servers,
-        "tags": [{"name": t, "description": d} for t, d in spec.tags],
-        "paths": paths,
-        "components": {"schemas": schemas,
-                       "securitySchemes": {name: scheme for name, scheme in spec.security}},
-    }
 
 
 def _merge(entry: dict, body: dict, required: list[str]) -> None:

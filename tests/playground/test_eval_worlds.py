@@ -334,7 +334,7 @@ def test_cli_takes_a_folder_as_first_argument(tmp_path):
 
 
 @pytest.mark.parametrize("world, seed, scale", [("tuning", 3, 0.01), ("northwind", 3, 0.01), ("relay", 11, 0.02),
-                                                 ("harbor", 7, 0.02)])
+                                                 ("harbor", 7, 0.02), ("marquee", 3, 0.01)])
 def test_tiny_runs_build(world, seed, scale):
     """A takeover's victim is drawn from customers seen logging in; a tenth of an hour at scale
     0.01-0.02 may have none with a bank account yet (these raised ValueError)."""

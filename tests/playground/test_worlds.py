@@ -292,7 +292,8 @@ def test_labels_say_what_each_rendering_can_show(world):
     vis = {(lab["generator"], lab["ttp"]): lab["visible"] for lab in sim.labels}
     assert vis[("stuffing-burst", "credential-stuffing")] == {"events": True, "access_log": True}
     assert vis[("aggregation-spread", "account-aggregation")]["access_log"] is False
-    assert vis[("aggregation-spread", "account-aggregation")]["events"] is (world != "harbor")
+    # harbor and marquee log no username on a failed sign-in
+    assert vis[("aggregation-spread", "account-aggregation")]["events"] is (world not in ("harbor", "marquee"))
     assert vis[("scrape-distributed", "scraping")]["events"] is (world != "relay")
     assert vis[("session-churn", "session-rotation")]["access_log"] is (world == "harbor")
     assert vis[("enum-invoice-bola", "enumeration")]["access_log"] is (world != "relay")
@@ -308,14 +309,17 @@ def test_identity_fields(world):
     sim = small(world)
     events = sim.events
     ident = WORLDS[world].identity
-    ja3 = [e["ja3"] for e in events if "ja3" in e]
+    field = ident.fingerprint_field
+    ja3 = [e[field] for e in events if field in e]
+    if field != "ja3":  # the fingerprint has its own field (marquee: "ja4"), never "ja3"
+        assert not any("ja3" in e for e in events)
     if ident.fingerprint is None:
         assert not ja3
     elif ident.fingerprint == "ja4":
         assert ja3 and all(JA4.fullmatch(j) for j in ja3)
         who = _who(sim)
-        chrome = {e["ja3"] for e in events if "Chrome/131.0.0.0" in e.get("ua", "") and "Edg/" not in e["ua"]
-                  and e["id"] not in who}
+        chrome = {e[field] for e in events if "Chrome/131.0.0.0" in e.get("ua", "") and "Edg/" not in e["ua"]
+                  and e["id"] not in who and field in e}
         assert len(chrome) == 1  # one JA4 for Chrome on every OS
     else:
         assert ja3 and all(re.fullmatch(r"[0-9a-f]{32}", j) for j in ja3)
@@ -331,12 +335,16 @@ def test_identity_fields(world):
     assert logins
     if ident.user == "authenticated":
         assert not any("user" in e for e in logins)
+    elif ident.user == "success":  # the fan once signed in; a failed sign-in names nobody
+        assert not any("user" in e for e in logins if e["status"] >= 400)
+        assert all("user" in e for e in logins if e["status"] < 300)
+        assert any(e["status"] >= 400 for e in logins) and any(e["status"] < 300 for e in logins)
     else:
         assert all("user" in e for e in logins)
 
 
 LOGIN_FAILURE = {"tuning": (401, None), "northwind": (403, None), "relay": (200, "invalid_auth"),
-                 "harbor": (400, None)}
+                 "harbor": (400, None), "marquee": (422, None)}
 
 
 @pytest.mark.parametrize("world", NAMES)
@@ -353,8 +361,10 @@ def test_outcome_conventions(world):
         bad = [e for e in burst if e.get("outcome") == "invalid_auth"]
         assert {e["resp_bytes"] for e in bad} == {len('{"ok":false,"error":"invalid_auth"}')}
         assert {e["status"] for e in sim.events} <= {200, 429, 503, 504, 404}
-    else:
-        assert not any("outcome" in e for e in sim.events)
+    else:  # an older generation of routes may answer in an envelope (marquee's mobile API): only there
+        older_hosts = {op.host for op in spec.older.values()} if spec.older_conventions is not None and \
+            spec.older_conventions.envelope else set()
+        assert not any("outcome" in e for e in sim.events if e["host"] not in older_hosts)
     (walk,) = _instances(sim, "enum-orders")
     reads = walk[2:]  # after signing up and logging in
     if spec.conventions.envelope:  # someone else's order: HTTP 200, {"ok":false,"error":"not_allowed"}
@@ -449,3 +459,74 @@ def test_price_poller_keeps_its_67_minute_period_over_six_hours(world):
     starts = sorted(_ms(e["ts"]) for e in poll)
     bursts = [starts[0]] + [b for a, b in zip(starts, starts[1:]) if b - a > 60_000]
     assert len(bursts) >= 5 and all(abs((b - a) - 67 * 60_000) <= 6_000 for a, b in zip(bursts, bursts[1:]))
+
+
+# ------------------------------------------------- marquee: two generations of routes
+
+
+def test_marquee_older_generation_serves_the_android_app():
+    """The Android app and one aggregator still call the older mobile API (documented as deprecated):
+    its own host, ids in the query, no JA4 (the CDN is not in front of it), errors as HTTP 200 with
+    an envelope; everyone else calls /v3."""
+    spec = WORLDS["marquee"]
+    sim = small("marquee")
+    assert spec.held_out and sim.manifest["world"]["held_out"] is True
+    older_block = sim.manifest["world"]["older"]
+    assert older_block["hosts"] == ["m.marquee.example"] and older_block["unlogged"] == ["ja4"]
+    assert older_block["conventions"]["envelope"] is True and older_block["conventions"]["limited"] == 503
+    assert not any("older" in small(w).manifest["world"] for w in NAMES if w != "marquee")
+    doc = sim.openapi
+    deprecated = {(m.upper(), p) for p, item in doc["paths"].items() for m, op in item.items() if op.get("deprecated")}
+    assert deprecated == {(op.method, op.path) for op in spec.older.values()}
+    assert all(p.startswith("/mobile/") and p.endswith(".do") for _, p in deprecated)
+    assert "https://m.marquee.example" in {s["url"] for s in doc["servers"]}
+    detail = doc["paths"]["/mobile/eventDetail.do"]["get"]["parameters"]
+    assert {(p["name"], p["in"], p["required"]) for p in detail} == {("eventId", "query", True)}
+    assert set(doc["paths"]["/mobile/login.do"]["post"]["responses"]) == {"200", "503"}  # envelope, nginx limiter
+    assert set(doc["paths"]["/v3/auth/sign-in"]["post"]["responses"]) == {"200", "422", "429"}
+    who = _who(sim)
+    benign = [e for e in sim.events if e["id"] not in who]
+    older = [e for e in benign if e["host"] == "m.marquee.example"]
+    current = [e for e in benign if e["host"] == spec.host]
+    assert len(older) + len(current) == len(benign)
+    assert 0.05 < len(older) / len(benign) < 0.3
+    assert {e["ua"].split("/")[0] for e in older} == {"MarqueeAndroid", "GigPulse-Sync"}
+    assert not any(e["ua"].startswith(("MarqueeAndroid/", "GigPulse-Sync/")) and e["path"] in
+                   {op.path for k, op in spec.ops.items() if k in spec.older} for e in current)
+    assert not any("ja4" in e for e in older) and all("outcome" in e for e in older)
+    assert all(e["status"] in (200, 503) for e in older)
+    assert all("ja4" in e for e in current)  # every benign client of /v3 speaks TLS through the CDN
+    reads = [e for e in older if e["path"] == "/mobile/eventDetail.do"]
+    assert reads and all(set(e["query"]) == {"eventId"} and e["query"]["eventId"].isdigit() for e in reads)
+    failed = [e for e in older if e["outcome"] != "ok"]
+    assert failed  # the Android app's mistyped passwords: AUTH_FAILED in HTTP 200
+    assert all(e["resp_bytes"] == len('{"ok":false,"error":""}') + len(e["outcome"]) for e in failed)
+
+
+def test_marquee_every_documented_operation_is_reached():
+    """Every operation of marquee's document, current and deprecated, gets requests in the small run;
+    the deprecated ones from benign clients (no attack program calls the older API)."""
+    sim = small("marquee")
+    api = OpenAPI.load(json.loads(json.dumps(sim.openapi)))
+    who = _who(sim)
+    hit: dict[str, set[str]] = defaultdict(set)
+    for e in sim.events:
+        _, spec = api.route(e["method"], e["path"], e.get("query"))
+        if spec["documented"]:
+            hit[spec["operation"]].add("attack" if e["id"] in who else "benign")
+    doc_ops = {op["operationId"]: bool(op.get("deprecated")) for item in sim.openapi["paths"].values()
+               for op in item.values()}
+    assert set(hit) == set(doc_ops)
+    assert all(hit[op] == {"benign"} for op, deprecated in doc_ops.items() if deprecated)
+
+
+def test_marquee_fans_search_for_events():
+    """Searches carry the world's own vocabulary (artists, teams, venues), not the shop's."""
+    from sleuth.playground.sim.world import SEARCH_TERMS
+
+    sim = small("marquee")
+    who = _who(sim)
+    searches = [e for e in sim.events if e["path"] in ("/v3/event-search", "/mobile/search.do")]
+    benign = Counter(e["query"]["keyword"] for e in searches if e["id"] not in who)
+    assert len(benign) >= 20 and set(benign) <= set(WORLDS["marquee"].search_terms)
+    assert not {e["query"]["keyword"] for e in searches} & set(SEARCH_TERMS)

@@ -25,7 +25,7 @@ from sleuth.playground.evaluate import (
     render_worlds,
     run_eval_sim,
 )
-from sleuth.playground.simulate import SimConfig
+from sleuth.playground.simulate import WORLDS, SimConfig
 
 # ---------------------------------------------------------------- the scorer
 
@@ -268,7 +268,13 @@ def test_rendering_must_be_known():
 def worlds_run():
     """`sleuth eval` with its defaults, spelled out (so a change of default does not move the floors);
     two processes, as CI has two cores (the result does not depend on it)."""
-    return evaluate_worlds(None, hours=1.0, seeds=(7,), scale=0.3, jobs=2)
+    return evaluate_worlds(None, worlds=SCORED, hours=1.0, seeds=(7,), scale=0.3, jobs=2)
+
+
+# Sealed held-out worlds: the pack is not run on them until their first scoring (docs/detection.md,
+# the sealed-world protocol); their floors are set from that scoring.
+SEALED = {"marquee": "sealed held-out world: floors set after its first scoring"}
+SCORED = tuple(n for n in WORLDS if n not in SEALED)
 
 
 def _world(result: dict, name: str) -> dict:
@@ -384,7 +390,10 @@ FLOORS = {
 
 
 @pytest.mark.quality
-@pytest.mark.parametrize("world, rendering", list(FLOORS), ids=[f"{w}-{r}" for w, r in FLOORS])
+@pytest.mark.parametrize("world, rendering", [
+    *FLOORS,
+    *(pytest.param(w, r, marks=pytest.mark.skip(reason=SEALED[w])) for w in SEALED for r in ("events", "access_log")),
+], ids=[*(f"{w}-{r}" for w, r in FLOORS), *(f"{w}-{r}" for w in SEALED for r in ("events", "access_log"))])
 def test_world_floors(worlds_run, world, rendering):
     row = next(x for x in worlds_run["summary"]["rows"] if (x["world"], x["rendering"]) == (world, rendering))
     recall, any_ttp, fa = FLOORS[(world, rendering)]
