@@ -229,8 +229,10 @@ def measure(fn: Callable[[], int], repeat: int) -> dict:
 
 def run_suite(events: int = 1_000_000, repeat: int = 3, only: set[str] | None = None,
               vs_eql: str | None = None, progress: Callable[[str], None] | None = None,
-              eql_events: int = 50_000, budget: str = "512MB", budget_flood: int = 1_000_000) -> dict:
-    """Run the benchmark cases; returns a JSON-ready report (`budget` runs only when named in `only`)."""
+              eql_events: int = 50_000, budget: str = "512MB", budget_flood: int = 1_000_000,
+              long_hours: dict | None = None) -> dict:
+    """Run the benchmark cases; returns a JSON-ready report (`budget`, `longwin` and `keys` run
+    only when named in `only`; `long_hours` shortens `longwin`'s streams, per window span)."""
     from sleuth.dsl import load_pack
     from sleuth.engine import Engine
 
@@ -243,7 +245,7 @@ def run_suite(events: int = 1_000_000, repeat: int = 3, only: set[str] | None = 
         return only is None or name in only
 
     # The budget and memory cases make their own events: no 1M-event file for them alone.
-    if only is not None and not only - {"budget", "memory"}:
+    if only is not None and not only - {"budget", "memory", "longwin", "keys"}:
         events = results["events"] = 0
     say(f"generating {events:,} events")
     evs = make_events(events)
@@ -314,6 +316,12 @@ def run_suite(events: int = 1_000_000, repeat: int = 3, only: set[str] | None = 
         cases.update(memory_per_key())
     if only is not None and "budget" in only:     # minutes: two child runs of the shipped pack, 1M addresses
         cases.update(budget_case(budget_flood, budget, say))
+    if only is not None and "longwin" in only:    # minutes: a 1-hour and a 24-hour window at 1k events/s
+        from .bench_scale import long_window_case
+        cases.update(long_window_case(say=say, hours=long_hours))
+    if only is not None and "keys" in only:       # minutes: the shipped pack at 10k, 100k, 1M addresses
+        from .bench_scale import key_scale_case
+        cases.update(key_scale_case(say=say))
     ratios = {}
     if "sequence_30s_engine" in cases and "sequence_30m_engine" in cases:
         ratios["sequence_cost_30m_over_30s"] = round(
@@ -674,7 +682,7 @@ def render(results: dict) -> str:
              f"{results['cpus']} CPUs ({results['machine']})", "",
              f"{'case':<34}{'events/s (CPU)':>16}{'µs/event':>10}{'wall s':>9}{'matches':>10}{'vs floor':>10}"]
     for name, row in results["cases"].items():
-        if name == "shipped_pack_per_rule":
+        if name == "shipped_pack_per_rule" or name.startswith("long_window_") or name.endswith("_keys"):
             continue
         if "events_per_cpu_s" not in row:
             lines.append(f"{name:<34}{row}")
@@ -685,6 +693,11 @@ def render(results: dict) -> str:
     for name, row in results["cases"].items():
         if "bytes_per_key" in row:
             lines.append(f"{name:<34}{row['bytes_per_key']:>10} bytes/key ({row['keys']:,} keys)")
+    from .bench_scale import render_scale
+
+    scale = render_scale(results["cases"])
+    if scale:
+        lines += ["", *scale]
     per_rule = results["cases"].get("shipped_pack_per_rule")
     if per_rule:
         lines.append("")

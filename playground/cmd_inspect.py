@@ -128,6 +128,9 @@ def run_inspect(args) -> int:
 
     normalizer.want(f.name for f in EVENT_FIELDS if f.origin == "derived")
     needs, pack_rules, pack_error = _needs(args.pack)
+    if pack_error and pack_error.startswith("no such pack"):     # asked for by name: nothing to inspect against
+        print(f"sleuth inspect: {pack_error}", file=sys.stderr)
+        return EXIT_IO
 
     readers = []
     per: list[dict] = []

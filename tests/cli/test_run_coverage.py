@@ -195,6 +195,14 @@ def test_inspect_an_unknown_format_and_a_truncated_gzip_exit_1_with_why(tmp_path
                for x in out)
 
 
+def test_inspect_against_a_pack_that_does_not_exist_exits_3_before_reading(tmp_path: Path):
+    c = traffic(tmp_path)
+    r = sleuth("inspect", str(c), "--pack", str(tmp_path / "nope"))
+    assert r.returncode == 3
+    assert r.stdout == b""
+    assert r.stderr.decode() == f"sleuth inspect: no such pack: {tmp_path / 'nope'}\n"
+
+
 @pytest.mark.slow
 def test_inspect_and_run_agree_on_the_real_log(tmp_path: Path):
     """The honeynet log (23 rotated Apache files): inspect and run see the same events and fields."""
