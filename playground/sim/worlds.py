@@ -356,7 +356,7 @@ TUNING = WorldSpec(
         # large price list every 10 minutes with its key, and apps tracking a delivery every 4 s.
         partners=(Partner("Price comparison, full list", "PriceCompare-Feed/1.8 (+https://pricecompare.example/partners)",
                           HOSTING[0], "pk_pricecompare_bulk_2b8e", 600, items=60, op="price"),),
-        more_refresh=(Refresh("tracking", 60, 4 / 60),),
+        more_refresh=(Refresh("tracking", 10, 4 / 60),),
         stated={"top10_fingerprint_share": (0.99, 1.0), "top10_customer_fingerprint_share": (0.99, 1.0),
                 "customer_sessionless_share": (0.02, 0.08), "users_per_office_address": (100, 10**6)}),
     log_extra=frozenset({"object", "query"}),
