@@ -195,6 +195,8 @@ def _generate(config: SimConfig, ttps: tuple[str, ...]) -> Simulation:
         benign.corporate(w, rng("corporate"), scale)
         if pp.refresh is not None:
             clients.refresh(w, rng("refresh"), pp.refresh, scale)
+        for i, r in enumerate(pp.more_refresh):
+            clients.refresh(w, rng(f"refresh:{i + 1}"), r, scale)
     benign.uptime_monitor(w, rng("uptime"))
     benign.googlebot(w, rng("googlebot"))
     benign.partner(w, rng("partner"))
@@ -208,6 +210,8 @@ def _generate(config: SimConfig, ttps: tuple[str, ...]) -> Simulation:
         clients.bulk(w, rng(f"bulk:{i}"), b)
     for i, p in enumerate(pp.pollers):
         clients.poller(w, rng(f"poller:{i}"), p)
+    for i, p in enumerate(pp.partners):
+        clients.partner(w, rng(f"partner:{i + 1}"), p)
     if not config.only_benign:
         run_attacks(w, seed, ttps, config.hours, _kinds(config, spec))
     return _finish(w, config, ttps, spec)

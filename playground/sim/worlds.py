@@ -17,7 +17,7 @@ from typing import Any
 
 import attrs
 
-from .clients import Bulk, Monitor, Poller, Refresh
+from .clients import Bulk, Monitor, Partner, Poller, Refresh
 from .ops import CANON, OBJECT, ROLE
 from .spec import ROUTES, Param
 from .spec import openapi as tuning_openapi
@@ -117,6 +117,7 @@ class Populace:
     bulk: tuple = ()
     pollers: tuple = ()
     refresh: Any = None  # app background activity (clients.Refresh)
+    more_refresh: tuple = ()  # further app background activities (clients.Refresh), each on its own stream
     stated: dict = attrs.field(factory=dict)  # figures.population_figures key -> (low, high), 1 h at scale 1
 
 
@@ -385,6 +386,12 @@ TUNING = WorldSpec(
                  Poller("Inventory ERP sync", "ShopERP-Connector/4.2 (+https://erp.example/connector)", AZURE, 60,
                         calls=3, key="pk_erp_5d21")),
         refresh=Refresh("orders", 400, 15),
+        # Added for the second tuning round (the original content above is unchanged): the benign
+        # machine traffic real APIs carry that the pack must not alarm on: a partner pulling a
+        # large price list every 10 minutes with its key, and apps tracking a delivery every 4 s.
+        partners=(Partner("Price comparison, full list", "PriceCompare-Feed/1.8 (+https://pricecompare.example/partners)",
+                          HOSTING[0], "pk_pricecompare_bulk_2b8e", 600, items=60, op="price"),),
+        more_refresh=(Refresh("tracking", 10, 4 / 60),),
         stated={"top10_fingerprint_share": (0.99, 1.0), "top10_customer_fingerprint_share": (0.99, 1.0),
                 "customer_sessionless_share": (0.02, 0.08), "users_per_office_address": (100, 10**6)}),
     log_extra=frozenset({"object", "query"}),

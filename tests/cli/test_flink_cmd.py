@@ -20,9 +20,10 @@ def test_plan_lists_one_stage_per_key_expression():
     res = sleuth("flink", "plan", "builtin")
     assert res.returncode == 0, res.stderr
     lines = res.stdout.decode().splitlines()
-    assert len(lines) == 17
+    assert len(lines) == 18
     assert lines[0].startswith("events[-]: key (no key: one Flink key for the whole stream); reads events; rules ")
     assert "events[src_ip]: key src_ip; reads events; rules " in res.stdout.decode()
+    assert "matches1[asn]: key asn; reads matches of level 0; rules campaign_network_chain" in lines
     assert lines[-2] == "matches1[user]: key user; reads matches of level 0; rules ato_takeover_monetised"
     assert lines[-1] == "matches2[asn]: key asn; reads matches of level 1; rules campaign_kill_chain"
 

@@ -146,7 +146,8 @@ def test_stages_follow_the_partition_plan(pack):
     events = {tuple(g["key"]): [r for r in g["rules"] if pack.rule(r).source == "events"] for g in plan}
     assert {s.key_names: list(s.rules) for s in stages if s.level == 0} == {k: v for k, v in events.items() if v}
     assert [(s.level, s.key_names, s.rules) for s in stages if s.level > 0] == [
-        (1, ("src_ip", "client"), ("automation_regular_bursts",)), (1, ("user",), ("ato_takeover_monetised",)),
+        (1, ("asn",), ("campaign_network_chain",)), (1, ("src_ip", "client"), ("automation_regular_bursts",)),
+        (1, ("user",), ("ato_takeover_monetised",)),
         (2, ("asn",), ("campaign_kill_chain",))]
 
 
