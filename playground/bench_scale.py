@@ -46,12 +46,13 @@ def _rss_mb() -> float:
     return round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1)
 
 
-def long_window_child(span: str, events: int, paths: int, checkpoints: int = 4) -> dict:
+def long_window_child(span: str, events: int, paths: int, checkpoints: int = 4, on_mark=None) -> dict:
     """One long-window run (called in a child process): a JSON-ready summary.
 
     One address sends `events` GETs at `RATE` per second over `paths` distinct paths
     (every 7th a 404); `distinct(path)` is set out of reach so the window is read
     on every event without matching: the cost measured is the window's upkeep.
+    `on_mark` (optional) is called with each checkpoint's row as it is taken.
     """
     from sleuth.dsl import load_pack
     from sleuth.engine import Engine
@@ -82,7 +83,10 @@ def long_window_child(span: str, events: int, paths: int, checkpoints: int = 4) 
         if done // step != before // step or done == events:
             # The key's deep size: what the window really holds (events and slices).
             held = sum(deep_size(st) for st in mach.states.values())
-            marks.append({"events": done, "stream_s": round(done / RATE), "key_bytes": held, "folded": mach.folded})
+            marks.append({"events": done, "stream_s": round(done / RATE), "key_bytes": held, "folded": mach.folded,
+                          "us_per_event": round(cpu / done * 1e6, 3)})
+            if on_mark is not None:
+                on_mark(marks[-1])
     stats = eng.stats()
     return {"span": span, "events": events, "rate_per_key": RATE, "distinct_paths": paths,
             "us_per_event": round(cpu / events * 1e6, 3), "cpu_s": round(cpu, 2), "matches": matches,
