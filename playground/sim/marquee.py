@@ -1,7 +1,7 @@
 """The ``marquee`` world: live-event ticketing, kebab-case REST under ``/v3`` beside an older ``.do`` API.
 
-Part of ``sleuth simulate`` (held out and sealed: no rule is tuned or measured on it
-before its first scoring). A ticketing platform's API in the style of a Laravel
+Part of ``sleuth simulate`` (held out; sealed until its first scoring, which
+docs/detection.md publishes). A ticketing platform's API in the style of a Laravel
 application: kebab-case nested resources (``/v3/events/{eventId}/ticket-offers``),
 PascalCase operationIds, a wrong password or code answered 422, someone else's
 order 404, 429 from the application's throttle. The Android app was never moved
